@@ -1,0 +1,145 @@
+# Encore — top-level build.
+#
+#   make            build the nginx modules, the worker runtime and workers
+#   make asan       the same with AddressSanitizer + UBSan (into build-asan/),
+#                   plus an nginx 1.22.1 built from source to load them
+#   make start|stop|status|run   the local stack (see README.md)
+#   make test       every suite, on a private stack in var/test
+#   make clean      remove build output; make reset wipes var/ data
+#
+# Layout conventions (so that new code needs no Makefile edit):
+#   workers/lib/*.c                  -> $(BUILD)/libencore.a
+#   workers/<w>/*.c (w != lib)       -> $(BUILD)/bin/encore-<w>
+#                                       (main.c holds main(); the other
+#                                       files also go into lib<w>.a so unit
+#                                       tests can link them)
+#   ngx_modules/<m>/encore_*.c       nginx-independent code of module <m>,
+#                                       also archived as libngx_<m>.a
+#   tests/unit/<area>/test_*.c       cmocka tests; <area> is lib, a worker
+#                                       or a module; linked with that area's
+#                                       archive and libencore.a
+#   tests/fuzz/fuzz_*.c              libFuzzer harnesses (make fuzz)
+
+BUILD      ?= build
+CC         ?= cc
+OPTFLAGS   ?= -O2
+SANFLAGS   ?=
+PKGS       := libmicrohttpd jansson libpq rdkafka libcrypto libargon2 libcurl
+
+WARNFLAGS  := -Wall -Wextra -Werror -Wno-unused-parameter
+CFLAGS     := -std=gnu11 -g $(OPTFLAGS) $(WARNFLAGS) -fPIC -D_GNU_SOURCE \
+              -Iworkers/lib $(shell pkg-config --cflags $(PKGS)) $(SANFLAGS)
+LDLIBS     := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+TEST_LDLIBS := $(shell pkg-config --libs cmocka)
+
+WORKERS    := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard workers/*/main.c)))))
+LIB_SRC    := $(wildcard workers/lib/*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+MODULES    := $(notdir $(patsubst %/,%,$(dir $(wildcard ngx_modules/*/config))))
+UNIT_AREAS := $(notdir $(patsubst %/,%,$(dir $(wildcard tests/unit/*/test_*.c))))
+UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all workers modules unit asan fuzz test test-unit test-integration \
+        start stop status run reset clean deps check-nginx
+
+all: workers modules
+
+deps:
+	auto/deps
+
+# ---- worker runtime and workers -------------------------------------------
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libencore.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+define worker_rules
+$(1)_SRC := $$(filter-out workers/$(1)/main.c,$$(wildcard workers/$(1)/*.c))
+$(1)_OBJ := $$($(1)_SRC:%.c=$$(BUILD)/obj/%.o)
+
+$$(BUILD)/lib$(1).a: $$($(1)_OBJ)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$$(BUILD)/bin/encore-$(1): $$(BUILD)/obj/workers/$(1)/main.o \
+        $$(BUILD)/lib$(1).a $$(BUILD)/libencore.a
+	@mkdir -p $$(@D)
+	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach w,$(WORKERS),$(eval $(call worker_rules,$(w))))
+
+workers: $(BUILD)/libencore.a $(WORKERS:%=$(BUILD)/bin/encore-%)
+
+# nginx-independent code of the modules, archived for unit tests and fuzzing
+define module_core_rules
+$(1)_CORE_SRC := $$(wildcard ngx_modules/$(1)/encore_*.c ngx_modules/common/encore_*.c)
+$(1)_CORE_OBJ := $$($(1)_CORE_SRC:%.c=$$(BUILD)/obj/%.o)
+$$(BUILD)/libngx_$(1).a: $$($(1)_CORE_OBJ)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call module_core_rules,$(m))))
+
+# ---- nginx dynamic modules ------------------------------------------------
+
+modules:
+	@if [ -n "$(MODULES)" ]; then \
+	    BUILD=$(BUILD) SANFLAGS="$(SANFLAGS)" auto/modules; \
+	else echo "make: no nginx modules under ngx_modules/ yet"; fi
+
+# ---- unit tests (cmocka) --------------------------------------------------
+
+area_archive = $(if $(filter lib,$(1)),,$(if $(filter $(1),$(WORKERS)),$(BUILD)/lib$(1).a,$(BUILD)/libngx_$(1).a))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/%: tests/unit/%.c $$(call area_archive,$$(firstword $$(subst /, ,$$*))) \
+        $(BUILD)/libencore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $^ $(LDLIBS) $(TEST_LDLIBS)
+
+unit: $(UNIT_BIN)
+
+test-unit: unit
+	@BUILD=$(BUILD) tests/unit/run $(UNIT_BIN)
+
+# ---- sanitizers, fuzzing --------------------------------------------------
+
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+              -fno-sanitize-recover=undefined
+
+asan:
+	$(MAKE) BUILD=build-asan OPTFLAGS=-O1 SANFLAGS="$(ASAN_FLAGS)" workers unit
+	BUILD=build-asan auto/nginx-asan
+
+fuzz:
+	auto/fuzz
+
+# ---- the stack --------------------------------------------------------------
+
+start: all
+	auto/stack start
+
+stop:
+	auto/stack stop
+
+status:
+	auto/stack status
+
+run: all
+	auto/stack run
+
+reset:
+	auto/stack reset
+
+test:
+	auto/test
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,605 @@
+/*
+ * Encore: JWS compact serialisation parsing and verification.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "encore_jws.h"
+
+
+#define ENCORE_ES256_SIG_LEN    64
+#define ENCORE_HS256_TAG_LEN    32
+#define ENCORE_ED25519_SIG_LEN  64
+
+
+/* the order n of the P-256 group, big-endian */
+static const unsigned char  encore_p256_order[32] = {
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+    0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
+};
+
+static const char  encore_b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+
+static int
+encore_b64url_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+
+    if (c == '-') {
+        return 62;
+    }
+
+    if (c == '_') {
+        return 63;
+    }
+
+    return -1;
+}
+
+
+int
+encore_base64url_decode(unsigned char *dst, size_t *dst_len, const char *src,
+    size_t len)
+{
+    int            v;
+    size_t         i, n;
+    unsigned long  acc;
+    unsigned       bits;
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        v = encore_b64url_value((unsigned char) src[i]);
+        if (v < 0) {
+            return -1;
+        }
+
+        acc = (acc << 6) | (unsigned long) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (unsigned char) (acc >> bits);
+            acc &= (1UL << bits) - 1;
+        }
+    }
+
+    /* canonical form only: the leftover bits must be zero */
+    if (acc != 0) {
+        return -1;
+    }
+
+    *dst_len = n;
+
+    return 0;
+}
+
+
+size_t
+encore_base64url_encode(char *dst, const unsigned char *src, size_t len)
+{
+    size_t         i, n;
+    unsigned long  acc;
+    unsigned       bits;
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        acc = (acc << 8) | src[i];
+        bits += 8;
+
+        while (bits >= 6) {
+            bits -= 6;
+            dst[n++] = encore_b64url_alphabet[(acc >> bits) & 0x3f];
+        }
+
+        acc &= (1UL << bits) - 1;
+    }
+
+    if (bits) {
+        dst[n++] = encore_b64url_alphabet[(acc << (6 - bits)) & 0x3f];
+    }
+
+    dst[n] = '\0';
+
+    return n;
+}
+
+
+/*
+ * jansson recurses per nesting level (up to 2048); refuse deep documents
+ * before handing them to it.
+ */
+static int
+encore_json_depth_ok(const unsigned char *p, size_t len)
+{
+    size_t    i;
+    unsigned  depth, in_string;
+
+    depth = 0;
+    in_string = 0;
+
+    for (i = 0; i < len; i++) {
+        if (in_string) {
+            if (p[i] == '\\') {
+                i++;
+
+            } else if (p[i] == '"') {
+                in_string = 0;
+            }
+
+            continue;
+        }
+
+        switch (p[i]) {
+        case '"':
+            in_string = 1;
+            break;
+
+        case '{':
+        case '[':
+            if (++depth > ENCORE_JWS_MAX_DEPTH) {
+                return 0;
+            }
+            break;
+
+        case '}':
+        case ']':
+            if (depth) {
+                depth--;
+            }
+            break;
+        }
+    }
+
+    return 1;
+}
+
+
+json_t *
+encore_json_object_parse(const void *data, size_t len)
+{
+    json_t        *json;
+    json_error_t   error;
+
+    if (!encore_json_depth_ok(data, len)) {
+        return NULL;
+    }
+
+    /* jansson also refuses invalid UTF-8 and, without JSON_ALLOW_NUL, \u0000 */
+    json = json_loadb(data, len, JSON_REJECT_DUPLICATES, &error);
+    if (json == NULL) {
+        return NULL;
+    }
+
+    if (!json_is_object(json)) {
+        json_decref(json);
+        return NULL;
+    }
+
+    return json;
+}
+
+
+unsigned
+encore_jws_alg_from_name(const char *name, size_t len)
+{
+    /* exact, case-sensitive names (RFC 7518); "none" is never an algorithm */
+    if (len == 5 && memcmp(name, "ES256", 5) == 0) {
+        return ENCORE_JWS_ES256;
+    }
+
+    if (len == 5 && memcmp(name, "RS256", 5) == 0) {
+        return ENCORE_JWS_RS256;
+    }
+
+    if (len == 5 && memcmp(name, "HS256", 5) == 0) {
+        return ENCORE_JWS_HS256;
+    }
+
+    if (len == 5 && memcmp(name, "EdDSA", 5) == 0) {
+        return ENCORE_JWS_EDDSA;
+    }
+
+    return 0;
+}
+
+
+const char *
+encore_jws_alg_name(unsigned alg)
+{
+    switch (alg) {
+    case ENCORE_JWS_ES256:
+        return "ES256";
+    case ENCORE_JWS_RS256:
+        return "RS256";
+    case ENCORE_JWS_HS256:
+        return "HS256";
+    case ENCORE_JWS_EDDSA:
+        return "EdDSA";
+    }
+
+    return "unknown";
+}
+
+
+static int
+encore_jws_fail(encore_jws_t *jws, int rc, const char *error)
+{
+    jws->error = error;
+    return rc;
+}
+
+
+int
+encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
+    size_t max_len, unsigned allowed_algs)
+{
+    size_t         i, dots[2], nd, hlen, plen, slen, hdec;
+    json_t        *alg, *kid;
+    const char    *s;
+    unsigned char *p;
+
+    memset(jws, 0, sizeof(encore_jws_t));
+
+    if (len > max_len) {
+        return encore_jws_fail(jws, ENCORE_JWS_ETOOLARGE, "token too large");
+    }
+
+    nd = 0;
+
+    for (i = 0; i < len; i++) {
+        if (token[i] == '.') {
+            if (nd == 2) {
+                return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                       "token must have three segments");
+            }
+
+            dots[nd++] = i;
+        }
+    }
+
+    if (nd != 2) {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "token must have three segments");
+    }
+
+    hlen = dots[0];
+    plen = dots[1] - dots[0] - 1;
+    slen = len - dots[1] - 1;
+
+    if (hlen == 0 || slen == 0) {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "empty header or signature");
+    }
+
+    /* header, NUL, payload, NUL, signature */
+    jws->buf = malloc(len + 2);
+    if (jws->buf == NULL) {
+        return encore_jws_fail(jws, ENCORE_JWS_ENOMEM, "out of memory");
+    }
+
+    p = jws->buf;
+
+    if (encore_base64url_decode(p, &hdec, token, hlen) != 0) {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "header is not base64url");
+    }
+
+    p[hdec] = '\0';
+    jws->payload = p + hdec + 1;
+
+    if (encore_base64url_decode(jws->payload, &jws->payload_len,
+                                token + dots[0] + 1, plen)
+        != 0)
+    {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "payload is not base64url");
+    }
+
+    jws->payload[jws->payload_len] = '\0';
+    jws->sig = jws->payload + jws->payload_len + 1;
+
+    if (encore_base64url_decode(jws->sig, &jws->sig_len,
+                                token + dots[1] + 1, slen)
+        != 0)
+    {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "signature is not base64url");
+    }
+
+    jws->input = token;
+    jws->input_len = dots[1];
+
+    jws->header = encore_json_object_parse(p, hdec);
+    if (jws->header == NULL) {
+        return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                               "header is not a JSON object");
+    }
+
+    alg = json_object_get(jws->header, "alg");
+    if (!json_is_string(alg)) {
+        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg missing");
+    }
+
+    jws->alg = encore_jws_alg_from_name(json_string_value(alg),
+                                        json_string_length(alg));
+
+    if ((jws->alg & allowed_algs) == 0) {
+        jws->alg = 0;
+        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg not allowed");
+    }
+
+    /*
+     * RFC 7515 4.1.11: a recipient must reject a JWS whose crit lists an
+     * extension it does not understand; Encore understands none, and a
+     * malformed crit is no better.
+     */
+    if (json_object_get(jws->header, "crit") != NULL) {
+        return encore_jws_fail(jws, ENCORE_JWS_ECRIT,
+                               "crit extension not understood");
+    }
+
+    kid = json_object_get(jws->header, "kid");
+
+    if (kid != NULL) {
+        if (!json_is_string(kid)) {
+            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                   "kid is not a string");
+        }
+
+        s = json_string_value(kid);
+        jws->kid_len = json_string_length(kid);
+
+        if (jws->kid_len == 0 || jws->kid_len > ENCORE_JWK_KID_MAX) {
+            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                   "kid length out of range");
+        }
+
+        for (i = 0; i < jws->kid_len; i++) {
+            if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+                return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                       "kid has control characters");
+            }
+        }
+
+        jws->kid = s;
+    }
+
+    return ENCORE_JWS_OK;
+}
+
+
+/*
+ * IEEE P1363 r || s to DER, refusing r or s outside [1, n - 1] rather than
+ * leaving that to the library.  der holds at least 72 bytes.
+ */
+static int
+encore_es256_to_der(const unsigned char *sig, unsigned char *der,
+    size_t *der_len)
+{
+    size_t               i, k, n, len[2], off[2];
+    const unsigned char *v;
+
+    for (k = 0; k < 2; k++) {
+        v = sig + 32 * k;
+
+        for (i = 0; i < 32 && v[i] == 0; i++) { /* void */ }
+
+        if (i == 32) {
+            return -1;
+        }
+
+        if (memcmp(v, encore_p256_order, 32) >= 0) {
+            return -1;
+        }
+
+        off[k] = i;
+        len[k] = 32 - i + (v[i] & 0x80 ? 1 : 0);
+    }
+
+    n = 0;
+    der[n++] = 0x30;
+    der[n++] = (unsigned char) (len[0] + len[1] + 4);
+
+    for (k = 0; k < 2; k++) {
+        v = sig + 32 * k;
+
+        der[n++] = 0x02;
+        der[n++] = (unsigned char) len[k];
+
+        if (v[off[k]] & 0x80) {
+            der[n++] = 0x00;
+        }
+
+        memcpy(der + n, v + off[k], 32 - off[k]);
+        n += 32 - off[k];
+    }
+
+    *der_len = n;
+
+    return 0;
+}
+
+
+static int
+encore_jws_verify_hmac(const encore_jwk_t *key, const void *in,
+    size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    int             rc;
+    size_t          out_len;
+    EVP_MAC_CTX    *ctx;
+    unsigned char   tag[EVP_MAX_MD_SIZE];
+
+    /* a truncated tag is a forgery with fewer bits to guess */
+    if (sig_len != ENCORE_HS256_TAG_LEN) {
+        return ENCORE_JWS_ESIG;
+    }
+
+    ctx = EVP_MAC_CTX_dup(key->mac);
+    if (ctx == NULL) {
+        return ENCORE_JWS_ENOMEM;
+    }
+
+    rc = ENCORE_JWS_ESIG;
+
+    if (EVP_MAC_update(ctx, in, in_len) == 1
+        && EVP_MAC_final(ctx, tag, &out_len, sizeof(tag)) == 1
+        && out_len == ENCORE_HS256_TAG_LEN
+        && CRYPTO_memcmp(tag, sig, ENCORE_HS256_TAG_LEN) == 0)
+    {
+        rc = ENCORE_JWS_OK;
+    }
+
+    OPENSSL_cleanse(tag, sizeof(tag));
+    EVP_MAC_CTX_free(ctx);
+
+    return rc;
+}
+
+
+int
+encore_jws_verify_signature(const encore_jwk_t *key, unsigned alg,
+    const void *in, size_t in_len, const unsigned char *sig, size_t sig_len)
+{
+    int             rc;
+    size_t          der_len;
+    EVP_MD_CTX     *ctx;
+    unsigned char   der[80];
+
+    if (key == NULL || key->alg != alg) {
+        return ENCORE_JWS_EALG;
+    }
+
+    switch (alg) {
+
+    case ENCORE_JWS_HS256:
+        return encore_jws_verify_hmac(key, in, in_len, sig, sig_len);
+
+    case ENCORE_JWS_ES256:
+        if (sig_len != ENCORE_ES256_SIG_LEN
+            || encore_es256_to_der(sig, der, &der_len) != 0)
+        {
+            return ENCORE_JWS_ESIG;
+        }
+
+        sig = der;
+        sig_len = der_len;
+        break;
+
+    case ENCORE_JWS_EDDSA:
+        if (sig_len != ENCORE_ED25519_SIG_LEN) {
+            return ENCORE_JWS_ESIG;
+        }
+        break;
+
+    case ENCORE_JWS_RS256:
+        if ((int) sig_len != EVP_PKEY_get_size(key->pkey)) {
+            return ENCORE_JWS_ESIG;
+        }
+        break;
+
+    default:
+        return ENCORE_JWS_EALG;
+    }
+
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return ENCORE_JWS_ENOMEM;
+    }
+
+    rc = ENCORE_JWS_ESIG;
+
+    if (EVP_MD_CTX_copy_ex(ctx, key->verify) == 1
+        && EVP_DigestVerify(ctx, sig, sig_len, in, in_len) == 1)
+    {
+        rc = ENCORE_JWS_OK;
+    }
+
+    EVP_MD_CTX_free(ctx);
+
+    /* a failed verification leaves errors queued; they are not ours */
+    ERR_clear_error();
+
+    return rc;
+}
+
+
+int
+encore_jws_verify(encore_jws_t *jws, const encore_jwks_t *jwks)
+{
+    int                  rc;
+    const encore_jwk_t  *key;
+
+    key = encore_jwks_find(jwks, jws->kid, jws->kid_len, jws->alg);
+    if (key == NULL) {
+        return encore_jws_fail(jws, ENCORE_JWS_EKID,
+                               jws->kid ? "unknown kid" : "no key for alg");
+    }
+
+    rc = encore_jws_verify_signature(key, jws->alg, jws->input,
+                                     jws->input_len, jws->sig, jws->sig_len);
+
+    switch (rc) {
+    case ENCORE_JWS_OK:
+        return rc;
+    case ENCORE_JWS_ENOMEM:
+        return encore_jws_fail(jws, rc, "out of memory");
+    default:
+        return encore_jws_fail(jws, ENCORE_JWS_ESIG, "invalid signature");
+    }
+}
+
+
+void
+encore_jws_free(encore_jws_t *jws)
+{
+    if (jws->header) {
+        json_decref(jws->header);
+        jws->header = NULL;
+    }
+
+    free(jws->buf);
+    jws->buf = NULL;
+    jws->kid = NULL;
+}
+
+
+int
+encore_sha256(const EVP_MD *md, const void *data, size_t len,
+    unsigned char out[32])
+{
+    unsigned int  n;
+
+    if (EVP_Digest(data, len, out, &n, md, NULL) != 1 || n != 32) {
+        return -1;
+    }
+
+    return 0;
+}

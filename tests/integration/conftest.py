@@ -1,0 +1,214 @@
+"""Integration test fixtures: black-box access to the stack auto/test started.
+
+The stack (PostgreSQL, Kafka, the workers, nginx) runs under
+$ENCORE_RUN_DIR on the ports auto/test exported; tests speak HTTP to the edge,
+read Kafka back, and — for fault tests only — stop and start parts of the
+stack through auto/stack and the pid files it keeps.
+"""
+import http.client
+import json
+import os
+import pathlib
+import re
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+RUN_DIR = pathlib.Path(os.environ.get("ENCORE_RUN_DIR", ROOT / "var" / "test"))
+EDGE = "http://127.0.0.1:%s" % os.environ.get("ENCORE_EDGE_PORT", "18080")
+KAFKA = "127.0.0.1:%s" % os.environ.get("ENCORE_KAFKA_PORT", "19092")
+PG_PORT = os.environ.get("ENCORE_PG_PORT", "56432")
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a worker's unix socket (workers are not reachable by TCP)."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__("worker", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+class WorkerResponse:
+    def __init__(self, status, headers, body):
+        self.status_code = status
+        self.headers = headers
+        self.content = body
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def worker_request(worker, method, path, body=None, headers=None, raw=None):
+    """Send one request straight to a worker's socket, bypassing the edge."""
+    conn = UnixHTTPConnection(str(RUN_DIR / "run" / ("%s.sock" % worker)))
+    hdrs = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    out = WorkerResponse(resp.status, resp.headers, resp.read())
+    conn.close()
+    return out
+
+
+@pytest.fixture
+def edge():
+    s = requests.Session()
+    s.base = EDGE
+    yield s
+    s.close()
+
+
+def url(path):
+    return EDGE + path
+
+
+def unique(prefix="u"):
+    return "%s_%s" % (prefix, uuid.uuid4().hex[:12])
+
+
+def register(username=None, password="correct horse battery", email=None):
+    username = username or unique()
+    email = email or "%s@example.test" % username
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": username, "email": email, "password": password})
+    assert r.status_code == 201, r.text
+    return r.json(), password
+
+
+def login(login_name, password):
+    r = requests.post(url("/api/v1/auth/login"),
+                      json={"login": login_name, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def assert_problem(r, status):
+    assert r.status_code == status, (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
+    body = r.json()
+    assert body["status"] == status
+    assert body["title"] and "detail" in body
+    return body
+
+
+# ---- Kafka -------------------------------------------------------------------
+
+def kafka_read(topic, until=None, timeout=30.0, group=None):
+    """Read a topic from the beginning with a fresh consumer group.
+
+    Returns a list of dicts {key, value, headers}. Stops when `until(msgs)`
+    is true or the timeout passes.
+    """
+    from confluent_kafka import Consumer
+
+    c = Consumer({
+        "bootstrap.servers": KAFKA,
+        "group.id": group or "encore-test-%s" % uuid.uuid4().hex,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "allow.auto.create.topics": True,
+    })
+    c.subscribe([topic])
+    msgs = []
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None or m.error():
+                if until and until(msgs):
+                    break
+                continue
+            hdrs = {k: (v.decode() if v is not None else None) for k, v in (m.headers() or [])}
+            msgs.append({"key": m.key().decode() if m.key() else None,
+                         "value": json.loads(m.value()) if m.value() else None,
+                         "headers": hdrs})
+            if until and until(msgs):
+                break
+    finally:
+        c.close()
+    return msgs
+
+
+# ---- stack control (fault tests) ---------------------------------------------
+
+def stack(*args, check=True):
+    return subprocess.run([str(ROOT / "auto" / "stack"), *args], check=check,
+                          capture_output=True, text=True, timeout=300)
+
+
+def pid_of(name):
+    p = RUN_DIR / "run" / ("%s.pid" % name)
+    return int(p.read_text().strip()) if p.exists() else None
+
+
+def signal_part(name, sig):
+    pid = pid_of(name)
+    assert pid, "no pid file for %s" % name
+    os.kill(pid, sig)
+    return pid
+
+
+def wait_gone(pid, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError("pid %d still alive" % pid)
+
+
+def pg_immediate_stop():
+    subprocess.run(["runuser", "-u", "postgres", "--",
+                    "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(RUN_DIR / "pg"),
+                    "-m", "immediate", "-w", "stop"], check=True, capture_output=True)
+
+
+def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+# ---- after the whole run: the logs must be clean ---------------------------------
+
+SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    problems = []
+    err_log = RUN_DIR / "log" / "nginx-error.log"
+    if err_log.exists():
+        for line in err_log.read_text(errors="replace").splitlines():
+            if "[alert]" in line or "[emerg]" in line:
+                problems.append("nginx: " + line)
+    for log in (RUN_DIR / "log").glob("*.log"):
+        if log.name.startswith(("nginx", "kafka", "postgres", "initdb")):
+            continue
+        for line in log.read_text(errors="replace").splitlines():
+            if SANITIZER.search(line):
+                problems.append("%s: %s" % (log.name, line))
+    if problems:
+        print("\nlog problems after the run:\n" + "\n".join(problems[:50]))
+        session.exitstatus = 1

@@ -1,0 +1,87 @@
+/*
+ * consumer.h — Kafka in, an exactly-once effect through the inbox.
+ *
+ * One thread per process consumes the worker's topics in the consumer group
+ * consumer.group (default "encore-<worker>").  Each event is applied in one
+ * PostgreSQL transaction that also inserts its ce_id into <schema>.inbox;
+ * an event whose id is already there is skipped, so redelivery (after a
+ * crash, a rebalance, or a relay that published twice) changes nothing.
+ * The Kafka offset is committed synchronously only after the database
+ * commit.  A failing handler or database rolls back, seeks back to the
+ * message and retries it with backoff: the partition waits, nothing is
+ * skipped.  Malformed events are logged and skipped (offset committed) so
+ * they cannot wedge their partition.
+ *
+ * Threading: the consumer thread owns its Kafka handle and its PostgreSQL
+ * connection; the handler runs on that thread only.
+ */
+
+#ifndef ENC_CONSUMER_H
+#define ENC_CONSUMER_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+#include "pg.h"
+
+
+/* One CloudEvent.  All fields are borrowed for the duration of the handler
+   call; subject and key may be NULL. */
+typedef struct {
+    const char *id, *type, *source, *subject, *time, *key, *topic;
+    json_t     *data;              /* borrowed */
+} enc_event_t;
+
+/* Called inside an open transaction on the consumer's connection, after
+   the event id was inserted into <schema>.inbox; return 0 to commit, -1 to
+   roll back and retry later.  Must not commit or roll back itself. */
+typedef int (*enc_event_handler_pt)(enc_pg_t *pg, const enc_event_t *ev,
+                                    void *app);
+
+/* Starts the consumer thread.  topics (NULL-terminated), c and app are
+   borrowed and must outlive the consumer. */
+int  enc_consumer_start(const enc_config_t *c, const char *const *topics,
+                        enc_event_handler_pt handler, void *app);
+
+/* Stops after the event in hand (if any) is applied or rolled back, then
+   leaves the group.  Safe to call when never started. */
+void enc_consumer_stop(void);
+
+
+/* ---- parsing (exposed for tests) ------------------------------------------ */
+
+/* A parsed event and the memory its strings live in. */
+typedef struct {
+    enc_event_t   ev;
+    char         *mem;             /* owned: NUL-terminated copies */
+    json_t       *data;            /* owned reference; ev.data borrows it */
+} enc_event_msg_t;
+
+/*
+ * Parses a message in CloudEvents 1.0 Kafka binary mode: ce_specversion
+ * "1.0", ce_id, ce_source and ce_type are required, ce_time and ce_subject
+ * optional; content-type, when present, must be application/json; the
+ * value must be JSON.  topic, key, payload and hdrs are borrowed (hdrs may
+ * be NULL).  On success fills *out (release with enc_event_msg_free);
+ * on failure returns -1 with the reason in err and *out empty.
+ */
+int  enc_event_parse(const char *topic, const void *key, size_t keylen,
+                     const void *payload, size_t len,
+                     const rd_kafka_headers_t *hdrs, enc_event_msg_t *out,
+                     char *err, size_t errlen);
+
+void enc_event_msg_free(enc_event_msg_t *m);
+
+/* The consumer's Kafka configuration: group, manual synchronous commits,
+   earliest reset.  extra is an optional NULL-terminated list of name,
+   value pairs applied last (tests).  Caller owns the handle (already in
+   consumer mode: rd_kafka_poll_set_consumer was called). */
+rd_kafka_t *enc_consumer_kafka_new(const char *brokers, const char *group,
+                                   const char *client_id,
+                                   const char *const *extra,
+                                   char *err, size_t errlen);
+
+#endif /* ENC_CONSUMER_H */

@@ -1,0 +1,117 @@
+/*
+ * http: the worker's HTTP/1.1 server on libmicrohttpd, a route table with
+ * {param} templates, and the request/response objects handlers see.
+ *
+ * Threading: libmicrohttpd's internal thread pool (http.threads) runs the
+ * handlers; a handler may block (PostgreSQL).  The request id is set as the
+ * thread's log request id for the duration of the handler.
+ *
+ * What the library answers before a handler runs:
+ *   404 unknown path, 405 + Allow for a known path with another method,
+ *   204 + Allow for OPTIONS, HEAD wherever GET is;
+ *   413 when the body exceeds http.max_body;
+ *   for ENC_ROUTE_JSON_BODY routes with a non-empty body: 415 unless the
+ *   Content-Type is application/json, 400 unless it parses (duplicate keys,
+ *   bad UTF-8, "\u0000", overflowing numbers are all malformed) as an object.
+ *   An empty body reaches the handler with enc_req_json() == NULL.
+ * Built-in routes: GET /healthz, GET /readyz, GET /metrics.
+ * A handler that sets no response yields a 500 problem.
+ */
+#ifndef ENC_HTTP_H
+#define ENC_HTTP_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "json.h"
+
+typedef struct enc_req_s   enc_req_t;
+typedef struct enc_resp_s  enc_resp_t;
+
+/* runs on a pool thread; must set a response through enc_resp_*() */
+typedef void (*enc_handler_pt)(enc_req_t *req, enc_resp_t *resp, void *app);
+
+#define ENC_ROUTE_JSON_BODY  0x01   /* body must be a JSON object */
+
+#define ENC_HTTP_PARAMS_MAX   8     /* {param} per template */
+#define ENC_HTTP_SEGMENTS_MAX 32    /* path segments per template */
+
+typedef struct {
+    const char     *method;    /* "GET", "POST", ... */
+    const char     *path;      /* template: "/api/v1/users/{id}" */
+    enc_handler_pt  handler;
+    unsigned        flags;     /* ENC_ROUTE_* */
+    const char     *name;      /* metrics label, e.g. "users_get" */
+} enc_route_t;
+
+/* request accessors: all strings owned by the request, valid during the
+   handler only */
+const char *enc_req_method(enc_req_t *r);
+const char *enc_req_path(enc_req_t *r);
+const char *enc_req_param(enc_req_t *r, const char *name);
+const char *enc_req_query(enc_req_t *r, const char *name);
+const char *enc_req_header(enc_req_t *r, const char *name);  /* any case */
+const char *enc_req_cookie(enc_req_t *r, const char *name);
+json_t     *enc_req_json(enc_req_t *r);          /* borrowed; NULL if none */
+const char *enc_req_body(enc_req_t *r, size_t *len);  /* raw, NUL-ended */
+const char *enc_req_id(enc_req_t *r);    /* X-Request-Id or generated */
+/* identity set by the edge: X-Encore-User-Id / -Role / -Name; NULL if
+   absent or empty */
+const char *enc_req_user_id(enc_req_t *r);
+const char *enc_req_user_role(enc_req_t *r);
+const char *enc_req_user_name(enc_req_t *r);
+/* user < moderator < admin; an unknown or NULL role is below everything */
+int         enc_role_at_least(const char *role, const char *min);
+
+/* responses; the last call wins.  json bodies are stolen (the response
+   owns the reference, also on failure) */
+void enc_resp_json(enc_resp_t *w, int status, json_t *body);
+void enc_resp_problem(enc_resp_t *w, int status, const char *title,
+                      const char *detail);
+/* 422 + errors[]; takes v->errors (v is empty afterwards) */
+void enc_resp_validation(enc_resp_t *w, enc_validation_t *v);
+void enc_resp_empty(enc_resp_t *w, int status);
+/* body copied */
+void enc_resp_text(enc_resp_t *w, int status, const char *content_type,
+                   const char *body, size_t len);
+/* copied; may repeat (Set-Cookie); a name or value with CR, LF or NUL is
+   dropped and logged */
+void enc_resp_header(enc_resp_t *w, const char *name, const char *value);
+
+typedef struct enc_http_s  enc_http_t;
+
+/* routes end with {NULL} and must outlive the server; NULL on failure
+   (logged) */
+enc_http_t *enc_http_start(const enc_config_t *c, const enc_route_t *routes,
+                           void *app);
+/* /readyz runs this after its database check; 0 = ready */
+void        enc_http_set_ready_check(enc_http_t *h, int (*check)(void *),
+                                     void *arg);
+void        enc_http_quiesce(enc_http_t *h);  /* stop accepting */
+int         enc_http_inflight(enc_http_t *h);
+void        enc_http_stop(enc_http_t *h);     /* frees h */
+
+/*
+ * Route matching, exposed for tests.  Finds the route for method and path:
+ * the most specific template wins (a literal segment beats {param} at the
+ * first position where they differ).  Returns the route index, -1 when no
+ * template matches the path (404), -2 when templates match but none for
+ * this method (405; allow receives "GET, HEAD, ..." when allowlen > 0).
+ * HEAD matches GET routes.  Param values point into buf (a copy of path).
+ */
+typedef struct enc_router_s  enc_router_t;
+
+typedef struct {
+    const char  *name;
+    const char  *value;
+} enc_param_t;
+
+enc_router_t *enc_router_new(const enc_route_t *routes);   /* NULL: invalid */
+void          enc_router_free(enc_router_t *rt);
+int           enc_router_match(const enc_router_t *rt, const char *method,
+                               const char *path, char *buf, size_t buflen,
+                               enc_param_t *params, size_t *nparams,
+                               char *allow, size_t allowlen);
+
+#endif /* ENC_HTTP_H */

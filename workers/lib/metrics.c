@@ -1,0 +1,243 @@
+/*
+ * metrics: see metrics.h.
+ */
+#include <pthread.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+
+#define NAME_MAX_LEN  96
+#define HELP_MAX_LEN  200
+
+static const double  buckets[] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+};
+#define NBUCKETS  (sizeof(buckets) / sizeof(buckets[0]))
+
+typedef struct {
+    char                route[NAME_MAX_LEN];
+    unsigned long long  status[6];           /* index = status / 100 */
+    unsigned long long  bucket[NBUCKETS];    /* non-cumulative */
+    unsigned long long  count;
+    double              sum;
+} route_stat_t;
+
+typedef struct {
+    char    name[NAME_MAX_LEN];
+    char    help[HELP_MAX_LEN];
+    double  value;
+} counter_t;
+
+static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
+static route_stat_t     routes[ENC_METRICS_ROUTES_MAX];
+static size_t           nroutes;
+static counter_t        counters[ENC_METRICS_COUNTERS_MAX];
+static size_t           ncounters;
+static int              full_logged;
+static char             worker_name[64];
+
+
+void
+enc_metrics_init(const char *worker)
+{
+    pthread_mutex_lock(&lock);
+    snprintf(worker_name, sizeof(worker_name), "%s", worker ? worker : "");
+    pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_reset(void)
+{
+    pthread_mutex_lock(&lock);
+    memset(routes, 0, sizeof(routes));
+    memset(counters, 0, sizeof(counters));
+    nroutes = 0;
+    ncounters = 0;
+    full_logged = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+
+static int
+valid_name(const char *s)
+{
+    size_t  i;
+
+    if (s == NULL || s[0] == '\0' || strlen(s) >= NAME_MAX_LEN) {
+        return 0;
+    }
+    for (i = 0; s[i] != '\0'; i++) {
+        char  ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || ch == '_' || ch == ':' || (i > 0 && ch >= '0' && ch <= '9')))
+        {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/* called with lock held */
+static void
+log_full(const char *what)
+{
+    if (!full_logged) {
+        full_logged = 1;
+        enc_log_warn("metrics: %s table full, samples dropped", what);
+    }
+}
+
+
+void
+enc_metrics_http(const char *route, int status, double seconds)
+{
+    size_t         i;
+    route_stat_t  *r = NULL;
+
+    if (route == NULL) {
+        route = "unknown";
+    }
+    /* route names are label values; anything odd is folded away rather
+       than escaped, they come from the route table, not from requests */
+    if (!valid_name(route)) {
+        route = "invalid";
+    }
+    if (status < 100 || status > 599) {
+        status = 500;
+    }
+    if (seconds < 0) {
+        seconds = 0;
+    }
+
+    pthread_mutex_lock(&lock);
+    for (i = 0; i < nroutes; i++) {
+        if (strcmp(routes[i].route, route) == 0) {
+            r = &routes[i];
+            break;
+        }
+    }
+    if (r == NULL) {
+        if (nroutes == ENC_METRICS_ROUTES_MAX) {
+            log_full("route");
+            goto done;
+        }
+        r = &routes[nroutes++];
+        snprintf(r->route, sizeof(r->route), "%s", route);
+    }
+    r->status[status / 100]++;
+    r->count++;
+    r->sum += seconds;
+    for (i = 0; i < NBUCKETS; i++) {
+        if (seconds <= buckets[i]) {
+            r->bucket[i]++;
+            break;
+        }
+    }
+
+done:
+    pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_counter_add(const char *name, const char *help, double v)
+{
+    size_t      i;
+    counter_t  *c = NULL;
+
+    if (!valid_name(name)) {
+        return;
+    }
+
+    pthread_mutex_lock(&lock);
+    for (i = 0; i < ncounters; i++) {
+        if (strcmp(counters[i].name, name) == 0) {
+            c = &counters[i];
+            break;
+        }
+    }
+    if (c == NULL) {
+        if (ncounters == ENC_METRICS_COUNTERS_MAX) {
+            log_full("counter");
+            goto done;
+        }
+        c = &counters[ncounters++];
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        /* HELP text may not contain newlines or backslashes unescaped */
+        for (i = 0; help != NULL && help[i] != '\0'
+                    && i < sizeof(c->help) - 1; i++)
+        {
+            c->help[i] = (help[i] == '\n' || help[i] == '\\') ? ' ' : help[i];
+        }
+        c->help[i] = '\0';
+    }
+    c->value += v;
+
+done:
+    pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_render(FILE *out)
+{
+    size_t              i, b;
+    unsigned long long  cum;
+    static const char  *const classes[] = {
+        "0xx", "1xx", "2xx", "3xx", "4xx", "5xx"
+    };
+
+    pthread_mutex_lock(&lock);
+
+    fprintf(out, "# HELP encore_worker_info Worker identity.\n"
+                 "# TYPE encore_worker_info gauge\n"
+                 "encore_worker_info{worker=\"%s\"} 1\n", worker_name);
+
+    fprintf(out, "# HELP encore_http_requests_total HTTP requests by route"
+                 " and status class.\n"
+                 "# TYPE encore_http_requests_total counter\n");
+    for (i = 0; i < nroutes; i++) {
+        for (b = 1; b < 6; b++) {
+            if (routes[i].status[b] == 0) {
+                continue;
+            }
+            fprintf(out, "encore_http_requests_total{route=\"%s\","
+                         "status=\"%s\"} %llu\n",
+                    routes[i].route, classes[b], routes[i].status[b]);
+        }
+    }
+
+    fprintf(out, "# HELP encore_http_request_duration_seconds Request"
+                 " latency by route.\n"
+                 "# TYPE encore_http_request_duration_seconds histogram\n");
+    for (i = 0; i < nroutes; i++) {
+        cum = 0;
+        for (b = 0; b < NBUCKETS; b++) {
+            cum += routes[i].bucket[b];
+            fprintf(out, "encore_http_request_duration_seconds_bucket"
+                         "{route=\"%s\",le=\"%g\"} %llu\n",
+                    routes[i].route, buckets[b], cum);
+        }
+        fprintf(out, "encore_http_request_duration_seconds_bucket"
+                     "{route=\"%s\",le=\"+Inf\"} %llu\n"
+                     "encore_http_request_duration_seconds_sum"
+                     "{route=\"%s\"} %.6f\n"
+                     "encore_http_request_duration_seconds_count"
+                     "{route=\"%s\"} %llu\n",
+                routes[i].route, routes[i].count,
+                routes[i].route, routes[i].sum,
+                routes[i].route, routes[i].count);
+    }
+
+    for (i = 0; i < ncounters; i++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %.17g\n",
+                counters[i].name, counters[i].help, counters[i].name,
+                counters[i].name, counters[i].value);
+    }
+
+    pthread_mutex_unlock(&lock);
+}

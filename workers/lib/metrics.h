@@ -1,0 +1,28 @@
+/*
+ * metrics: Prometheus text exposition (format 0.0.4), thread-safe.
+ *
+ * Per-route HTTP counters by status class and a latency histogram, plus a
+ * bounded set of free counters.  Everything lives in fixed arrays under one
+ * mutex: the number of routes and counters is small and known at start, and
+ * a full table drops samples (logged once) rather than growing.
+ */
+#ifndef ENC_METRICS_H
+#define ENC_METRICS_H
+
+#include <stdio.h>
+
+#define ENC_METRICS_ROUTES_MAX    128
+#define ENC_METRICS_COUNTERS_MAX  64
+
+/* route is copied on first use; status 100..599 */
+void enc_metrics_http(const char *route, int status, double seconds);
+/* name must match [a-zA-Z_:][a-zA-Z0-9_:]*, otherwise the sample is
+   dropped; name and help are copied on first use */
+void enc_metrics_counter_add(const char *name, const char *help, double v);
+void enc_metrics_render(FILE *out);
+/* prefix for metric names, default "encore_worker"; call before serving */
+void enc_metrics_init(const char *worker);
+/* forget everything (tests) */
+void enc_metrics_reset(void);
+
+#endif /* ENC_METRICS_H */

@@ -1,0 +1,1026 @@
+/*
+ * outbox: the transactional outbox and its relay.  See outbox.h.
+ *
+ * The relay thread runs this loop:
+ *
+ *   connect ──▶ pg_try_advisory_lock ──no──▶ stand by (poll_ms), retry
+ *                    │yes
+ *                    ▼
+ *               LISTEN encore_outbox_<schema>
+ *                    │
+ *        ┌──▶ read backlog (published_at IS NULL ORDER BY id LIMIT batch)
+ *        │        │ rows                       │ none
+ *        │        ▼                            ▼
+ *        │   produce, wait for every     wait for NOTIFY, poll_ms or stop
+ *        │   delivery report
+ *        │        ▼
+ *        └── stamp delivered rows, count the failed ones (they stay in the
+ *            backlog and are retried next round)
+ *
+ * The advisory lock is session-level, so a relay that dies or loses its
+ * connection gives the schema up to a standby automatically.  Any
+ * connection-level failure drops the connection and starts over at the top.
+ *
+ * Ordering: one relay per schema and an idempotent producer keep a batch in
+ * id order per partition.  A row whose delivery failed is retried after
+ * rows that followed it were delivered; per-key order can only be violated
+ * across such a failure, and Kafka delivery failures of an idempotent
+ * producer (message timeouts) fail every later message of the partition too.
+ */
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+
+
+#define RELAY_LOCK_SQL                                                      \
+    "SELECT pg_try_advisory_lock(hashtext('encore.relay.' || $1))"
+
+#define RELAY_MARK_SQL                                                      \
+    "UPDATE outbox SET published_at = now()"                                \
+    " WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
+
+#define RELAY_FAILED_SQL                                                    \
+    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
+
+#define RELAY_BACKLOG_COUNT_SQL                                             \
+    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+
+#define RELAY_INSERT_SQL                                                    \
+    "INSERT INTO outbox (topic, key, type, source, subject, data,"          \
+    " request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+
+/* librdkafka gives up on a message after this; the relay retries it in a
+   later round, so this only bounds how long one round can take */
+#define RELAY_MESSAGE_TIMEOUT_MS  "30000"
+
+/* after message.timeout.ms, wait this much longer before purging */
+#define RELAY_GRACE_MS            10000
+
+#define RELAY_BACKOFF_MIN_MS      100
+#define RELAY_BACKOFF_MAX_MS      10000
+
+/* exit status of the fault hook; EX_TEMPFAIL, easy to tell from a crash */
+#define RELAY_FAULT_EXIT          75
+
+
+const char enc_outbox_backlog_sql[] =
+    "SELECT id, event_id::text, topic, key, type, source, subject,"
+    " to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " data, request_id"
+    " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1";
+
+
+typedef struct {
+    const enc_config_t  *conf;
+    pthread_t            thread;
+    int                  started;
+    int                  wake[2];    /* self-pipe: stop interrupts waits */
+    atomic_int           stop;
+    atomic_int           ready;
+    int                  fault_exit; /* ENCORE_FAULT_RELAY_EXIT_AFTER_ACK */
+    char                 schema[64];
+    char                 channel[96];
+    rd_kafka_t          *rk;
+    enc_pg_t            *pg;
+    int                  locked;
+    long                 last_backlog;
+} relay_t;
+
+static relay_t  relay = { .wake = { -1, -1 } };
+
+
+static void *relay_main(void *arg);
+static int relay_session(relay_t *r);
+static int relay_round(relay_t *r, int *more);
+static int relay_wait(relay_t *r, int ms);
+static int relay_stamp(relay_t *r, const char *sql, const char *ids);
+static void relay_backlog_metric(relay_t *r);
+static int relay_producer(relay_t *r);
+static void relay_sleep(relay_t *r, int ms);
+static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+    void *opaque);
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+    void *opaque);
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
+    const char *buf);
+static int add_header(rd_kafka_headers_t *h, const char *name,
+    const char *value);
+
+
+/* ---- enc_outbox_add: on the caller's transaction ---------------------- */
+
+int
+enc_outbox_add(enc_pg_t *pg, const char *topic, const char *type,
+    const char *key, const char *subject, json_t *data)
+{
+    int          rc = -1;
+    char        *json = NULL;
+    char         source[96];
+    PGresult    *res = NULL;
+    const char  *params[7];
+
+    if (pg == NULL || topic == NULL || type == NULL || data == NULL) {
+        enc_log_error("outbox: missing topic, type or data");
+        return -1;
+    }
+
+    /* the whole point of the outbox is atomicity with the domain change */
+    if (PQtransactionStatus(enc_pg_conn(pg)) != PQTRANS_INTRANS) {
+        enc_log_error("outbox: enc_outbox_add outside a transaction "
+                      "(topic \"%s\", type \"%s\")", topic, type);
+        return -1;
+    }
+
+    json = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (json == NULL) {
+        enc_log_error("outbox: cannot serialise data of \"%s\"", type);
+        return -1;
+    }
+
+    (void) snprintf(source, sizeof(source), "/encore/%s", enc_pg_schema());
+
+    params[0] = topic;
+    params[1] = key;
+    params[2] = type;
+    params[3] = source;
+    params[4] = subject;
+    params[5] = json;
+    params[6] = enc_log_request_id();
+
+    res = enc_pg_exec_sql(pg, RELAY_INSERT_SQL, 7, params);
+    if (res == NULL) {
+        enc_log_error("outbox: insert failed: connection lost");
+        goto failed;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_error("outbox: insert failed: %s",
+                      PQresultErrorMessage(res));
+        goto failed;
+    }
+
+    rc = 0;
+
+failed:
+    if (res != NULL) {
+        PQclear(res);
+    }
+    free(json);
+    return rc;
+}
+
+
+/* ---- rows, headers, batches: the Kafka side --------------------------- */
+
+static const char *
+field(const PGresult *res, int i, int col)
+{
+    return PQgetisnull(res, i, col) ? NULL : PQgetvalue(res, i, col);
+}
+
+
+int
+enc_outbox_row_from_result(const PGresult *res, int i, enc_outbox_row_t *out)
+{
+    char        *end;
+    const char  *id;
+
+    if (res == NULL || i < 0 || i >= PQntuples(res) || PQnfields(res) != 10) {
+        return -1;
+    }
+
+    id = field(res, i, 0);
+    if (id == NULL) {
+        return -1;
+    }
+    errno = 0;
+    out->id = strtoll(id, &end, 10);
+    if (errno != 0 || end == id || *end != '\0') {
+        return -1;
+    }
+
+    out->event_id = field(res, i, 1);
+    out->topic = field(res, i, 2);
+    out->key = field(res, i, 3);
+    out->type = field(res, i, 4);
+    out->source = field(res, i, 5);
+    out->subject = field(res, i, 6);
+    out->time = field(res, i, 7);
+    out->data = field(res, i, 8);
+    out->request_id = field(res, i, 9);
+
+    if (out->event_id == NULL || out->topic == NULL || out->type == NULL
+        || out->source == NULL || out->time == NULL || out->data == NULL)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+add_header(rd_kafka_headers_t *h, const char *name, const char *value)
+{
+    if (value == NULL) {
+        return 0;
+    }
+    return rd_kafka_header_add(h, name, -1, value, -1)
+           == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}
+
+
+rd_kafka_headers_t *
+enc_outbox_headers(const enc_outbox_row_t *row)
+{
+    rd_kafka_headers_t  *h;
+
+    h = rd_kafka_headers_new(8);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    if (add_header(h, "ce_specversion", "1.0") != 0
+        || add_header(h, "ce_id", row->event_id) != 0
+        || add_header(h, "ce_source", row->source) != 0
+        || add_header(h, "ce_type", row->type) != 0
+        || add_header(h, "ce_time", row->time) != 0
+        || add_header(h, "ce_subject", row->subject) != 0
+        || add_header(h, "content-type", "application/json") != 0
+        || add_header(h, "ce_encorerequestid", row->request_id) != 0)
+    {
+        rd_kafka_headers_destroy(h);
+        return NULL;
+    }
+
+    return h;
+}
+
+
+/* Runs on the thread that polls the producer (enc_outbox_publish's caller),
+   never concurrently with it. */
+static void
+dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    enc_outbox_state_t  *slot = m->_private;
+
+    if (slot == NULL) {
+        return;
+    }
+
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        *slot = ENC_OUTBOX_DELIVERED;
+    } else {
+        *slot = ENC_OUTBOX_FAILED;
+        enc_log_warn("relay: delivery to \"%s\" failed: %s",
+                     rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+    }
+}
+
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    /* fatal errors are acted on by the relay loop (rd_kafka_fatal_error);
+       transient ones (broker down) are retried by librdkafka itself */
+    enc_log(err == RD_KAFKA_RESP_ERR__FATAL ? ENC_LOG_ERROR : ENC_LOG_WARN,
+            "kafka: %s: %s", rd_kafka_err2name(err), reason);
+}
+
+
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
+    enc_log(level <= 3 ? ENC_LOG_ERROR : level == 4 ? ENC_LOG_WARN
+            : level <= 6 ? ENC_LOG_INFO : ENC_LOG_DEBUG,
+            "kafka: %s: %s", fac, buf);
+}
+
+
+rd_kafka_t *
+enc_outbox_producer_new(const char *brokers, const char *client_id,
+    const char *const *extra, char *err, size_t errlen)
+{
+    size_t                i;
+    rd_kafka_t           *rk;
+    rd_kafka_conf_t      *conf;
+    static const char    *base[] = {
+        "enable.idempotence", "true",    /* no duplicates from retries, */
+        "acks", "all",                   /* ...in order, on every ISR */
+        "message.timeout.ms", RELAY_MESSAGE_TIMEOUT_MS,
+        "linger.ms", "5",
+        "compression.type", "lz4",
+        NULL
+    };
+
+    conf = rd_kafka_conf_new();
+    if (conf == NULL) {
+        (void) snprintf(err, errlen, "rd_kafka_conf_new failed");
+        return NULL;
+    }
+
+    for (i = 0; base[i] != NULL; i += 2) {
+        if (rd_kafka_conf_set(conf, base[i], base[i + 1], err, errlen)
+            != RD_KAFKA_CONF_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if ((brokers != NULL && brokers[0] != '\0'
+         && rd_kafka_conf_set(conf, "bootstrap.servers", brokers, err,
+                              errlen) != RD_KAFKA_CONF_OK)
+        || (client_id != NULL && client_id[0] != '\0'
+            && rd_kafka_conf_set(conf, "client.id", client_id, err, errlen)
+               != RD_KAFKA_CONF_OK))
+    {
+        goto failed;
+    }
+
+    for (i = 0; extra != NULL && extra[i] != NULL; i += 2) {
+        if (extra[i + 1] == NULL
+            || rd_kafka_conf_set(conf, extra[i], extra[i + 1], err, errlen)
+               != RD_KAFKA_CONF_OK)
+        {
+            goto failed;
+        }
+    }
+
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+
+    /* on success rd_kafka_new owns conf */
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+    if (rk == NULL) {
+        goto failed;
+    }
+    return rk;
+
+failed:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+
+static int64_t
+now_ms(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+static size_t
+count_state(const enc_outbox_state_t *state, size_t n, enc_outbox_state_t s)
+{
+    size_t  i, c;
+
+    for (c = 0, i = 0; i < n; i++) {
+        c += state[i] == s;
+    }
+    return c;
+}
+
+
+size_t
+enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows, size_t n,
+    enc_outbox_state_t *state)
+{
+    int                  purged;
+    size_t               i, pending;
+    int64_t              deadline;
+    rd_kafka_resp_err_t  err;
+    rd_kafka_headers_t  *h;
+
+    for (i = 0; i < n; i++) {
+        state[i] = ENC_OUTBOX_PENDING;
+    }
+
+    for (i = 0; i < n; i++) {
+        h = enc_outbox_headers(&rows[i]);
+        if (h == NULL) {
+            state[i] = ENC_OUTBOX_FAILED;
+            continue;
+        }
+
+        for ( ;; ) {
+            /* data is copied, so the PGresult may go before the report;
+               the headers are owned by librdkafka once this succeeds; the
+               message opaque is the row's slot, written by dr_msg_cb */
+            err = rd_kafka_producev(rk,
+                      RD_KAFKA_V_TOPIC(rows[i].topic),
+                      RD_KAFKA_V_KEY(rows[i].key,
+                                     rows[i].key ? strlen(rows[i].key) : 0),
+                      RD_KAFKA_V_VALUE((void *) rows[i].data,
+                                       strlen(rows[i].data)),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_HEADERS(h),
+                      RD_KAFKA_V_OPAQUE(&state[i]),
+                      RD_KAFKA_V_END);
+
+            if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                break;
+            }
+            /* local queue full: serve reports to make room */
+            (void) rd_kafka_poll(rk, 100);
+        }
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_headers_destroy(h);
+            state[i] = ENC_OUTBOX_FAILED;
+            enc_log_warn("relay: produce to \"%s\" refused: %s",
+                         rows[i].topic, rd_kafka_err2str(err));
+        }
+    }
+
+    /* Wait for every report: message.timeout.ms bounds it, and after a
+       grace period the in-flight messages are purged, which reports them
+       as failed.  state[] must not be written after we return, so this
+       loop only ends when no slot is pending. */
+    deadline = now_ms() + atoi(RELAY_MESSAGE_TIMEOUT_MS) + RELAY_GRACE_MS;
+    purged = 0;
+    for ( ;; ) {
+        pending = count_state(state, n, ENC_OUTBOX_PENDING);
+        if (pending == 0) {
+            break;
+        }
+        if (!purged && now_ms() > deadline) {
+            enc_log_error("relay: %zu deliveries overdue, purging", pending);
+            (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                      | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+        }
+        (void) rd_kafka_poll(rk, 100);
+    }
+
+    return count_state(state, n, ENC_OUTBOX_DELIVERED);
+}
+
+
+char *
+enc_outbox_id_array(const enc_outbox_row_t *rows,
+    const enc_outbox_state_t *state, size_t n, enc_outbox_state_t want,
+    size_t *count)
+{
+    char    *buf, *p;
+    size_t   i, cap;
+
+    *count = 0;
+    for (i = 0; i < n; i++) {
+        if (state[i] == want) {
+            (*count)++;
+        }
+    }
+    if (*count == 0) {
+        return NULL;
+    }
+
+    /* 20 digits and a sign per int64, a comma, braces and NUL */
+    cap = *count * 22 + 3;
+    buf = malloc(cap);
+    if (buf == NULL) {
+        return NULL;
+    }
+
+    p = buf;
+    *p++ = '{';
+    for (i = 0; i < n; i++) {
+        if (state[i] != want) {
+            continue;
+        }
+        p += snprintf(p, cap - (size_t) (p - buf), "%s%" PRId64,
+                      p == buf + 1 ? "" : ",", rows[i].id);
+    }
+    *p++ = '}';
+    *p = '\0';
+    return buf;
+}
+
+
+/* ---- the relay thread ---------------------------------------------------- */
+
+int
+enc_relay_start(const enc_config_t *c)
+{
+    int          rc;
+    const char  *fault;
+
+    if (!enc_config_bool(c, "outbox.enabled")) {
+        enc_log_info("relay: disabled (outbox.enabled = false)");
+        atomic_store(&relay.ready, 1);
+        return 0;
+    }
+    if (relay.started) {
+        enc_log_error("relay: already started");
+        return -1;
+    }
+
+    relay.conf = c;
+    atomic_store(&relay.stop, 0);
+    atomic_store(&relay.ready, 0);
+    relay.rk = NULL;
+    relay.pg = NULL;
+    relay.last_backlog = 0;
+
+    if ((size_t) snprintf(relay.schema, sizeof(relay.schema), "%s",
+                          enc_pg_schema()) >= sizeof(relay.schema))
+    {
+        enc_log_error("relay: schema name too long");
+        return -1;
+    }
+    (void) snprintf(relay.channel, sizeof(relay.channel), "encore_outbox_%s",
+                    relay.schema);
+
+    /* integration-test hook, inert unless explicitly armed */
+    fault = getenv("ENCORE_FAULT_RELAY_EXIT_AFTER_ACK");
+    relay.fault_exit = fault != NULL && strcmp(fault, "1") == 0;
+    if (relay.fault_exit) {
+        enc_log_warn("relay: fault injection armed: exiting %d after the "
+                     "first acked batch, before marking it sent",
+                     RELAY_FAULT_EXIT);
+    }
+
+    if (pipe(relay.wake) != 0) {
+        enc_log_error("relay: pipe: %s", strerror(errno));
+        return -1;
+    }
+
+    rc = pthread_create(&relay.thread, NULL, relay_main, &relay);
+    if (rc != 0) {
+        enc_log_error("relay: pthread_create: %s", strerror(rc));
+        (void) close(relay.wake[0]);
+        (void) close(relay.wake[1]);
+        relay.wake[0] = relay.wake[1] = -1;
+        return -1;
+    }
+
+    relay.started = 1;
+    return 0;
+}
+
+
+void
+enc_relay_stop(void)
+{
+    char  c = 1;
+
+    if (!relay.started) {
+        return;
+    }
+
+    atomic_store(&relay.stop, 1);
+    /* a full pipe already wakes the thread, so a failed write is harmless */
+    if (write(relay.wake[1], &c, 1) != 1) {
+        enc_log_debug("relay: wake pipe full");
+    }
+
+    (void) pthread_join(relay.thread, NULL);
+    (void) close(relay.wake[0]);
+    (void) close(relay.wake[1]);
+    relay.wake[0] = relay.wake[1] = -1;
+    relay.started = 0;
+    atomic_store(&relay.ready, 0);
+}
+
+
+int
+enc_relay_ready(void)
+{
+    return atomic_load(&relay.ready);
+}
+
+
+static void *
+relay_main(void *arg)
+{
+    relay_t  *r = arg;
+    int       backoff = RELAY_BACKOFF_MIN_MS;
+
+    while (!atomic_load(&r->stop)) {
+        if (r->rk == NULL && relay_producer(r) != 0) {
+            atomic_store(&r->ready, 0);
+            relay_sleep(r, backoff);
+            backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS
+                      ? RELAY_BACKOFF_MAX_MS : backoff * 2;
+            continue;
+        }
+
+        if (relay_session(r) == 0) {
+            backoff = RELAY_BACKOFF_MIN_MS;
+        }
+
+        /* closing the connection also releases the advisory lock */
+        if (r->pg != NULL) {
+            enc_pg_close(r->pg);
+            r->pg = NULL;
+        }
+        if (r->locked) {
+            enc_log_info("relay: released schema \"%s\"", r->schema);
+            r->locked = 0;
+        }
+
+        if (!atomic_load(&r->stop)) {
+            atomic_store(&r->ready, 0);
+            relay_sleep(r, backoff);
+            backoff = backoff * 2 > RELAY_BACKOFF_MAX_MS
+                      ? RELAY_BACKOFF_MAX_MS : backoff * 2;
+        }
+    }
+
+    if (r->rk != NULL) {
+        /* every batch waited for its reports, so this is normally empty */
+        if (rd_kafka_flush(r->rk, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            enc_log_warn("relay: flush timed out, %d messages left",
+                         rd_kafka_outq_len(r->rk));
+        }
+        rd_kafka_destroy(r->rk);
+        r->rk = NULL;
+    }
+
+    return NULL;
+}
+
+
+/* Creates r->rk.  The previous producer, if any, was destroyed by the
+   caller. */
+static int
+relay_producer(relay_t *r)
+{
+    char         client_id[96], err[512];
+    const char  *id;
+
+    id = enc_config_str(r->conf, "kafka.client_id");
+    if (id == NULL || id[0] == '\0') {
+        (void) snprintf(client_id, sizeof(client_id), "encore-%s",
+                        r->schema);
+        id = client_id;
+    }
+
+    r->rk = enc_outbox_producer_new(enc_config_str(r->conf, "kafka.brokers"),
+                                    id, NULL, err, sizeof(err));
+    if (r->rk == NULL) {
+        enc_log_error("relay: cannot create producer: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+
+/*
+ * One connection's life: connect, win the schema's lock, LISTEN, relay
+ * until stopped or the connection fails.  Returns 0 when stopped, -1 on a
+ * failure (the caller reconnects after a backoff).
+ */
+static int
+relay_session(relay_t *r)
+{
+    int                  more, stood_by = 0;
+    char                *ident, sql[160], errstr[512];
+    PGconn              *conn;
+    PGresult            *res;
+    const char          *params[1];
+    rd_kafka_resp_err_t  fatal;
+
+    r->pg = enc_pg_connect_new();
+    if (r->pg == NULL) {
+        enc_log_warn("relay: database unreachable");
+        return -1;
+    }
+    atomic_store(&r->ready, 1);
+
+    /* one relay per schema, so per-key order holds across processes */
+    params[0] = r->schema;
+    for ( ;; ) {
+        if (atomic_load(&r->stop)) {
+            return 0;
+        }
+
+        res = enc_pg_exec_sql(r->pg, RELAY_LOCK_SQL, 1, params);
+        if (res == NULL) {
+            return -1;
+        }
+        if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+            enc_log_error("relay: advisory lock: %s",
+                          PQresultErrorMessage(res));
+            PQclear(res);
+            return -1;
+        }
+        r->locked = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+
+        if (r->locked) {
+            break;
+        }
+        if (!stood_by) {
+            enc_log_info("relay: another process relays schema \"%s\", "
+                         "standing by", r->schema);
+            stood_by = 1;
+        }
+        relay_sleep(r, (int) enc_config_int(r->conf, "outbox.poll_ms"));
+    }
+    enc_log_info("relay: relaying schema \"%s\"", r->schema);
+
+    /* LISTEN takes no parameters; the channel is quoted by libpq */
+    conn = enc_pg_conn(r->pg);
+    if (conn == NULL) {
+        return -1;
+    }
+    ident = PQescapeIdentifier(conn, r->channel, strlen(r->channel));
+    if (ident == NULL) {
+        enc_log_error("relay: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    (void) snprintf(sql, sizeof(sql), "LISTEN %s", ident);
+    PQfreemem(ident);
+
+    res = enc_pg_exec_sql(r->pg, sql, 0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_error("relay: listen: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+
+    /* the backlog left by a previous run is read by the first round */
+    while (!atomic_load(&r->stop)) {
+        if (r->rk == NULL && relay_producer(r) != 0) {
+            relay_sleep(r, RELAY_BACKOFF_MAX_MS);
+            continue;
+        }
+
+        if (relay_round(r, &more) != 0) {
+            return -1;
+        }
+
+        /* an idempotent producer that lost its guarantees (e.g. a fenced
+           producer id) is unusable; a new one gets a new id */
+        fatal = rd_kafka_fatal_error(r->rk, errstr, sizeof(errstr));
+        if (fatal != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            enc_log_error("relay: producer fatal error %s: %s, recreating",
+                          rd_kafka_err2name(fatal), errstr);
+            rd_kafka_destroy(r->rk);
+            r->rk = NULL;
+            continue;
+        }
+
+        if (!more && relay_wait(r, (int) enc_config_int(r->conf,
+                                                        "outbox.poll_ms"))
+                     != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Reads one batch of the backlog, publishes it and stamps the outcome.
+ * *more is set when the batch was full and fully delivered, so the caller
+ * goes on without waiting.  -1 on a database failure.
+ */
+static int
+relay_round(relay_t *r, int *more)
+{
+    int                  rc = -1, i, n;
+    char                *ids = NULL, limit[24];
+    long                 batch;
+    size_t               m, delivered, count;
+    PGresult            *res;
+    const char          *params[1];
+    enc_outbox_row_t    *rows = NULL;
+    enc_outbox_state_t  *state = NULL;
+
+    *more = 0;
+    batch = enc_config_int(r->conf, "outbox.batch");
+    (void) snprintf(limit, sizeof(limit), "%ld", batch);
+    params[0] = limit;
+
+    res = enc_pg_exec_sql(r->pg, enc_outbox_backlog_sql, 1, params);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("relay: backlog: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+
+    n = PQntuples(res);
+    if (n == 0) {
+        PQclear(res);
+        r->last_backlog = 0;
+        relay_backlog_metric(r);
+        return 0;
+    }
+
+    rows = calloc((size_t) n, sizeof(*rows));
+    state = calloc((size_t) n, sizeof(*state));
+    if (rows == NULL || state == NULL) {
+        enc_log_error("relay: out of memory");
+        goto failed;
+    }
+
+    /* NOT NULL constraints make unmappable rows impossible; should one
+       appear anyway it is skipped (and logged) rather than wedging the
+       relay on it */
+    for (m = 0, i = 0; i < n; i++) {
+        if (enc_outbox_row_from_result(res, i, &rows[m]) != 0) {
+            enc_log_error("relay: outbox row %s is malformed, skipped",
+                          PQgetvalue(res, i, 0));
+            continue;
+        }
+        m++;
+    }
+
+    delivered = enc_outbox_publish(r->rk, rows, m, state);
+
+    if (delivered > 0 && r->fault_exit) {
+        /* "never lost, possibly duplicated": Kafka has the messages, the
+           rows are still unpublished, so the next relay sends them again */
+        enc_log_warn("relay: fault injection: exiting after %zu acked "
+                     "deliveries, before marking them sent", delivered);
+        _exit(RELAY_FAULT_EXIT);
+    }
+
+    ids = enc_outbox_id_array(rows, state, m, ENC_OUTBOX_DELIVERED, &count);
+    if (count > 0) {
+        if (ids == NULL || relay_stamp(r, RELAY_MARK_SQL, ids) != 0) {
+            /* delivered but not stamped: published again later with the
+               same ce_id, which consumers deduplicate */
+            goto failed;
+        }
+        enc_metrics_counter_add("encore_outbox_published_total",
+                                "outbox events acknowledged by Kafka",
+                                (double) count);
+    }
+    free(ids);
+
+    ids = enc_outbox_id_array(rows, state, m, ENC_OUTBOX_FAILED, &count);
+    if (count > 0) {
+        enc_metrics_counter_add("encore_outbox_failed_total",
+                                "outbox deliveries that failed (retried)",
+                                (double) count);
+        enc_log_warn("relay: %zu of %zu events not delivered, retrying "
+                     "later", count, m);
+        if (ids == NULL || relay_stamp(r, RELAY_FAILED_SQL, ids) != 0) {
+            goto failed;
+        }
+    }
+
+    /* a short batch was the whole backlog; otherwise ask the table */
+    if (n < batch) {
+        r->last_backlog = (long) (m - delivered) + (n - (int) m);
+        relay_backlog_metric(r);
+    } else {
+        *more = delivered == m;
+    }
+
+    rc = 0;
+
+failed:
+    free(ids);
+    free(state);
+    free(rows);
+    PQclear(res);
+    return rc;
+}
+
+
+static int
+relay_stamp(relay_t *r, const char *sql, const char *ids)
+{
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = ids;
+    res = enc_pg_exec_sql(r->pg, sql, 1, params);
+    if (res == NULL) {
+        enc_log_error("relay: connection lost while updating the outbox");
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_error("relay: update: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    return 0;
+}
+
+
+/* metrics.h has counters only: the backlog is exported as a counter moved
+   by deltas, so its current value is the backlog size. */
+static void
+relay_backlog_metric(relay_t *r)
+{
+    static long  exported;
+
+    if (r->last_backlog != exported) {
+        enc_metrics_counter_add("encore_outbox_backlog",
+                                "outbox events waiting to be published",
+                                (double) (r->last_backlog - exported));
+        exported = r->last_backlog;
+    }
+}
+
+
+/*
+ * Waits up to ms for a NOTIFY on the relay's channel, a stop request or
+ * the timeout (the polling fallback for lost notifications, e.g. across a
+ * reconnect).  -1 if the connection broke.
+ */
+static int
+relay_wait(relay_t *r, int ms)
+{
+    int              got = 0, rc;
+    char             buf[64];
+    PGconn          *conn;
+    PGnotify        *nt;
+    struct pollfd    fds[2];
+
+    /* pg.c would silently reconnect a broken connection, losing the lock
+       and the LISTEN: the relay bails out on any failure before it comes
+       back here, so this is the session it locked */
+    conn = enc_pg_conn(r->pg);
+    if (conn == NULL) {
+        return -1;
+    }
+
+    /* notifications that arrived during the last round: rows may have
+       committed after its snapshot, so go again at once */
+    if (PQconsumeInput(conn) == 0) {
+        enc_log_warn("relay: %s", PQerrorMessage(conn));
+        return -1;
+    }
+    while ((nt = PQnotifies(conn)) != NULL) {
+        PQfreemem(nt);
+        got = 1;
+    }
+    if (got) {
+        return 0;
+    }
+
+    fds[0].fd = PQsocket(conn);
+    fds[0].events = POLLIN;
+    fds[1].fd = r->wake[0];
+    fds[1].events = POLLIN;
+
+    rc = poll(fds, 2, ms);
+    if (rc < 0) {
+        if (errno != EINTR) {
+            enc_log_error("relay: poll: %s", strerror(errno));
+        }
+        return 0;
+    }
+
+    if (fds[1].revents & POLLIN) {
+        (void) !read(r->wake[0], buf, sizeof(buf));
+    }
+
+    if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+        if (PQconsumeInput(conn) == 0) {
+            enc_log_warn("relay: %s", PQerrorMessage(conn));
+            return -1;
+        }
+        while ((nt = PQnotifies(conn)) != NULL) {
+            PQfreemem(nt);
+        }
+    }
+
+    return 0;
+}
+
+
+/* Sleeps ms or until enc_relay_stop. */
+static void
+relay_sleep(relay_t *r, int ms)
+{
+    char           buf[64];
+    struct pollfd  fd;
+
+    fd.fd = r->wake[0];
+    fd.events = POLLIN;
+    if (poll(&fd, 1, ms) > 0 && (fd.revents & POLLIN)) {
+        (void) !read(r->wake[0], buf, sizeof(buf));
+    }
+}
