@@ -232,21 +232,6 @@ int auth_cookie_clear(char *buf, size_t cap, const char *name,
 int auth_forwarded_https(const char *xfp);
 
 
-/* ---- tokens.c: refresh tokens -------------------------------------------- */
-
-#define AUTH_REFRESH_BYTES      32        /* 256 bits */
-#define AUTH_REFRESH_TOKEN_LEN  43        /* b64url of 32 bytes */
-#define AUTH_SHA256_HEX_LEN     64
-
-/* A fresh random token into out[AUTH_REFRESH_TOKEN_LEN + 1]. */
-int auth_refresh_token_new(char *out, size_t cap);
-/* 1 if s has the exact shape of a token we issue. */
-int auth_refresh_token_wellformed(const char *s);
-/* Lower-case hex SHA-256 of the token text into out[65].  Only this hash
-   reaches the database, so a leaked table cannot be replayed. */
-int auth_refresh_token_hash(const char *token, char *out, size_t cap);
-
-
 /* ---- users.c: the user row ----------------------------------------------- */
 
 /* A user as read from the database; the strings point into res, which the
@@ -281,6 +266,46 @@ json_t *auth_user_json(const auth_user_t *u, auth_user_view_t view);
 int     auth_user_event(enc_pg_t *pg, const char *type, const auth_user_t *u);
 
 
+/* ---- tokens.c: refresh tokens -------------------------------------------- */
+
+#define AUTH_REFRESH_BYTES      32        /* 256 bits */
+#define AUTH_REFRESH_TOKEN_LEN  43        /* b64url of 32 bytes */
+#define AUTH_SHA256_HEX_LEN     64
+
+/* A fresh random token into out[AUTH_REFRESH_TOKEN_LEN + 1]. */
+int auth_refresh_token_new(char *out, size_t cap);
+/* 1 if s has the exact shape of a token we issue. */
+int auth_refresh_token_wellformed(const char *s);
+/* Lower-case hex SHA-256 of the token text into out[65].  Only this hash
+   reaches the database, so a leaked table cannot be replayed. */
+int auth_refresh_token_hash(const char *token, char *out, size_t cap);
+
+typedef enum {
+    AUTH_ROTATE_OK = 0,
+    AUTH_ROTATE_INVALID,                  /* unknown, expired or revoked */
+    AUTH_ROTATE_REUSED,                   /* already used: family revoked */
+    AUTH_ROTATE_DISABLED,                 /* the owner is disabled */
+    AUTH_ROTATE_ERROR                     /* database trouble */
+} auth_rotate_rc_t;
+
+/* Issues a token for user_id into token[AUTH_REFRESH_TOKEN_LEN + 1]:
+   a new family when family is NULL, else a child of parent.  Runs on the
+   caller's connection, inside its transaction if one is open. */
+int auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
+                      const char *parent, long ttl, char *token, size_t cap);
+/* One transaction: validates token, marks it used and issues its
+   successor into new_token; on OK, u holds the owner (caller clears it). */
+auth_rotate_rc_t auth_tokens_rotate(enc_pg_t *pg, const char *token,
+                                    long ttl, auth_user_t *u,
+                                    char *new_token, size_t cap);
+/* Revokes the family of token (logout).  Unknown tokens are not an error. */
+int auth_tokens_revoke(enc_pg_t *pg, const char *token);
+/* Revokes every live token of the user, in the caller's transaction. */
+int auth_tokens_revoke_user(enc_pg_t *pg, const char *user_id);
+/* Deletes the user's expired tokens; best effort. */
+void auth_tokens_purge_user(enc_pg_t *pg, const char *user_id);
+
+
 /* ---- app.c: configuration, shared state, response helpers ---------------- */
 
 typedef struct {
@@ -307,6 +332,8 @@ void auth_app_free(auth_app_t *app);
 void auth_resp_unauthorized(enc_resp_t *w, const char *detail);
 void auth_resp_internal(enc_resp_t *w);
 void auth_resp_unavailable(enc_resp_t *w);
+/* 503 when the connection is gone, else 500. */
+void auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg);
 /* The caller's user id from the edge, or NULL after answering 401. */
 const char *auth_require_user(enc_req_t *r, enc_resp_t *w);
 /* As above, and 403 unless the caller's role is at least min. */

@@ -30,8 +30,9 @@ struct enc_config_s {
 
 
 const enc_conf_key_t enc_runtime_conf_keys[] = {
-    { "http.listen", ENC_CONF_STR, "unix:/tmp/encore.sock", 0, 0, 0,
-      "where to listen: unix:/path or tcp:host:port" },
+    { "http.listen", ENC_CONF_STR, "", 0, 0, 0,
+      "where to listen: unix:/path or tcp:host:port (empty ="
+      " unix:/tmp/encore-<worker>.sock)" },
     { "http.threads", ENC_CONF_INT, "4", 1, 256, 0,
       "libmicrohttpd thread pool size" },
     { "http.max_body", ENC_CONF_INT, "65536", 0, 64L * 1024 * 1024, 0,

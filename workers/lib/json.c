@@ -236,9 +236,9 @@ enc_json_get_int(json_t *obj, const char *field, int required,
                  long long min, long long max, long long *out,
                  enc_validation_t *v)
 {
-    int        rc;
-    json_t    *m;
-    json_int_t n;
+    int          rc;
+    json_t      *m;
+    json_int_t   n;
 
     if (!member(obj, field, required, &m, v, &rc)) {
         return rc;

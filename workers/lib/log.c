@@ -179,7 +179,7 @@ enc_log(enc_log_level_t lvl, const char *fmt, ...)
     char            msg[ENC_LOG_LINE_MAX];
     char            line[ENC_LOG_LINE_MAX + 512];
     char            ts[40];
-    size_t          pos = 0;
+    size_t          pos = 0, len;
     ssize_t         n;
     va_list         ap;
     struct tm       tm;
@@ -195,9 +195,8 @@ enc_log(enc_log_level_t lvl, const char *fmt, ...)
 
     (void) gettimeofday(&tv, NULL);
     (void) gmtime_r(&tv.tv_sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int) (tv.tv_usec / 1000));
+    len = strftime(ts, sizeof(ts) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + len, 8, ".%03uZ", (unsigned) (tv.tv_usec / 1000) % 1000u);
 
     /* reserve 2 bytes for the closing "}\n" whatever gets truncated */
     line[0] = '\0';

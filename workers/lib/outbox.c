@@ -68,6 +68,10 @@
 /* after message.timeout.ms, wait this much longer before purging */
 #define RELAY_GRACE_MS            10000
 
+/* how often a standby retries the schema's lock: a relay that died is
+   replaced within this, whatever outbox.poll_ms says */
+#define RELAY_STANDBY_MS          1000
+
 #define RELAY_BACKOFF_MIN_MS      100
 #define RELAY_BACKOFF_MAX_MS      10000
 
@@ -731,7 +735,7 @@ relay_session(relay_t *r)
                          "standing by", r->schema);
             stood_by = 1;
         }
-        relay_sleep(r, (int) enc_config_int(r->conf, "outbox.poll_ms"));
+        relay_sleep(r, RELAY_STANDBY_MS);
     }
     enc_log_info("relay: relaying schema \"%s\"", r->schema);
 

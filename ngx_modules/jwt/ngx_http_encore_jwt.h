@@ -1,0 +1,37 @@
+
+/*
+ * Copyright (C) Encore
+ */
+
+
+#ifndef _NGX_HTTP_ENCORE_JWT_H_INCLUDED_
+#define _NGX_HTTP_ENCORE_JWT_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_ENCORE_JWT_HASH_LEN  32
+
+
+/* verified-token cache: signature verdicts only, keyed by a SHA-256 */
+
+typedef struct ngx_http_encore_jwt_cache_sh_s  ngx_http_encore_jwt_cache_sh_t;
+
+typedef struct {
+    ngx_http_encore_jwt_cache_sh_t  *sh;
+    ngx_slab_pool_t                 *shpool;
+} ngx_http_encore_jwt_cache_t;
+
+
+ngx_int_t ngx_http_encore_jwt_cache_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_encore_jwt_cache_lookup(ngx_shm_zone_t *shm_zone,
+    u_char *hash, time_t now);
+void ngx_http_encore_jwt_cache_store(ngx_shm_zone_t *shm_zone, u_char *hash,
+    time_t expires, time_t now);
+
+
+#endif /* _NGX_HTTP_ENCORE_JWT_H_INCLUDED_ */

@@ -1,0 +1,1532 @@
+
+/*
+ * Copyright (C) Encore
+ *
+ * JWT access control: verifies a compact JWS (Authorization: Bearer, a
+ * cookie or a variable) against a JWKS loaded at configuration time,
+ * checks its claims, exposes them as variables and forwards the identity
+ * upstream as X-Encore-User-* headers, having first removed every
+ * X-Encore-* header the client sent.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_encore_jwt.h"
+#include "encore_jws.h"
+#include "encore_claims.h"
+
+
+#define NGX_HTTP_ENCORE_JWT_OFF       0
+#define NGX_HTTP_ENCORE_JWT_REQUIRED  1
+#define NGX_HTTP_ENCORE_JWT_OPTIONAL  2
+
+#define NGX_HTTP_ENCORE_JWT_BEARER    0
+#define NGX_HTTP_ENCORE_JWT_COOKIE    1
+#define NGX_HTTP_ENCORE_JWT_VARIABLE  2
+
+
+typedef struct {
+    ngx_uint_t                  type;
+    ngx_str_t                   cookie;
+    ngx_http_complex_value_t   *value;
+} ngx_http_encore_jwt_source_t;
+
+
+typedef struct {
+    ngx_shm_zone_t             *cache_zone;
+    EVP_MD                     *sha256;
+    EVP_MD_CTX                 *md_ctx;     /* reused; workers are threadless */
+} ngx_http_encore_jwt_main_conf_t;
+
+
+typedef struct {
+    ngx_uint_t                  mode;
+    encore_jwks_t              *jwks;
+    ngx_array_t                *sources;    /* ngx_http_encore_jwt_source_t */
+    ngx_uint_t                  algorithms;
+    time_t                      leeway;
+    size_t                      max_size;
+    ngx_str_t                   issuer;
+    ngx_str_t                   audience;
+    ngx_array_t                *reqs;       /* encore_claim_req_t */
+    ngx_flag_t                  cache;
+    encore_claims_policy_t      policy;
+} ngx_http_encore_jwt_loc_conf_t;
+
+
+typedef struct {
+    json_t                     *claims;
+    const char                 *error;
+    ngx_uint_t                  status;
+} ngx_http_encore_jwt_ctx_t;
+
+
+static ngx_int_t ngx_http_encore_jwt_strip_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_verify(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_encore_jwt_token(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_str_t *token,
+    ngx_uint_t *cookie);
+static ngx_int_t ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_strip(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_encore_jwt_reject(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, ngx_uint_t status);
+static void ngx_http_encore_jwt_cleanup_claims(void *data);
+static time_t ngx_http_encore_jwt_clock(void *data);
+
+static ngx_int_t ngx_http_encore_jwt_claim_value(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_encore_jwt_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_jwt_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+static ngx_int_t ngx_http_encore_jwt_add_variables(ngx_conf_t *cf);
+static void *ngx_http_encore_jwt_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_encore_jwt_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_encore_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static ngx_int_t ngx_http_encore_jwt_init(ngx_conf_t *cf);
+static void ngx_http_encore_jwt_cleanup_jwks(void *data);
+static void ngx_http_encore_jwt_cleanup_main(void *data);
+
+static char *ngx_http_encore_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_encore_jwt_token_source(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_encore_jwt_algorithms(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_encore_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_encore_jwt_cache_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+
+static ngx_conf_enum_t  ngx_http_encore_jwt_modes[] = {
+    { ngx_string("off"), NGX_HTTP_ENCORE_JWT_OFF },
+    { ngx_string("required"), NGX_HTTP_ENCORE_JWT_REQUIRED },
+    { ngx_string("optional"), NGX_HTTP_ENCORE_JWT_OPTIONAL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_encore_jwt_commands[] = {
+
+    { ngx_string("encore_jwt"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, mode),
+      &ngx_http_encore_jwt_modes },
+
+    { ngx_string("encore_jwt_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_encore_jwt_key_file,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_token"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_encore_jwt_token_source,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_algorithms"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_encore_jwt_algorithms,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, leeway),
+      NULL },
+
+    { ngx_string("encore_jwt_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, max_size),
+      NULL },
+
+    { ngx_string("encore_jwt_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, issuer),
+      NULL },
+
+    { ngx_string("encore_jwt_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, audience),
+      NULL },
+
+    { ngx_string("encore_jwt_require"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_encore_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_loc_conf_t, cache),
+      NULL },
+
+    { ngx_string("encore_jwt_cache_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_encore_jwt_cache_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_encore_jwt_module_ctx = {
+    ngx_http_encore_jwt_add_variables,     /* preconfiguration */
+    ngx_http_encore_jwt_init,              /* postconfiguration */
+
+    ngx_http_encore_jwt_create_main_conf,  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_encore_jwt_create_loc_conf,   /* create location configuration */
+    ngx_http_encore_jwt_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_encore_jwt_module = {
+    NGX_MODULE_V1,
+    &ngx_http_encore_jwt_module_ctx,       /* module context */
+    ngx_http_encore_jwt_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_http_variable_t  ngx_http_encore_jwt_vars[] = {
+
+    { ngx_string("encore_jwt_sub"), NULL,
+      ngx_http_encore_jwt_claim_variable, (uintptr_t) "sub",
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_role"), NULL,
+      ngx_http_encore_jwt_claim_variable, (uintptr_t) "role",
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_name"), NULL,
+      ngx_http_encore_jwt_claim_variable, (uintptr_t) "name",
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_error"), NULL,
+      ngx_http_encore_jwt_error_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_claim_"), NULL,
+      ngx_http_encore_jwt_prefix_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_str_t  ngx_http_encore_jwt_header_prefix =
+    ngx_string("x-encore-");
+
+static ngx_str_t  ngx_http_encore_jwt_default_cookie =
+    ngx_string("encore_access");
+
+
+static ngx_int_t
+ngx_http_encore_jwt_strip_handler(ngx_http_request_t *r)
+{
+    if (ngx_http_encore_jwt_strip(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        token;
+    ngx_uint_t                       cookie;
+    ngx_http_encore_jwt_ctx_t       *ctx;
+    ngx_http_encore_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
+
+    if (jlcf->mode == NGX_HTTP_ENCORE_JWT_OFF) {
+        return NGX_DECLINED;
+    }
+
+    /*
+     * an internal redirect clears the ctx and comes back here: headers a
+     * previous location set are dropped before they are set again
+     */
+    if (ngx_http_encore_jwt_strip(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_jwt_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_encore_jwt_module);
+
+    rc = ngx_http_encore_jwt_token(r, jlcf, &token, &cookie);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        if (jlcf->mode == NGX_HTTP_ENCORE_JWT_OPTIONAL) {
+            return NGX_DECLINED;
+        }
+
+        ctx->error = "token missing";
+        return ngx_http_encore_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED);
+    }
+
+    rc = ngx_http_encore_jwt_verify(r, jlcf, ctx, &token);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "jwt: rejected: %s", ctx->error);
+
+        return ngx_http_encore_jwt_reject(r, ctx, rc);
+    }
+
+    /* a cookie rides along with cross-site requests: demand our Origin */
+    if (cookie
+        && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS))
+        && ngx_http_encore_jwt_origin_ok(r) != NGX_OK)
+    {
+        ctx->error = "cookie authentication needs a same-origin Origin";
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "jwt: rejected: %s", ctx->error);
+
+        return ngx_http_encore_jwt_reject(r, ctx, NGX_HTTP_FORBIDDEN);
+    }
+
+    rc = ngx_http_encore_jwt_set_identity(r, ctx);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_encore_jwt_reject(r, ctx, rc);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK, NGX_ERROR, or the HTTP status to answer with (ctx->error set).
+ */
+static ngx_int_t
+ngx_http_encore_jwt_verify(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
+    ngx_str_t *token)
+{
+    int                               rc;
+    u_char                            hash[NGX_HTTP_ENCORE_JWT_HASH_LEN];
+    u_char                            gen[8];
+    time_t                            now;
+    ngx_uint_t                        i, cached;
+    long long                         exp;
+    encore_jws_t                      jws;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    if (jlcf->jwks == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "jwt: no encore_jwt_key_file for this location");
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = encore_jws_parse(&jws, (const char *) token->data, token->len,
+                          jlcf->max_size, (unsigned) jlcf->algorithms);
+
+    if (rc != ENCORE_JWS_OK) {
+        ctx->error = jws.error;
+        encore_jws_free(&jws);
+        return rc == ENCORE_JWS_ENOMEM ? NGX_ERROR : NGX_HTTP_UNAUTHORIZED;
+    }
+
+    ctx->claims = encore_json_object_parse(jws.payload, jws.payload_len);
+
+    if (ctx->claims == NULL) {
+        ctx->error = "claims are not a JSON object";
+        encore_jws_free(&jws);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    /* the claims live as long as the request: variables read them */
+    cln->handler = ngx_http_encore_jwt_cleanup_claims;
+    cln->data = ctx;
+
+    rc = encore_claims_check_time(ctx->claims, &jlcf->policy, &exp,
+                                  &ctx->error);
+    if (rc != ENCORE_CLAIMS_OK) {
+        encore_jws_free(&jws);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    now = ngx_time();
+    cached = 0;
+
+    if (jlcf->cache && jmcf->cache_zone) {
+        for (i = 0; i < 8; i++) {
+            gen[i] = (u_char) (jlcf->jwks->generation >> (56 - 8 * i));
+        }
+
+        if (EVP_DigestInit_ex(jmcf->md_ctx, jmcf->sha256, NULL) != 1
+            || EVP_DigestUpdate(jmcf->md_ctx, gen, sizeof(gen)) != 1
+            || EVP_DigestUpdate(jmcf->md_ctx, token->data, token->len) != 1
+            || EVP_DigestFinal_ex(jmcf->md_ctx, hash, NULL) != 1)
+        {
+            encore_jws_free(&jws);
+            return NGX_ERROR;
+        }
+
+        cached = (ngx_http_encore_jwt_cache_lookup(jmcf->cache_zone, hash,
+                                                   now)
+                  == NGX_OK);
+    }
+
+    if (!cached) {
+        rc = encore_jws_verify(&jws, jlcf->jwks);
+
+        if (rc != ENCORE_JWS_OK) {
+            ctx->error = jws.error;
+            encore_jws_free(&jws);
+            return rc == ENCORE_JWS_ENOMEM ? NGX_ERROR
+                                           : NGX_HTTP_UNAUTHORIZED;
+        }
+
+        if (jlcf->cache && jmcf->cache_zone) {
+            ngx_http_encore_jwt_cache_store(jmcf->cache_zone, hash,
+                                            (time_t) exp, now);
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "jwt: signature ok (%s), cached:%ui",
+                   encore_jws_alg_name(jws.alg), cached);
+
+    encore_jws_free(&jws);
+
+    rc = encore_claims_check_identity(ctx->claims, &jlcf->policy,
+                                      &ctx->error);
+
+    switch (rc) {
+    case ENCORE_CLAIMS_OK:
+        return NGX_OK;
+    case ENCORE_CLAIMS_EFORBIDDEN:
+        return NGX_HTTP_FORBIDDEN;
+    default:
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+}
+
+
+/*
+ * NGX_OK with the token, NGX_DECLINED when no source has one, NGX_ERROR.
+ * *cookie tells whether it came from a cookie.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_token(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_str_t *token,
+    ngx_uint_t *cookie)
+{
+    u_char                        *p, *end;
+    ngx_uint_t                     i;
+    ngx_table_elt_t               *h;
+    ngx_http_encore_jwt_source_t  *src;
+
+    *cookie = 0;
+    src = jlcf->sources->elts;
+
+    for (i = 0; i < jlcf->sources->nelts; i++) {
+
+        switch (src[i].type) {
+
+        case NGX_HTTP_ENCORE_JWT_BEARER:
+            h = r->headers_in.authorization;
+            if (h == NULL) {
+                continue;
+            }
+
+            p = h->value.data;
+            end = p + h->value.len;
+
+            /* RFC 6750 2.1: "Bearer" 1*SP token; the scheme is caseless */
+            if (h->value.len < sizeof("Bearer ") - 1
+                || ngx_strncasecmp(p, (u_char *) "Bearer ",
+                                   sizeof("Bearer ") - 1) != 0)
+            {
+                continue;
+            }
+
+            p += sizeof("Bearer ") - 1;
+
+            while (p < end && *p == ' ') {
+                p++;
+            }
+
+            while (end > p && end[-1] == ' ') {
+                end--;
+            }
+
+            if (p == end) {
+                continue;
+            }
+
+            token->data = p;
+            token->len = end - p;
+            return NGX_OK;
+
+        case NGX_HTTP_ENCORE_JWT_COOKIE:
+#if (nginx_version >= 1023000)
+            if (ngx_http_parse_multi_header_lines(r, r->headers_in.cookie,
+                                                  &src[i].cookie, token)
+                == NULL)
+            {
+                continue;
+            }
+#else
+            if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies,
+                                                  &src[i].cookie, token)
+                == NGX_DECLINED)
+            {
+                continue;
+            }
+#endif
+
+            if (token->len == 0) {
+                continue;
+            }
+
+            *cookie = 1;
+            return NGX_OK;
+
+        default: /* NGX_HTTP_ENCORE_JWT_VARIABLE */
+            if (ngx_http_complex_value(r, src[i].value, token) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (token->len == 0) {
+                continue;
+            }
+
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* Origin must be http(s)://<the Host header>; "null" never matches */
+static ngx_int_t
+ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
+{
+    u_char           *p;
+    size_t            len;
+    ngx_str_t        *host;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *origin;
+
+    if (r->headers_in.host == NULL) {
+        return NGX_DECLINED;
+    }
+
+    origin = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Origin") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
+                               sizeof("Origin") - 1) == 0)
+        {
+            if (origin) {
+                return NGX_DECLINED;
+            }
+
+            origin = &h[i];
+        }
+    }
+
+    if (origin == NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = origin->value.data;
+    len = origin->value.len;
+
+    if (len > sizeof("https://") - 1
+        && ngx_strncasecmp(p, (u_char *) "https://", sizeof("https://") - 1)
+           == 0)
+    {
+        p += sizeof("https://") - 1;
+        len -= sizeof("https://") - 1;
+
+    } else if (len > sizeof("http://") - 1
+               && ngx_strncasecmp(p, (u_char *) "http://",
+                                  sizeof("http://") - 1) == 0)
+    {
+        p += sizeof("http://") - 1;
+        len -= sizeof("http://") - 1;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    host = &r->headers_in.host->value;
+
+    if (len != host->len || ngx_strncasecmp(p, host->data, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Drop every X-Encore-* request header.  ngx_list_t has no removal, so the
+ * list is rebuilt, and only when such a header is present.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_strip(ngx_http_request_t *r)
+{
+    ngx_str_t        *prefix;
+    ngx_uint_t        i, found, pass;
+    ngx_list_t        list;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    prefix = &ngx_http_encore_jwt_header_prefix;
+    found = 0;
+
+    for (pass = 0; pass < 2; pass++) {
+
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */; i++) {
+
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len >= prefix->len
+                && ngx_strncasecmp(h[i].key.data, prefix->data, prefix->len)
+                   == 0)
+            {
+                found = 1;
+
+                if (pass == 0) {
+                    break;
+                }
+
+                ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                               "jwt: dropping client header \"%V\"",
+                               &h[i].key);
+                continue;
+            }
+
+            if (pass == 1) {
+                nh = ngx_list_push(&list);
+                if (nh == NULL) {
+                    return NGX_ERROR;
+                }
+
+                *nh = h[i];
+            }
+        }
+
+        if (!found) {
+            return NGX_OK;
+        }
+
+        if (pass == 0) {
+            if (ngx_list_init(&list, r->pool, 20, sizeof(ngx_table_elt_t))
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    /* a copied list must not keep "last" pointing into the local one */
+    r->headers_in.headers = list;
+
+    if (list.last == &list.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_push_header(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->key = *key;
+    h->value = *value;
+
+    h->lowcase_key = ngx_pnalloc(r->pool, key->len);
+    if (h->lowcase_key == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = ngx_hash_strlow(h->lowcase_key, key->data, key->len);
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK, NGX_ERROR, or 401 when a claim cannot travel in a header */
+static ngx_int_t
+ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx)
+{
+    ngx_str_t   value;
+    ngx_uint_t  i, k;
+
+    static const char  *claims[] = { "sub", "role", "name" };
+    static ngx_str_t    headers[] = {
+        ngx_string("X-Encore-User-Id"),
+        ngx_string("X-Encore-User-Role"),
+        ngx_string("X-Encore-User-Name")
+    };
+
+    for (i = 0; i < 3; i++) {
+        if (ngx_http_encore_jwt_claim_value(r, ctx, claims[i], &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (value.len == 0) {
+            continue;
+        }
+
+        /* no header splitting through a claim */
+        for (k = 0; k < value.len; k++) {
+            if (value.data[k] < 0x20 || value.data[k] == 0x7f) {
+                ctx->error = "claim has control characters";
+                return NGX_HTTP_UNAUTHORIZED;
+            }
+        }
+
+        if (ngx_http_encore_jwt_push_header(r, &headers[i], &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Answer 401 or 403 with an RFC 9457 problem document.  The response is
+ * sent here, so the access phase is told NGX_DONE.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_reject(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, ngx_uint_t status)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         title, error;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    ctx->status = status;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    error.data = (u_char *) ctx->error;
+    error.len = ngx_strlen(ctx->error);
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        ngx_str_set(&title, "Unauthorized");
+
+    } else {
+        ngx_str_set(&title, "Forbidden");
+    }
+
+    h = NULL;
+
+    if (status == NGX_HTTP_UNAUTHORIZED
+        || (ctx->claims && ngx_strcmp(ctx->error,
+                               "claims do not satisfy the requirement") == 0))
+    {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        len = sizeof("Bearer error=\"insufficient_scope\", "
+                     "error_description=\"\"") - 1 + error.len;
+
+        h->value.data = ngx_pnalloc(r->pool, len);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+
+        if (status == NGX_HTTP_FORBIDDEN) {
+            h->value.len = ngx_sprintf(h->value.data,
+                                 "Bearer error=\"insufficient_scope\", "
+                                 "error_description=\"%V\"", &error)
+                           - h->value.data;
+
+        } else if (ngx_strcmp(ctx->error, "token missing") == 0) {
+            /* RFC 6750 3.1: no error code when no credentials were sent */
+            ngx_str_set(&h->value, "Bearer");
+
+        } else {
+            h->value.len = ngx_sprintf(h->value.data,
+                                 "Bearer error=\"invalid_token\", "
+                                 "error_description=\"%V\"", &error)
+                           - h->value.data;
+        }
+
+        r->headers_out.www_authenticate = h;
+    }
+
+    len = sizeof("{\"type\":\"about:blank\",\"title\":\"\",\"status\":,"
+                 "\"detail\":\"\"}") - 1
+          + title.len + NGX_INT_T_LEN + error.len;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* titles and error texts are our constants: nothing to escape */
+    b->last = ngx_sprintf(b->pos, "{\"type\":\"about:blank\",\"title\":\"%V\","
+                          "\"status\":%ui,\"detail\":\"%V\"}",
+                          &title, status, &error);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_encore_jwt_cleanup_claims(void *data)
+{
+    ngx_http_encore_jwt_ctx_t  *ctx = data;
+
+    if (ctx->claims) {
+        json_decref(ctx->claims);
+        ctx->claims = NULL;
+    }
+}
+
+
+static time_t
+ngx_http_encore_jwt_clock(void *data)
+{
+    return ngx_time();
+}
+
+
+/* the claim as text: strings as they are, numbers and booleans as JSON */
+static ngx_int_t
+ngx_http_encore_jwt_claim_value(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, const char *name, ngx_str_t *value)
+{
+    json_t  *v;
+
+    ngx_str_null(value);
+
+    if (ctx == NULL || ctx->claims == NULL || ctx->status != 0) {
+        return NGX_OK;
+    }
+
+    v = json_object_get(ctx->claims, name);
+
+    if (v == NULL) {
+        return NGX_OK;
+    }
+
+    if (json_is_string(v)) {
+        value->data = (u_char *) json_string_value(v);
+        value->len = json_string_length(v);
+        return NGX_OK;
+    }
+
+    if (json_is_integer(v)) {
+        value->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (value->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        value->len = ngx_sprintf(value->data, "%L",
+                                 (int64_t) json_integer_value(v))
+                     - value->data;
+        return NGX_OK;
+    }
+
+    if (json_is_true(v)) {
+        ngx_str_set(value, "true");
+
+    } else if (json_is_false(v)) {
+        ngx_str_set(value, "false");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_set_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, const char *name)
+{
+    ngx_str_t                   value;
+    ngx_http_encore_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_encore_jwt_module);
+
+    if (ngx_http_encore_jwt_claim_value(r, ctx, name, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (value.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_claim_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    return ngx_http_encore_jwt_set_variable(r, v, (const char *) data);
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_prefix_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *var = (ngx_str_t *) data;
+
+    u_char     *name;
+    size_t      len;
+
+    len = var->len - (sizeof("encore_jwt_claim_") - 1);
+
+    name = ngx_pnalloc(r->pool, len + 1);
+    if (name == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(name, var->data + sizeof("encore_jwt_claim_") - 1, len);
+    name[len] = '\0';
+
+    return ngx_http_encore_jwt_set_variable(r, v, (const char *) name);
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_encore_jwt_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_encore_jwt_module);
+
+    if (ctx == NULL || ctx->error == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = (u_char *) ctx->error;
+    v->len = ngx_strlen(ctx->error);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_encore_jwt_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_encore_jwt_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    jmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_encore_jwt_main_conf_t));
+    if (jmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     jmcf->cache_zone = NULL;
+     */
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    jmcf->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    jmcf->md_ctx = EVP_MD_CTX_new();
+
+    cln->handler = ngx_http_encore_jwt_cleanup_main;
+    cln->data = jmcf;
+
+    if (jmcf->sha256 == NULL || jmcf->md_ctx == NULL) {
+        return NULL;
+    }
+
+    return jmcf;
+}
+
+
+static void *
+ngx_http_encore_jwt_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_encore_jwt_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_encore_jwt_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->jwks = NULL;
+     *     conf->sources = NULL;
+     *     conf->issuer = { 0, NULL };
+     *     conf->audience = { 0, NULL };
+     *     conf->reqs = NULL;
+     *     conf->policy = { 0 };
+     */
+
+    conf->mode = NGX_CONF_UNSET_UINT;
+    conf->algorithms = NGX_CONF_UNSET_UINT;
+    conf->leeway = NGX_CONF_UNSET;
+    conf->max_size = NGX_CONF_UNSET_SIZE;
+    conf->cache = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_encore_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_encore_jwt_loc_conf_t *prev = parent;
+    ngx_http_encore_jwt_loc_conf_t *conf = child;
+
+    ngx_http_encore_jwt_source_t  *src;
+
+    ngx_conf_merge_uint_value(conf->mode, prev->mode,
+                              NGX_HTTP_ENCORE_JWT_OFF);
+    ngx_conf_merge_uint_value(conf->algorithms, prev->algorithms,
+                              ENCORE_JWS_ES256);
+    ngx_conf_merge_sec_value(conf->leeway, prev->leeway, 0);
+    ngx_conf_merge_size_value(conf->max_size, prev->max_size,
+                              ENCORE_JWS_DEFAULT_MAX_SIZE);
+    ngx_conf_merge_str_value(conf->issuer, prev->issuer, "");
+    ngx_conf_merge_str_value(conf->audience, prev->audience, "");
+    ngx_conf_merge_value(conf->cache, prev->cache, 1);
+
+    if (conf->jwks == NULL) {
+        conf->jwks = prev->jwks;
+    }
+
+    if (conf->reqs == NULL) {
+        conf->reqs = prev->reqs;
+    }
+
+    if (conf->sources == NULL) {
+        conf->sources = prev->sources;
+    }
+
+    if (conf->sources == NULL) {
+        /* default: Authorization: Bearer, then the encore_access cookie */
+        conf->sources = ngx_array_create(cf->pool, 2,
+                                         sizeof(ngx_http_encore_jwt_source_t));
+        if (conf->sources == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        src = ngx_array_push_n(conf->sources, 2);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(src, 2 * sizeof(ngx_http_encore_jwt_source_t));
+        src[0].type = NGX_HTTP_ENCORE_JWT_BEARER;
+        src[1].type = NGX_HTTP_ENCORE_JWT_COOKIE;
+        src[1].cookie = ngx_http_encore_jwt_default_cookie;
+
+        prev->sources = conf->sources;
+    }
+
+    if (conf->mode != NGX_HTTP_ENCORE_JWT_OFF && conf->jwks == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"encore_jwt\" is on but no "
+                           "\"encore_jwt_key_file\" is set");
+        return NGX_CONF_ERROR;
+    }
+
+    /* directive values are NUL-terminated, as the core wants them */
+    conf->policy.clock = ngx_http_encore_jwt_clock;
+    conf->policy.clock_data = NULL;
+    conf->policy.leeway = (long) conf->leeway;
+    conf->policy.require_exp = 1;
+    conf->policy.issuer = conf->issuer.len ? (char *) conf->issuer.data
+                                           : NULL;
+    conf->policy.audience = conf->audience.len ? (char *) conf->audience.data
+                                               : NULL;
+    conf->policy.reqs = conf->reqs ? conf->reqs->elts : NULL;
+    conf->policy.nreqs = conf->reqs ? conf->reqs->nelts : 0;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* every request, authenticated or not, loses client X-Encore-* */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_POST_READ_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_encore_jwt_strip_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_encore_jwt_handler;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_encore_jwt_cleanup_jwks(void *data)
+{
+    encore_jwks_free(data);
+}
+
+
+static void
+ngx_http_encore_jwt_cleanup_main(void *data)
+{
+    ngx_http_encore_jwt_main_conf_t  *jmcf = data;
+
+    EVP_MD_CTX_free(jmcf->md_ctx);
+    EVP_MD_free(jmcf->sha256);
+}
+
+
+static char *
+ngx_http_encore_jwt_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    char                 err[256];
+    ngx_str_t           *value, path;
+    ngx_pool_cleanup_t  *cln;
+
+    if (jlcf->jwks != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* read at configuration time: "nginx -s reload" rotates the keys */
+    jlcf->jwks = encore_jwks_load_file((char *) path.data, err, sizeof(err));
+
+    if (jlcf->jwks == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "jwt: cannot load key set \"%V\": %s",
+                           &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_encore_jwt_cleanup_jwks;
+    cln->data = jlcf->jwks;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_token_source(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_uint_t                         i;
+    ngx_http_encore_jwt_source_t      *src;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (jlcf->sources != NULL) {
+        return "is duplicate";
+    }
+
+    jlcf->sources = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(ngx_http_encore_jwt_source_t));
+    if (jlcf->sources == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        src = ngx_array_push(jlcf->sources);
+        if (src == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(src, sizeof(ngx_http_encore_jwt_source_t));
+
+        if (ngx_strcmp(value[i].data, "bearer") == 0) {
+            src->type = NGX_HTTP_ENCORE_JWT_BEARER;
+            continue;
+        }
+
+        if (value[i].len > sizeof("cookie=") - 1
+            && ngx_strncmp(value[i].data, "cookie=", sizeof("cookie=") - 1)
+               == 0)
+        {
+            src->type = NGX_HTTP_ENCORE_JWT_COOKIE;
+            src->cookie.data = value[i].data + sizeof("cookie=") - 1;
+            src->cookie.len = value[i].len - (sizeof("cookie=") - 1);
+            continue;
+        }
+
+        if (value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid token source \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        src->type = NGX_HTTP_ENCORE_JWT_VARIABLE;
+        src->value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+        if (src->value == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+        ccv.cf = cf;
+        ccv.value = &value[i];
+        ccv.complex_value = src->value;
+
+        if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_algorithms(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    unsigned     alg;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (jlcf->algorithms != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    jlcf->algorithms = 0;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        alg = encore_jws_alg_from_name((char *) value[i].data, value[i].len);
+
+        if (alg == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid algorithm \"%V\", "
+                               "use ES256, RS256, EdDSA or HS256", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        jlcf->algorithms |= alg;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_str_t            *value;
+    ngx_uint_t            i;
+    const char          **values;
+    encore_claim_req_t   *req;
+
+    if (jlcf->reqs == NULL) {
+        jlcf->reqs = ngx_array_create(cf->pool, 2, sizeof(encore_claim_req_t));
+        if (jlcf->reqs == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    req = ngx_array_push(jlcf->reqs);
+    if (req == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    req->name = (char *) value[1].data;
+    req->values = NULL;
+    req->nvalues = cf->args->nelts - 2;
+
+    if (req->nvalues == 0) {
+        return NGX_CONF_OK;
+    }
+
+    values = ngx_palloc(cf->pool, req->nvalues * sizeof(char *));
+    if (values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < req->nvalues; i++) {
+        values[i] = (char *) value[i + 2].data;
+    }
+
+    req->values = values;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_encore_jwt_main_conf_t *jmcf = conf;
+
+    u_char                       *p;
+    ssize_t                       size;
+    ngx_str_t                    *value, name, s;
+    ngx_http_encore_jwt_cache_t  *cache;
+
+    if (jmcf->cache_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone \"%V\", use name:size", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - value[1].data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    cache = ngx_pcalloc(cf->pool, sizeof(ngx_http_encore_jwt_cache_t));
+    if (cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->cache_zone = ngx_shared_memory_add(cf, &name, size,
+                                             &ngx_http_encore_jwt_module);
+    if (jmcf->cache_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jmcf->cache_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->cache_zone->init = ngx_http_encore_jwt_cache_init_zone;
+    jmcf->cache_zone->data = cache;
+
+    return NGX_CONF_OK;
+}

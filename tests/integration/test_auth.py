@@ -1,0 +1,338 @@
+"""Auth flows through the edge (CONTRACT.md, Auth), and the identity routes
+straight against the worker until the jwt module opens them at the edge."""
+import base64
+import json
+import uuid
+
+import requests
+
+from conftest import (assert_problem, login, register, unique, url,
+                      worker_request)
+
+
+def b64url_json(seg):
+    seg += "=" * (-len(seg) % 4)
+    return json.loads(base64.urlsafe_b64decode(seg))
+
+
+def identity(user, role="user"):
+    return {"X-Encore-User-Id": user["id"], "X-Encore-User-Role": role,
+            "X-Encore-User-Name": user["username"]}
+
+
+# ---- register -----------------------------------------------------------------
+
+def test_register_creates_user_with_location():
+    name = unique()
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": name, "email": name + "@Example.test",
+                            "password": "long enough password"})
+    assert r.status_code == 201, r.text
+    user = r.json()
+    assert user["username"] == name
+    assert user["role"] == "user"
+    assert uuid.UUID(user["id"])
+    assert "password" not in json.dumps(user)
+    assert r.headers["Location"].endswith(user["id"])
+    assert r.headers["X-Request-Id"]
+    for field in ("id", "username", "email", "role", "bio", "created_at"):
+        assert field in user
+
+
+def test_register_duplicate_username_and_email_case_insensitive():
+    user, _ = register()
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": user["username"], "email": unique() + "@x.test",
+                            "password": "long enough password"})
+    assert_problem(r, 409)
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": unique(), "email": user["email"].upper(),
+                            "password": "long enough password"})
+    assert_problem(r, 409)
+
+
+def test_register_validation_errors_are_422_with_fields():
+    cases = [
+        ({"username": "ab", "email": "a@b.test", "password": "long enough"}, "username"),
+        ({"username": "Upper_Case", "email": "a@b.test", "password": "long enough"}, "username"),
+        ({"username": "x" * 33, "email": "a@b.test", "password": "long enough"}, "username"),
+        ({"username": unique(), "email": "not-an-email", "password": "long enough"}, "email"),
+        ({"username": unique(), "email": "a@b.test", "password": "short"}, "password"),
+        ({"username": unique(), "email": "a@b.test", "password": "p" * 129}, "password"),
+        ({"username": unique(), "email": "a@b.test"}, "password"),
+        ({"username": 42, "email": "a@b.test", "password": "long enough"}, "username"),
+    ]
+    for body, field in cases:
+        r = requests.post(url("/api/v1/auth/register"), json=body)
+        problem = assert_problem(r, 422)
+        assert any(e["field"] == field for e in problem["errors"]), (body, problem)
+
+
+def test_register_password_counts_unicode_code_points():
+    # 8 code points but 24 bytes: valid; 129 code points of 2 bytes: too long
+    name = unique()
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": name, "email": name + "@x.test", "password": "ééééééé€"})
+    assert r.status_code == 201, r.text
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": unique(), "email": unique() + "@x.test", "password": "é" * 129})
+    assert_problem(r, 422)
+
+
+def test_register_bad_inputs_change_nothing():
+    name = unique()
+    ok = {"username": name, "email": name + "@x.test", "password": "long enough password"}
+    # malformed JSON
+    r = requests.post(url("/api/v1/auth/register"), data=b'{"username": "x",',
+                      headers={"Content-Type": "application/json"})
+    assert_problem(r, 400)
+    # wrong content type
+    r = requests.post(url("/api/v1/auth/register"), data=json.dumps(ok),
+                      headers={"Content-Type": "text/plain"})
+    assert_problem(r, 415)
+    # not an object
+    r = requests.post(url("/api/v1/auth/register"), json=[ok])
+    assert r.status_code in (400, 422), r.text
+    # duplicate members
+    r = requests.post(url("/api/v1/auth/register"),
+                      data=('{"username":"%s","username":"other","email":"%s@x.test",'
+                            '"password":"long enough password"}' % (name, name)).encode(),
+                      headers={"Content-Type": "application/json"})
+    assert_problem(r, 400)
+    # invalid UTF-8
+    r = requests.post(url("/api/v1/auth/register"),
+                      data=b'{"username":"\xff\xfe","email":"a@b.test","password":"long enough"}',
+                      headers={"Content-Type": "application/json"})
+    assert_problem(r, 400)
+    # oversized body: the edge answers 413 before the worker sees it
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": name, "email": name + "@x.test", "password": "x" * 200000})
+    assert_problem(r, 413)
+    # none of it created the user
+    r = requests.post(url("/api/v1/auth/register"), json=ok)
+    assert r.status_code == 201, r.text
+
+
+def test_register_wrong_method_is_405_with_allow():
+    r = requests.get(url("/api/v1/auth/register"))
+    assert_problem(r, 405)
+    assert "POST" in r.headers["Allow"]
+
+
+# ---- login / tokens -----------------------------------------------------------
+
+def test_login_by_username_and_email_returns_es256_token():
+    user, pw = register()
+    for name in (user["username"], user["email"]):
+        body = login(name, pw)
+        assert body["token_type"] == "Bearer"
+        assert body["expires_in"] == 900
+        assert body["refresh_token"]
+        assert body["user"]["id"] == user["id"]
+        head, claims, sig = body["access_token"].split(".")
+        header = b64url_json(head)
+        assert header["alg"] == "ES256" and header["kid"]
+        payload = b64url_json(claims)
+        assert payload["iss"] == "encore"
+        assert payload["aud"] == "encore-api"
+        assert payload["sub"] == user["id"]
+        assert payload["role"] == "user"
+        assert payload["name"] == user["username"]
+        assert payload["exp"] - payload["iat"] == 900
+        assert payload["jti"]
+        assert len(base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))) == 64
+
+
+def test_login_sets_cookies():
+    user, pw = register()
+    r = requests.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
+    assert r.status_code == 200
+    cookies = r.raw.headers.getlist("Set-Cookie")
+    access = [c for c in cookies if c.startswith("encore_access=")]
+    refresh = [c for c in cookies if c.startswith("encore_refresh=")]
+    assert access and refresh, cookies
+    a = access[0].lower()
+    assert "path=/;" in a + ";" and "httponly" in a and "samesite=strict" in a and "max-age=900" in a
+    f = refresh[0].lower()
+    assert "path=/api/v1/auth" in f and "httponly" in f and "samesite=strict" in f
+
+
+def test_login_unknown_user_and_wrong_password_answer_the_same():
+    user, _ = register()
+    a = requests.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": "wrong password"})
+    b = requests.post(url("/api/v1/auth/login"), json={"login": unique(), "password": "wrong password"})
+    pa, pb = assert_problem(a, 401), assert_problem(b, 401)
+    assert pa["detail"] == pb["detail"] and pa["title"] == pb["title"]
+
+
+def test_jwks_publishes_the_signing_key():
+    user, pw = register()
+    token = login(user["username"], pw)["access_token"]
+    kid = b64url_json(token.split(".")[0])["kid"]
+    r = requests.get(url("/.well-known/jwks.json"))
+    assert r.status_code == 200
+    keys = r.json()["keys"]
+    key = [k for k in keys if k["kid"] == kid][0]
+    assert key["kty"] == "EC" and key["crv"] == "P-256" and key["x"] and key["y"]
+    assert "d" not in key
+
+
+def test_signature_verifies_with_the_published_key():
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+    user, pw = register()
+    token = login(user["username"], pw)["access_token"]
+    head, claims, sig = token.split(".")
+    kid = b64url_json(head)["kid"]
+    jwk = [k for k in requests.get(url("/.well-known/jwks.json")).json()["keys"] if k["kid"] == kid][0]
+    dec = lambda s: base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    pub = ec.EllipticCurvePublicNumbers(int.from_bytes(dec(jwk["x"]), "big"),
+                                        int.from_bytes(dec(jwk["y"]), "big"),
+                                        ec.SECP256R1()).public_key()
+    raw = dec(sig)
+    der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+    pub.verify(der, (head + "." + claims).encode(), ec.ECDSA(hashes.SHA256()))
+
+
+# ---- refresh rotation and reuse detection ------------------------------------------
+
+def test_refresh_rotates_and_reuse_revokes_the_family():
+    user, pw = register()
+    first = login(user["username"], pw)["refresh_token"]
+    r = requests.post(url("/api/v1/auth/refresh"), json={"refresh_token": first})
+    assert r.status_code == 200, r.text
+    second = r.json()["refresh_token"]
+    assert second != first and r.json()["access_token"]
+    # the old one stops working, and presenting it revokes the family
+    assert_problem(requests.post(url("/api/v1/auth/refresh"), json={"refresh_token": first}), 401)
+    assert_problem(requests.post(url("/api/v1/auth/refresh"), json={"refresh_token": second}), 401)
+
+
+def test_refresh_takes_the_cookie():
+    user, pw = register()
+    s = requests.Session()
+    r = s.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
+    assert r.status_code == 200
+    r = s.post(url("/api/v1/auth/refresh"), json={})
+    assert r.status_code == 200, r.text
+    assert "encore_refresh=" in r.headers.get("Set-Cookie", "")
+
+
+def test_logout_revokes_and_clears_cookies():
+    user, pw = register()
+    tokens = login(user["username"], pw)
+    r = requests.post(url("/api/v1/auth/logout"), json={"refresh_token": tokens["refresh_token"]})
+    assert r.status_code == 204
+    cookies = r.raw.headers.getlist("Set-Cookie")
+    for name in ("encore_access=", "encore_refresh="):
+        c = [c for c in cookies if c.startswith(name)]
+        assert c and "max-age=0" in c[0].lower(), cookies
+    assert_problem(requests.post(url("/api/v1/auth/refresh"),
+                                 json={"refresh_token": tokens["refresh_token"]}), 401)
+
+
+def test_garbage_refresh_token_is_401():
+    for tok in ("", "x", "A" * 43, "../../etc/passwd", "é" * 50):
+        assert_problem(requests.post(url("/api/v1/auth/refresh"), json={"refresh_token": tok}), 401)
+
+
+# ---- profiles and identity routes (worker direct until the jwt module) ---------------
+
+def test_public_profile_hides_email():
+    user, _ = register()
+    r = requests.get(url("/api/v1/users/" + user["id"]))
+    assert r.status_code == 200, r.text
+    prof = r.json()
+    assert prof["username"] == user["username"] and "email" not in prof
+    assert_problem(requests.get(url("/api/v1/users/" + str(uuid.uuid4()))), 404)
+
+
+def test_identity_routes_not_open_at_the_edge_without_jwt():
+    # a client cannot claim an identity by sending the edge's headers
+    user, _ = register()
+    r = requests.get(url("/api/v1/auth/me"), headers=identity(user, "admin"))
+    assert r.status_code in (401, 404)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+def test_me_needs_identity():
+    r = worker_request("auth", "GET", "/api/v1/auth/me")
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    user, _ = register()
+    r = worker_request("auth", "GET", "/api/v1/auth/me", headers=identity(user))
+    assert r.status_code == 200
+    assert r.json()["email"] == user["email"]
+
+
+def test_patch_me_password_change_revokes_refresh_tokens():
+    user, pw = register()
+    tokens = login(user["username"], pw)
+    r = worker_request("auth", "PATCH", "/api/v1/users/me", headers=identity(user),
+                       body={"password": "a brand new password", "current_password": "wrong"})
+    assert r.status_code == 422
+    r = worker_request("auth", "PATCH", "/api/v1/users/me", headers=identity(user),
+                       body={"password": "a brand new password", "current_password": pw,
+                             "bio": "jazz and noise"})
+    assert r.status_code == 200, r.content
+    assert r.json()["bio"] == "jazz and noise"
+    assert_problem(requests.post(url("/api/v1/auth/refresh"),
+                                 json={"refresh_token": tokens["refresh_token"]}), 401)
+    login(user["username"], "a brand new password")
+
+
+def test_admin_routes_need_admin_role():
+    user, _ = register()
+    r = worker_request("auth", "GET", "/api/v1/users", headers=identity(user))
+    assert r.status_code == 403
+    r = worker_request("auth", "GET", "/api/v1/users?q=" + user["username"][:6],
+                       headers=identity(user, "admin"))
+    assert r.status_code == 200
+    body = r.json()
+    assert "items" in body and "next_cursor" in body
+
+
+def test_admin_disables_a_user():
+    user, pw = register()
+    tokens = login(user["username"], pw)
+    admin = {"id": str(uuid.uuid4()), "username": "admin"}
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
+                       headers=identity(admin, "admin"), body={"disabled": True})
+    assert r.status_code == 200, r.content
+    r = requests.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
+    assert_problem(r, 403)
+    assert_problem(requests.post(url("/api/v1/auth/refresh"),
+                                 json={"refresh_token": tokens["refresh_token"]}), 401)
+
+
+def test_admin_changes_role():
+    user, pw = register()
+    admin = {"id": str(uuid.uuid4()), "username": "admin"}
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
+                       headers=identity(admin, "admin"), body={"role": "moderator"})
+    assert r.status_code == 200, r.content
+    assert r.json()["role"] == "moderator"
+    token = login(user["username"], pw)["access_token"]
+    assert b64url_json(token.split(".")[1])["role"] == "moderator"
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
+                       headers=identity(admin, "admin"), body={"role": "emperor"})
+    assert r.status_code == 422
+
+
+def test_delete_me_removes_the_account():
+    user, pw = register()
+    r = worker_request("auth", "DELETE", "/api/v1/users/me", headers=identity(user),
+                       body={"password": "wrong"})
+    assert r.status_code in (401, 403, 422)
+    r = worker_request("auth", "DELETE", "/api/v1/users/me", headers=identity(user),
+                       body={"password": pw})
+    assert r.status_code == 204
+    assert_problem(requests.get(url("/api/v1/users/" + user["id"])), 404)
+    r = requests.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
+    assert_problem(r, 401)
+
+
+def test_admin_account_exists():
+    body = login("admin", "encore-admin")
+    assert body["user"]["role"] == "admin"

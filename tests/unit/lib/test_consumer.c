@@ -1,0 +1,499 @@
+/*
+ * consumer: CloudEvents parsing (table-driven), a round trip through the
+ * outbox producer and the consumer's Kafka configuration on librdkafka's
+ * mock cluster, and — when ENCORE_TEST_PGHOST is set (see db_fixture.h) —
+ * the consumer thread with the inbox: duplicates skipped, a failing handler
+ * retried, malformed events skipped, offsets committed.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "log.h"
+#include "outbox.h"
+#include "pg.h"
+#include "db_fixture.h"
+
+
+/* ---- parsing -------------------------------------------------------------- */
+
+typedef struct {
+    const char  *name;
+    const char  *hdrs[20];     /* name, value pairs; value "" = empty */
+    const char  *value;        /* NULL = no payload */
+    const char  *err;          /* NULL = must parse; else substring */
+} parse_case_t;
+
+#define CE_OK  "ce_specversion", "1.0", "ce_id", "e-1",                     \
+               "ce_source", "/encore/catalog", "ce_type",                   \
+               "encore.artist.created"
+
+static const parse_case_t  parse_cases[] = {
+    { "minimal", { CE_OK, NULL }, "{\"id\":\"1\"}", NULL },
+    { "full", { CE_OK, "ce_time", "2026-11-26T03:16:08Z", "ce_subject",
+                "artists/1", "content-type", "application/json", NULL },
+      "{\"id\":\"1\"}", NULL },
+    { "content-type with charset", { CE_OK, "content-type",
+      "application/json; charset=utf-8", NULL }, "[1,2]", NULL },
+    { "scalar data", { CE_OK, NULL }, "42", NULL },
+    { "no ce_id", { "ce_specversion", "1.0", "ce_source", "/x", "ce_type",
+      "t", NULL }, "{}", "ce_id header missing" },
+    { "empty ce_id", { "ce_specversion", "1.0", "ce_id", "", "ce_source",
+      "/x", "ce_type", "t", NULL }, "{}", "ce_id header invalid" },
+    { "no specversion", { "ce_id", "e", "ce_source", "/x", "ce_type", "t",
+      NULL }, "{}", "ce_specversion header missing" },
+    { "specversion 0.3", { "ce_specversion", "0.3", "ce_id", "e",
+      "ce_source", "/x", "ce_type", "t", NULL }, "{}", "unsupported" },
+    { "no type", { "ce_specversion", "1.0", "ce_id", "e", "ce_source", "/x",
+      NULL }, "{}", "ce_type header missing" },
+    { "no source", { "ce_specversion", "1.0", "ce_id", "e", "ce_type", "t",
+      NULL }, "{}", "ce_source header missing" },
+    { "no headers", { NULL }, "{}", "missing" },
+    { "bad json", { CE_OK, NULL }, "{\"id\":", "not JSON" },
+    { "duplicate keys", { CE_OK, NULL }, "{\"a\":1,\"a\":2}", "not JSON" },
+    { "empty value", { CE_OK, NULL }, "", "empty value" },
+    { "null value", { CE_OK, NULL }, NULL, "empty value" },
+    { "xml", { CE_OK, "content-type", "application/xml", NULL }, "{}",
+      "content-type" },
+    { "json-seq", { CE_OK, "content-type", "application/json-seq", NULL },
+      "{}", "content-type" },
+};
+
+
+static rd_kafka_headers_t *
+make_headers(const char *const *kv)
+{
+    size_t               i;
+    rd_kafka_headers_t  *h;
+
+    if (kv[0] == NULL) {
+        return NULL;
+    }
+    h = rd_kafka_headers_new(8);
+    assert_non_null(h);
+    for (i = 0; kv[i] != NULL; i += 2) {
+        assert_int_equal(rd_kafka_header_add(h, kv[i], -1, kv[i + 1],
+                                             (ssize_t) strlen(kv[i + 1])),
+                         0);
+    }
+    return h;
+}
+
+
+static void
+test_parse_table(void **state)
+{
+    int                  rc;
+    char                 err[256];
+    size_t               i;
+    enc_event_msg_t      em;
+    rd_kafka_headers_t  *h;
+    const parse_case_t  *c;
+
+    for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+        c = &parse_cases[i];
+        h = make_headers(c->hdrs);
+        err[0] = '\0';
+        rc = enc_event_parse("encore.catalog.artists", "1", 1, c->value,
+                             c->value ? strlen(c->value) : 0, h, &em, err,
+                             sizeof(err));
+        if (c->err == NULL) {
+            if (rc != 0) {
+                fail_msg("case \"%s\": %s", c->name, err);
+            }
+            assert_string_equal(em.ev.id, "e-1");
+            assert_non_null(em.ev.data);
+            enc_event_msg_free(&em);
+        } else {
+            if (rc != -1) {
+                fail_msg("case \"%s\" parsed", c->name);
+            }
+            if (strstr(err, c->err) == NULL) {
+                fail_msg("case \"%s\": \"%s\" lacks \"%s\"", c->name, err,
+                         c->err);
+            }
+            assert_null(em.mem);
+            assert_null(em.data);
+        }
+        if (h != NULL) {
+            rd_kafka_headers_destroy(h);
+        }
+    }
+}
+
+
+static void
+test_parse_fields(void **state)
+{
+    char                 err[256];
+    enc_event_msg_t      em;
+    rd_kafka_headers_t  *h;
+    static const char   *kv[] = {
+        CE_OK, "ce_time", "2026-11-26T03:16:08Z", "ce_subject", "artists/7",
+        "ce_id", "e-2", /* repeated: the last one wins */
+        NULL
+    };
+
+    h = make_headers(kv);
+    assert_int_equal(enc_event_parse("encore.catalog.artists", "7", 1,
+                                     "{\"id\":\"7\",\"name\":\"N\"}", 21, h,
+                                     &em, err, sizeof(err)), 0);
+    rd_kafka_headers_destroy(h);
+
+    /* everything is a copy: the message and headers may go */
+    assert_string_equal(em.ev.id, "e-2");
+    assert_string_equal(em.ev.type, "encore.artist.created");
+    assert_string_equal(em.ev.source, "/encore/catalog");
+    assert_string_equal(em.ev.time, "2026-11-26T03:16:08Z");
+    assert_string_equal(em.ev.subject, "artists/7");
+    assert_string_equal(em.ev.key, "7");
+    assert_string_equal(em.ev.topic, "encore.catalog.artists");
+    assert_string_equal(json_string_value(json_object_get(em.ev.data,
+                                                          "name")), "N");
+    enc_event_msg_free(&em);
+
+    /* optional attributes and the key may be absent */
+    h = make_headers((const char *const[]) { CE_OK, NULL });
+    assert_int_equal(enc_event_parse("t", NULL, 0, "null", 4, h, &em, err,
+                                     sizeof(err)), 0);
+    assert_null(em.ev.key);
+    assert_null(em.ev.subject);
+    assert_null(em.ev.time);
+    assert_true(json_is_null(em.ev.data));
+    enc_event_msg_free(&em);
+    rd_kafka_headers_destroy(h);
+}
+
+
+/* A header with a NUL inside would be cut short by every C string user;
+   such events are malformed, as are NUL bytes in the key. */
+static void
+test_parse_nul(void **state)
+{
+    char                 err[256];
+    enc_event_msg_t      em;
+    rd_kafka_headers_t  *h;
+
+    h = rd_kafka_headers_new(4);
+    assert_int_equal(rd_kafka_header_add(h, "ce_specversion", -1, "1.0", 3),
+                     0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_id", -1, "a\0b", 3), 0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_source", -1, "/x", 2), 0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_type", -1, "t", 1), 0);
+    assert_int_equal(enc_event_parse("t", NULL, 0, "{}", 2, h, &em, err,
+                                     sizeof(err)), -1);
+    rd_kafka_headers_destroy(h);
+
+    h = make_headers((const char *const[]) { CE_OK, NULL });
+    assert_int_equal(enc_event_parse("t", "a\0b", 3, "{}", 2, h, &em, err,
+                                     sizeof(err)), -1);
+    rd_kafka_headers_destroy(h);
+}
+
+
+/* ---- round trip on the mock cluster --------------------------------------- */
+
+/* Single-partition topics, so reading partition 0 sees every message in
+   order (the mock cluster auto-creates topics with 4 partitions). */
+static void
+mock_topics(rd_kafka_t *rk)
+{
+    size_t                    i;
+    rd_kafka_mock_cluster_t  *mc = rd_kafka_handle_mock_cluster(rk);
+    static const char        *topics[] = {
+        "encore.t.things", "encore.t.relay", "encore.t.round",
+        "encore.t.inbox"
+    };
+
+    assert_non_null(mc);
+    for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        assert_int_equal(rd_kafka_mock_topic_create(mc, topics[i], 1, 1), 0);
+    }
+}
+
+
+static rd_kafka_t *
+mock_producer(void)
+{
+    char         err[512];
+    rd_kafka_t  *rk;
+    const char  *extra[] = { "test.mock.num.brokers", "1", NULL };
+
+    rk = enc_outbox_producer_new(NULL, "test-consumer", extra, err,
+                                 sizeof(err));
+    if (rk == NULL) {
+        fail_msg("producer: %s", err);
+    }
+    mock_topics(rk);
+    return rk;
+}
+
+
+static const char *
+bootstraps(rd_kafka_t *rk)
+{
+    return rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(rk));
+}
+
+
+/* What the relay produces, the consumer parses back unchanged, through a
+   real consumer group with manual commits. */
+static void
+test_round_trip(void **state)
+{
+    int                   tries;
+    char                  err[512];
+    rd_kafka_t           *prk, *c;
+    enc_event_msg_t       em;
+    enc_outbox_row_t      row;
+    rd_kafka_message_t   *m = NULL;
+    rd_kafka_headers_t   *h;
+    enc_outbox_state_t    st;
+    rd_kafka_topic_partition_list_t  *sub, *committed;
+
+    prk = mock_producer();
+
+    memset(&row, 0, sizeof(row));
+    row.id = 1;
+    row.event_id = "0e3c5b7a-2d1f-4d51-9d6e-3a7b0b6c9f10";
+    row.topic = "encore.t.round";
+    row.key = "a-1";
+    row.type = "encore.thing.updated";
+    row.source = "/encore/t";
+    row.subject = "things/a-1";
+    row.time = "2026-11-26T03:16:08.000001Z";
+    row.data = "{\"id\":\"a-1\",\"name\":\"caf\xc3\xa9\"}";
+    row.request_id = "r-9";
+    assert_int_equal(enc_outbox_publish(prk, &row, 1, &st), 1);
+
+    c = enc_consumer_kafka_new(bootstraps(prk), "test-round", "test", NULL,
+                               err, sizeof(err));
+    if (c == NULL) {
+        fail_msg("consumer: %s", err);
+    }
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, row.topic, RD_KAFKA_PARTITION_UA);
+    assert_int_equal(rd_kafka_subscribe(c, sub), 0);
+    rd_kafka_topic_partition_list_destroy(sub);
+
+    for (tries = 0; tries < 200; tries++) {
+        m = rd_kafka_consumer_poll(c, 100);
+        if (m != NULL && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            break;
+        }
+        if (m != NULL) {
+            rd_kafka_message_destroy(m);
+            m = NULL;
+        }
+    }
+    assert_non_null(m);
+
+    h = NULL;
+    assert_int_equal(rd_kafka_message_headers(m, &h), 0);
+    assert_int_equal(enc_event_parse(rd_kafka_topic_name(m->rkt), m->key,
+                                     m->key_len, m->payload, m->len, h, &em,
+                                     err, sizeof(err)), 0);
+    assert_string_equal(em.ev.id, row.event_id);
+    assert_string_equal(em.ev.type, row.type);
+    assert_string_equal(em.ev.source, row.source);
+    assert_string_equal(em.ev.subject, row.subject);
+    assert_string_equal(em.ev.time, row.time);
+    assert_string_equal(em.ev.key, row.key);
+    assert_string_equal(em.ev.topic, row.topic);
+    assert_string_equal(json_string_value(json_object_get(em.ev.data,
+                                                          "name")),
+                        "caf\xc3\xa9");
+    enc_event_msg_free(&em);
+
+    /* manual, synchronous commit of exactly this message */
+    assert_int_equal(rd_kafka_commit_message(c, m, 0), 0);
+    committed = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(committed, row.topic, m->partition);
+    assert_int_equal(rd_kafka_committed(c, committed, 5000), 0);
+    assert_int_equal(committed->elems[0].offset, m->offset + 1);
+    rd_kafka_topic_partition_list_destroy(committed);
+
+    rd_kafka_message_destroy(m);
+    (void) rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+    rd_kafka_destroy(prk);
+}
+
+
+/* ---- the consumer thread with the inbox (needs PostgreSQL) ---------------- */
+
+#define DB_TOPIC  "encore.t.inbox"
+
+typedef struct {
+    atomic_int  calls_a;
+    atomic_int  calls_b;
+    atomic_int  calls_other;
+    atomic_int  fail_b;        /* fail B this many more times */
+} handler_state_t;
+
+
+static int
+count_handler(enc_pg_t *pg, const enc_event_t *ev, void *app)
+{
+    handler_state_t  *hs = app;
+    PGresult         *res;
+
+    /* the handler runs inside the inbox transaction */
+    if (PQtransactionStatus(enc_pg_conn(pg)) != PQTRANS_INTRANS) {
+        return -1;
+    }
+
+    if (strcmp(ev->id, "ev-a") == 0) {
+        atomic_fetch_add(&hs->calls_a, 1);
+    } else if (strcmp(ev->id, "ev-b") == 0) {
+        atomic_fetch_add(&hs->calls_b, 1);
+        if (atomic_load(&hs->fail_b) > 0) {
+            atomic_fetch_sub(&hs->fail_b, 1);
+            /* a half-done effect that the rollback must undo */
+            res = enc_pg_exec_sql(pg, "INSERT INTO inbox (event_id, topic)"
+                                  " VALUES ('leak', 'x')", 0, NULL);
+            if (res != NULL) {
+                PQclear(res);
+            }
+            return -1;
+        }
+    } else {
+        atomic_fetch_add(&hs->calls_other, 1);
+    }
+    return 0;
+}
+
+
+static void
+produce_raw(rd_kafka_t *rk, const char *id, const char *value)
+{
+    rd_kafka_headers_t  *h;
+
+    h = rd_kafka_headers_new(4);
+    assert_non_null(h);
+    if (id != NULL) {
+        assert_int_equal(rd_kafka_header_add(h, "ce_id", -1, id, -1), 0);
+    }
+    assert_int_equal(rd_kafka_header_add(h, "ce_specversion", -1, "1.0", -1),
+                     0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_source", -1, "/encore/t",
+                                         -1), 0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_type", -1, "encore.t.x", -1),
+                     0);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(DB_TOPIC),
+                         RD_KAFKA_V_KEY("k", 1),
+                         RD_KAFKA_V_VALUE((void *) value, strlen(value)),
+                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END), 0);
+}
+
+
+static int
+admin_count(PGconn *admin, const char *sql)
+{
+    int        n;
+    PGresult  *res;
+
+    res = PQexec(admin, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+
+static void
+test_consumer_inbox_db(void **state)
+{
+    int                               i;
+    char                              sql[256], err[512];
+    rd_kafka_t                       *prk, *c;
+    db_fixture_t                      fx;
+    handler_state_t                   hs;
+    const char                       *topics[] = { DB_TOPIC, NULL };
+    rd_kafka_topic_partition_list_t  *committed;
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    prk = mock_producer();
+    db_fixture_init(&fx, "test_consumer", bootstraps(prk));
+
+    /* A, a replay of A (relay crashed after the ack), a malformed event,
+       B whose handler fails twice before it succeeds, then bad JSON */
+    produce_raw(prk, "ev-a", "{\"n\":1}");
+    produce_raw(prk, "ev-a", "{\"n\":1}");
+    produce_raw(prk, NULL, "{\"n\":2}");
+    produce_raw(prk, "ev-b", "{\"n\":3}");
+    produce_raw(prk, "ev-c", "{\"n\":");
+    assert_int_equal(rd_kafka_flush(prk, 5000), 0);
+
+    memset(&hs, 0, sizeof(hs));
+    atomic_store(&hs.fail_b, 2);
+    assert_int_equal(enc_consumer_start(fx.conf, topics, count_handler, &hs),
+                     0);
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox",
+                    fx.schema);
+    for (i = 0; i < 300 && admin_count(fx.admin, sql) < 2; i++) {
+        usleep(50 * 1000);
+    }
+    /* let the consumer commit and run into the malformed tail */
+    usleep(500 * 1000);
+    enc_consumer_stop();
+
+    assert_int_equal(atomic_load(&hs.calls_a), 1);
+    assert_int_equal(atomic_load(&hs.calls_b), 3);
+    assert_int_equal(atomic_load(&hs.calls_other), 0);
+    /* ev-a and ev-b; the failed attempts' "leak" rows were rolled back */
+    assert_int_equal(admin_count(fx.admin, sql), 2);
+
+    /* every offset is committed, the malformed ones included */
+    c = enc_consumer_kafka_new(bootstraps(prk), fx.schema, "test", NULL, err,
+                               sizeof(err));
+    assert_non_null(c);
+    committed = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(committed, DB_TOPIC, 0);
+    assert_int_equal(rd_kafka_committed(c, committed, 5000), 0);
+    assert_int_equal(committed->elems[0].offset, 5);
+    rd_kafka_topic_partition_list_destroy(committed);
+    rd_kafka_destroy(c);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_parse_nul),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_consumer_inbox_db),
+    };
+
+    /* malformed events are logged on purpose; keep the output readable */
+    enc_log_init("test", ENC_LOG_DEBUG);
+    if (getenv("TEST_VERBOSE") == NULL) {
+        enc_log_set_fd(open("/dev/null", O_WRONLY));
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

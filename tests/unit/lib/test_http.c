@@ -1,0 +1,638 @@
+/*
+ * http: route matching (table-driven) and the server end to end over a
+ * unix socket with libcurl.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+
+
+static void
+h_noop(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_resp_empty(w, 204);
+}
+
+
+/* ---- router ------------------------------------------------------------- */
+
+static const enc_route_t  match_routes[] = {
+    { "GET", "/api/v1/users/{id}", h_noop, 0, "users_get" },          /* 0 */
+    { "GET", "/api/v1/users/me", h_noop, 0, "me_get" },               /* 1 */
+    { "PATCH", "/api/v1/users/me", h_noop, 0, "me_patch" },           /* 2 */
+    { "PATCH", "/api/v1/users/{id}", h_noop, 0, "users_patch" },      /* 3 */
+    { "DELETE", "/api/v1/users/me", h_noop, 0, "me_delete" },         /* 4 */
+    { "GET", "/api/v1/artists/{id}/albums", h_noop, 0, "albums" },    /* 5 */
+    { "POST", "/api/v1/posts/{post}/comments/{c}", h_noop, 0, "pc" }, /* 6 */
+    { "GET", "/", h_noop, 0, "root" },                                /* 7 */
+    { NULL, NULL, NULL, 0, NULL }
+};
+
+static const struct {
+    const char  *method;
+    const char  *path;
+    int          want;
+    const char  *param;        /* name=value of the first param, or NULL */
+    const char  *allow;
+} match_cases[] = {
+    { "GET", "/api/v1/users/me", 1, NULL, NULL },
+    { "GET", "/api/v1/users/42", 0, "id=42", NULL },
+    { "HEAD", "/api/v1/users/42", 0, "id=42", NULL },
+    { "PATCH", "/api/v1/users/me", 2, NULL, NULL },
+    { "PATCH", "/api/v1/users/7", 3, "id=7", NULL },
+    { "DELETE", "/api/v1/users/me", 4, NULL, NULL },
+    { "DELETE", "/api/v1/users/7", -2, NULL, "GET, HEAD, PATCH, OPTIONS" },
+    { "POST", "/api/v1/users/me", -2, NULL,
+      "GET, HEAD, PATCH, DELETE, OPTIONS" },
+    { "GET", "/api/v1/users/", -1, NULL, NULL },       /* empty {id} */
+    { "GET", "/api/v1/users/me/", -1, NULL, NULL },    /* trailing slash */
+    { "GET", "/api/v1/users", -1, NULL, NULL },
+    { "GET", "/api/v1/artists/a1/albums", 5, "id=a1", NULL },
+    { "POST", "/api/v1/posts/p/comments/c", 6, "post=p", NULL },
+    { "GET", "/", 7, NULL, NULL },
+    { "GET", "", -1, NULL, NULL },
+    { "GET", "relative", -1, NULL, NULL },
+    { "GET", "//", -1, NULL, NULL },
+    { "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/1/2/3/4"
+             "/5/6/7/8/9", -1, NULL, NULL },
+};
+
+
+static void
+test_router_table(void **state)
+{
+    int            rc;
+    char           buf[512], allow[128], kv[128];
+    size_t         i, np;
+    enc_param_t    params[ENC_HTTP_PARAMS_MAX];
+    enc_router_t  *rt;
+
+    rt = enc_router_new(match_routes);
+    assert_non_null(rt);
+    for (i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+        rc = enc_router_match(rt, match_cases[i].method, match_cases[i].path,
+                              buf, sizeof(buf), params, &np, allow,
+                              sizeof(allow));
+        if (rc != match_cases[i].want) {
+            fail_msg("case %zu %s %s: got %d want %d", i,
+                     match_cases[i].method, match_cases[i].path, rc,
+                     match_cases[i].want);
+        }
+        if (match_cases[i].param != NULL) {
+            assert_true(np >= 1);
+            snprintf(kv, sizeof(kv), "%s=%s", params[0].name,
+                     params[0].value);
+            assert_string_equal(kv, match_cases[i].param);
+        }
+        if (match_cases[i].allow != NULL) {
+            assert_string_equal(allow, match_cases[i].allow);
+        }
+    }
+    enc_router_free(rt);
+}
+
+
+static void
+test_router_rejects_bad_templates(void **state)
+{
+    static const enc_route_t  bad1[] = {
+        { "GET", "no-slash", h_noop, 0, "x" }, { NULL, NULL, NULL, 0, NULL }
+    };
+    static const enc_route_t  bad2[] = {
+        { "GET", "/a/x{id}", h_noop, 0, "x" }, { NULL, NULL, NULL, 0, NULL }
+    };
+    static const enc_route_t  bad3[] = {
+        { "GET", "/a/{}", h_noop, 0, "x" }, { NULL, NULL, NULL, 0, NULL }
+    };
+
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    assert_null(enc_router_new(bad1));
+    assert_null(enc_router_new(bad2));
+    assert_null(enc_router_new(bad3));
+    enc_log_init("test", ENC_LOG_INFO);
+}
+
+
+static void
+test_roles(void **state)
+{
+    assert_true(enc_role_at_least("admin", "moderator"));
+    assert_true(enc_role_at_least("moderator", "moderator"));
+    assert_true(enc_role_at_least("user", "user"));
+    assert_false(enc_role_at_least("user", "moderator"));
+    assert_false(enc_role_at_least(NULL, "user"));
+    assert_false(enc_role_at_least("root", "user"));
+    assert_false(enc_role_at_least("admin", "superuser"));
+}
+
+
+/* ---- server end to end -------------------------------------------------- */
+
+static char  sock_path[108];
+
+static void
+h_echo(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    json_t      *o = json_object();
+    json_t      *body = enc_req_json(r);
+    const char  *q = enc_req_query(r, "q");
+    const char  *ck = enc_req_cookie(r, "sid");
+    const char  *uid = enc_req_user_id(r);
+
+    json_object_set_new(o, "id", json_string(enc_req_param(r, "id")));
+    json_object_set_new(o, "q", q ? json_string(q) : json_null());
+    json_object_set_new(o, "cookie", ck ? json_string(ck) : json_null());
+    json_object_set_new(o, "user", uid ? json_string(uid) : json_null());
+    json_object_set_new(o, "log_rid", json_string(enc_log_request_id()));
+    json_object_set(o, "body", body ? body : json_null());
+    enc_resp_header(w, "Set-Cookie", "a=1");
+    enc_resp_header(w, "Set-Cookie", "b=2");
+    enc_resp_header(w, "X-Evil", "x\r\nInjected: 1");
+    enc_resp_json(w, 200, o);
+}
+
+
+static void
+h_validate(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    const char        *name = NULL;
+    enc_validation_t   v;
+
+    enc_validation_init(&v);
+    (void) enc_json_get_str(enc_req_json(r), "name", 1, 3, 5, &name, &v);
+    if (enc_validation_failed(&v)) {
+        enc_resp_validation(w, &v);
+        return;
+    }
+    enc_resp_json(w, 201, json_pack("{s:s}", "name", name));
+}
+
+
+static void
+h_silent(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    /* sets no response on purpose */
+}
+
+
+static const enc_route_t  server_routes[] = {
+    { "GET", "/things/{id}", h_echo, 0, "things_get" },
+    { "POST", "/things/{id}", h_echo, ENC_ROUTE_JSON_BODY, "things_post" },
+    { "POST", "/validate", h_validate, ENC_ROUTE_JSON_BODY, "validate" },
+    { "GET", "/silent", h_silent, 0, "silent" },
+    { NULL, NULL, NULL, 0, NULL }
+};
+
+typedef struct {
+    long     status;
+    char    *body;
+    size_t   len;
+    char     headers[8192];
+    size_t   hlen;
+} reply_t;
+
+
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+    reply_t  *rp = ud;
+    char     *nb;
+
+    nb = realloc(rp->body, rp->len + size * n + 1);
+    if (nb == NULL) {
+        return 0;
+    }
+    rp->body = nb;
+    memcpy(rp->body + rp->len, p, size * n);
+    rp->len += size * n;
+    rp->body[rp->len] = '\0';
+    return size * n;
+}
+
+
+static size_t
+on_header(char *p, size_t size, size_t n, void *ud)
+{
+    reply_t  *rp = ud;
+    size_t    len = size * n;
+
+    if (rp->hlen + len < sizeof(rp->headers)) {
+        memcpy(rp->headers + rp->hlen, p, len);
+        rp->hlen += len;
+        rp->headers[rp->hlen] = '\0';
+    }
+    return len;
+}
+
+
+/* one request; extra headers NULL-terminated */
+static void
+request(reply_t *rp, const char *method, const char *path, const char *body,
+        size_t blen, ...)
+{
+    char                url[1024];
+    CURL               *c;
+    va_list             ap;
+    const char         *h;
+    struct curl_slist  *hs = NULL;
+
+    memset(rp, 0, sizeof(*rp));
+    c = curl_easy_init();
+    assert_non_null(c);
+    snprintf(url, sizeof(url), "http://localhost%s", path);
+    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock_path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    }
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long) blen);
+    }
+    va_start(ap, blen);
+    while ((h = va_arg(ap, const char *)) != NULL) {
+        hs = curl_slist_append(hs, h);
+    }
+    va_end(ap);
+    hs = curl_slist_append(hs, "Expect:");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, rp);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, rp);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &rp->status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(c);
+}
+
+
+static json_t *
+reply_json(reply_t *rp)
+{
+    json_t  *j = json_loadb(rp->body, rp->len, 0, NULL);
+
+    assert_non_null(j);
+    return j;
+}
+
+
+static void
+reply_free(reply_t *rp)
+{
+    free(rp->body);
+}
+
+
+static int
+has_header(reply_t *rp, const char *line)
+{
+    return strcasestr(rp->headers, line) != NULL;
+}
+
+
+static enc_config_t  *cfg;
+static enc_http_t    *srv;
+
+
+static int
+server_setup(void **state)
+{
+    char                   err[256], listen[160];
+    const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    enc_log_init("test", ENC_LOG_WARN);
+    snprintf(sock_path, sizeof(sock_path), "/tmp/enc-test-http-%d.sock",
+             (int) getpid());
+    snprintf(listen, sizeof(listen), "unix:%s", sock_path);
+    cfg = enc_config_new(tables);
+    assert_non_null(cfg);
+    assert_int_equal(enc_config_load(cfg, NULL, err, sizeof(err)), 0);
+    assert_int_equal(enc_config_set(cfg, "http.listen", listen, err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(cfg, "http.max_body", "1024", err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(cfg, "http.threads", "2", err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(cfg, "http.socket_group", "", err,
+                                    sizeof(err)), 0);
+    srv = enc_http_start(cfg, server_routes, NULL);
+    assert_non_null(srv);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return 0;
+}
+
+
+static int
+server_teardown(void **state)
+{
+    enc_http_stop(srv);
+    enc_config_free(cfg);
+    curl_global_cleanup();
+    assert_int_not_equal(access(sock_path, F_OK), 0);   /* unlinked */
+    return 0;
+}
+
+
+static void
+test_get_params_query_cookie_identity(void **state)
+{
+    reply_t   rp;
+    json_t   *j;
+
+    request(&rp, "GET", "/things/abc?q=hello%20world&x=1", NULL, 0,
+            "Cookie: sid=s3cret; other=1", "X-Encore-User-Id: u-1",
+            "X-Request-Id: rid-123", NULL);
+    assert_int_equal(rp.status, 200);
+    assert_true(has_header(&rp, "X-Request-Id: rid-123"));
+    assert_true(has_header(&rp, "Set-Cookie: a=1"));
+    assert_true(has_header(&rp, "Set-Cookie: b=2"));
+    assert_false(has_header(&rp, "Injected"));
+    assert_true(has_header(&rp, "Content-Type: application/json"));
+    j = reply_json(&rp);
+    assert_string_equal(json_string_value(json_object_get(j, "id")), "abc");
+    assert_string_equal(json_string_value(json_object_get(j, "q")),
+                        "hello world");
+    assert_string_equal(json_string_value(json_object_get(j, "cookie")),
+                        "s3cret");
+    assert_string_equal(json_string_value(json_object_get(j, "user")), "u-1");
+    assert_string_equal(json_string_value(json_object_get(j, "log_rid")),
+                        "rid-123");
+    json_decref(j);
+    reply_free(&rp);
+}
+
+
+static void
+test_request_id_generated_when_absent_or_bad(void **state)
+{
+    reply_t  rp;
+
+    request(&rp, "GET", "/things/1", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    assert_true(has_header(&rp, "X-Request-Id: "));
+    reply_free(&rp);
+
+    /* a hostile id (quotes, spaces) is replaced, not echoed */
+    request(&rp, "GET", "/things/1", NULL, 0,
+            "X-Request-Id: a\"b c<script>", NULL);
+    assert_int_equal(rp.status, 200);
+    assert_false(has_header(&rp, "<script>"));
+    assert_true(has_header(&rp, "X-Request-Id: "));
+    reply_free(&rp);
+}
+
+
+static void
+test_404_405_options_head(void **state)
+{
+    reply_t   rp;
+    json_t   *j;
+
+    request(&rp, "GET", "/nope", NULL, 0, NULL);
+    assert_int_equal(rp.status, 404);
+    assert_true(has_header(&rp, "Content-Type: application/problem+json"));
+    assert_true(has_header(&rp, "X-Request-Id: "));
+    j = reply_json(&rp);
+    assert_int_equal(json_integer_value(json_object_get(j, "status")), 404);
+    assert_non_null(json_object_get(j, "type"));
+    assert_non_null(json_object_get(j, "title"));
+    assert_non_null(json_object_get(j, "detail"));
+    json_decref(j);
+    reply_free(&rp);
+
+    request(&rp, "DELETE", "/things/1", NULL, 0, NULL);
+    assert_int_equal(rp.status, 405);
+    assert_true(has_header(&rp, "Allow: GET, HEAD, POST, OPTIONS"));
+    reply_free(&rp);
+
+    request(&rp, "OPTIONS", "/things/1", NULL, 0, NULL);
+    assert_int_equal(rp.status, 204);
+    assert_true(has_header(&rp, "Allow: GET, HEAD, POST, OPTIONS"));
+    reply_free(&rp);
+
+    request(&rp, "HEAD", "/things/1", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    assert_int_equal(rp.len, 0);
+    reply_free(&rp);
+
+    request(&rp, "POST", "/healthz", NULL, 0, NULL);
+    assert_int_equal(rp.status, 405);
+    reply_free(&rp);
+}
+
+
+static void
+test_json_body(void **state)
+{
+    reply_t   rp;
+    json_t   *j;
+    char      big[2048];
+
+    request(&rp, "POST", "/things/9", "{\"a\":[1,2]}", 11,
+            "Content-Type: application/json; charset=utf-8", NULL);
+    assert_int_equal(rp.status, 200);
+    j = reply_json(&rp);
+    assert_int_equal(json_integer_value(json_array_get(
+        json_object_get(json_object_get(j, "body"), "a"), 1)), 2);
+    json_decref(j);
+    reply_free(&rp);
+
+    /* 415: not JSON */
+    request(&rp, "POST", "/things/9", "a=b", 3,
+            "Content-Type: application/x-www-form-urlencoded", NULL);
+    assert_int_equal(rp.status, 415);
+    reply_free(&rp);
+    request(&rp, "POST", "/things/9", "{}", 2,
+            "Content-Type: application/jsonx", NULL);
+    assert_int_equal(rp.status, 415);
+    reply_free(&rp);
+
+    /* 400: malformed, duplicate keys, non-object, bad UTF-8, NUL, huge */
+    {
+        static const struct {
+            const char  *body;
+            size_t       len;
+        } bad[] = {
+            { "{\"a\":", 5 },
+            { "{\"a\":1,\"a\":2}", 13 },
+            { "[1,2]", 5 },
+            { "\"str\"", 5 },
+            { "{\"a\":\"\xff\xfe\"}", 10 },
+            { "{\"a\":\"\xc0\xaf\"}", 10 },
+            { "{\"a\":\"\\u0000\"}", 14 },
+            { "{\"a\":\"x\"}\0garbage", 17 },
+            { "{\"a\":99999999999999999999999999}", 32 },
+            { "{\"a\":1e999}", 11 },
+            { "{\"a\":\"\\ud800\"}", 14 },
+        };
+        size_t  i;
+
+        for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            request(&rp, "POST", "/things/9", bad[i].body, bad[i].len,
+                    "Content-Type: application/json", NULL);
+            if (rp.status != 400) {
+                fail_msg("bad body %zu: status %ld", i, rp.status);
+            }
+            assert_true(has_header(&rp, "application/problem+json"));
+            reply_free(&rp);
+        }
+    }
+
+    /* nesting within max_body: parsed (jansson bounds the depth), then
+       refused as not an object */
+    {
+        size_t  n = 500;
+        char   *deep = malloc(n * 2);
+
+        assert_non_null(deep);
+        memset(deep, '[', n);
+        memset(deep + n, ']', n);
+        request(&rp, "POST", "/things/9", deep, n * 2,
+                "Content-Type: application/json", NULL);
+        assert_int_equal(rp.status, 400);
+        reply_free(&rp);
+        free(deep);
+    }
+
+    /* 413 by Content-Length and by a chunked body */
+    memset(big, ' ', sizeof(big));
+    big[0] = '{';
+    big[sizeof(big) - 1] = '}';
+    request(&rp, "POST", "/things/9", big, sizeof(big),
+            "Content-Type: application/json", NULL);
+    assert_int_equal(rp.status, 413);
+    reply_free(&rp);
+    request(&rp, "POST", "/things/9", big, sizeof(big),
+            "Content-Type: application/json", "Transfer-Encoding: chunked",
+            NULL);
+    assert_int_equal(rp.status, 413);
+    reply_free(&rp);
+
+    /* an empty body reaches the handler with no JSON */
+    request(&rp, "POST", "/things/9", "", 0, NULL);
+    assert_int_equal(rp.status, 200);
+    j = reply_json(&rp);
+    assert_true(json_is_null(json_object_get(j, "body")));
+    json_decref(j);
+    reply_free(&rp);
+}
+
+
+static void
+test_validation_and_silent_handler(void **state)
+{
+    reply_t   rp;
+    json_t   *j, *e;
+
+    request(&rp, "POST", "/validate", "{\"name\":\"h\xc3\xa9llo!\"}", 18,
+            "Content-Type: application/json", NULL);
+    assert_int_equal(rp.status, 422);
+    j = reply_json(&rp);
+    e = json_array_get(json_object_get(j, "errors"), 0);
+    assert_string_equal(json_string_value(json_object_get(e, "field")),
+                        "name");
+    json_decref(j);
+    reply_free(&rp);
+
+    request(&rp, "POST", "/validate", "{\"name\":\"h\xc3\xa9llo\"}", 17,
+            "Content-Type: application/json", NULL);
+    assert_int_equal(rp.status, 201);
+    reply_free(&rp);
+
+    request(&rp, "GET", "/silent", NULL, 0, NULL);
+    assert_int_equal(rp.status, 500);
+    reply_free(&rp);
+}
+
+
+static void
+test_builtins(void **state)
+{
+    reply_t  rp;
+
+    request(&rp, "GET", "/healthz", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+
+    /* pg not configured in this test: ready */
+    request(&rp, "GET", "/readyz", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+
+    request(&rp, "GET", "/metrics", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    assert_non_null(strstr(rp.body, "encore_http_requests_total{route=\""
+                                    "things_get\",status=\"2xx\"}"));
+    assert_non_null(strstr(rp.body, "route=\"not_found\",status=\"4xx\""));
+    assert_true(has_header(&rp, "Content-Type: text/plain; version=0.0.4"));
+    reply_free(&rp);
+}
+
+
+static void
+test_hostile_headers(void **state)
+{
+    reply_t  rp;
+    char    *huge;
+    size_t   n = 100 * 1024;
+
+    /* headers larger than the connection's memory: refused, no crash */
+    huge = malloc(n + 16);
+    memcpy(huge, "X-Big: ", 7);
+    memset(huge + 7, 'a', n);
+    huge[n + 7] = '\0';
+    request(&rp, "GET", "/things/1", NULL, 0, huge, NULL);
+    assert_true(rp.status == 431 || rp.status == 413 || rp.status == 400);
+    reply_free(&rp);
+    free(huge);
+
+    /* %00 in the path and the query */
+    request(&rp, "GET", "/things/a%00b?q=%00", NULL, 0, NULL);
+    assert_true(rp.status == 200 || rp.status == 404 || rp.status == 400);
+    reply_free(&rp);
+
+    /* the server still answers */
+    request(&rp, "GET", "/healthz", NULL, 0, NULL);
+    assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  unit[] = {
+        cmocka_unit_test(test_router_table),
+        cmocka_unit_test(test_router_rejects_bad_templates),
+        cmocka_unit_test(test_roles),
+    };
+    const struct CMUnitTest  server[] = {
+        cmocka_unit_test(test_get_params_query_cookie_identity),
+        cmocka_unit_test(test_request_id_generated_when_absent_or_bad),
+        cmocka_unit_test(test_404_405_options_head),
+        cmocka_unit_test(test_json_body),
+        cmocka_unit_test(test_validation_and_silent_handler),
+        cmocka_unit_test(test_builtins),
+        cmocka_unit_test(test_hostile_headers),
+    };
+    int  rc;
+
+    rc = cmocka_run_group_tests_name("router", unit, NULL, NULL);
+    rc |= cmocka_run_group_tests_name("server", server, server_setup,
+                                      server_teardown);
+    return rc;
+}

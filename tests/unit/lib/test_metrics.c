@@ -1,0 +1,138 @@
+/*
+ * metrics: exposition text, cumulative buckets, counters, concurrency,
+ * bounded tables.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "metrics.h"
+
+
+static char *
+render(void)
+{
+    char    *buf = NULL;
+    size_t   len = 0;
+    FILE    *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    enc_metrics_render(f);
+    fclose(f);
+    return buf;
+}
+
+
+static void
+test_http_histogram(void **state)
+{
+    char  *t;
+
+    enc_metrics_reset();
+    enc_metrics_init("auth");
+    enc_metrics_http("users_get", 200, 0.003);
+    enc_metrics_http("users_get", 404, 0.2);
+    enc_metrics_http("users_get", 999, 0.2);       /* folded into 5xx */
+    enc_metrics_http("bad name\n", 200, 0.1);      /* folded into invalid */
+    t = render();
+    assert_non_null(strstr(t, "encore_worker_info{worker=\"auth\"} 1\n"));
+    assert_non_null(strstr(t, "encore_http_requests_total{route=\"users_get\","
+                              "status=\"2xx\"} 1\n"));
+    assert_non_null(strstr(t, "status=\"4xx\"} 1\n"));
+    assert_non_null(strstr(t, "status=\"5xx\"} 1\n"));
+    assert_non_null(strstr(t, "route=\"invalid\""));
+    assert_non_null(strstr(t, "_bucket{route=\"users_get\",le=\"0.005\"} 1\n"));
+    assert_non_null(strstr(t, "_bucket{route=\"users_get\",le=\"0.25\"} 3\n"));
+    assert_non_null(strstr(t, "_bucket{route=\"users_get\",le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(t, "_count{route=\"users_get\"} 3\n"));
+    assert_non_null(strstr(t, "# TYPE encore_http_request_duration_seconds "
+                              "histogram\n"));
+    free(t);
+}
+
+
+static void
+test_counters(void **state)
+{
+    char    *t, name[32];
+    int      i;
+
+    enc_metrics_reset();
+    enc_metrics_counter_add("encore_logins_total", "Logins.\nx", 1);
+    enc_metrics_counter_add("encore_logins_total", "ignored", 2);
+    enc_metrics_counter_add("9bad", "x", 1);
+    enc_metrics_counter_add("bad-name", "x", 1);
+    t = render();
+    assert_non_null(strstr(t, "# HELP encore_logins_total Logins. x\n"));
+    assert_non_null(strstr(t, "encore_logins_total 3\n"));
+    assert_null(strstr(t, "9bad"));
+    assert_null(strstr(t, "bad-name"));
+    free(t);
+
+    /* a full table drops, never grows */
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    for (i = 0; i < ENC_METRICS_COUNTERS_MAX + 10; i++) {
+        snprintf(name, sizeof(name), "c_%d", i);
+        enc_metrics_counter_add(name, "h", 1);
+    }
+    enc_log_init("test", ENC_LOG_INFO);
+    t = render();
+    assert_non_null(strstr(t, "\nc_0 1\n"));
+    assert_null(strstr(t, "\nc_70 1\n"));
+    free(t);
+}
+
+
+static void *
+hammer(void *arg)
+{
+    int  i;
+
+    for (i = 0; i < 10000; i++) {
+        enc_metrics_http("r", 200, 0.001);
+        enc_metrics_counter_add("n_total", "n", 1);
+    }
+    return NULL;
+}
+
+
+static void
+test_threads(void **state)
+{
+    int        i;
+    char      *t;
+    pthread_t  th[4];
+
+    enc_metrics_reset();
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(pthread_create(&th[i], NULL, hammer, NULL), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+    t = render();
+    assert_non_null(strstr(t, "route=\"r\",status=\"2xx\"} 40000\n"));
+    assert_non_null(strstr(t, "n_total 40000\n"));
+    free(t);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_http_histogram),
+        cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_threads),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

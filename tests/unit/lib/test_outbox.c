@@ -1,0 +1,665 @@
+/*
+ * outbox: row mapping, CloudEvents headers, id arrays and the producer's
+ * delivery handling against librdkafka's mock cluster.  The relay thread
+ * itself (lock, LISTEN, stamping) runs only when ENCORE_TEST_PGHOST points
+ * to a PostgreSQL (user ENCORE_TEST_PGUSER, default postgres; database
+ * ENCORE_TEST_PGDATABASE, default postgres; port ENCORE_TEST_PGPORT).
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "log.h"
+#include "outbox.h"
+#include "pg.h"
+#include "db_fixture.h"
+
+
+#define COLS  10
+
+static const char  *row_cols[COLS] = {
+    "id", "event_id", "topic", "key", "type", "source", "subject", "time",
+    "data", "request_id"
+};
+
+
+/* A PGresult built in memory, shaped like enc_outbox_backlog_sql's. */
+static PGresult *
+fake_result(const char *const (*rows)[COLS], int n)
+{
+    int                 i, j;
+    PGresult           *res;
+    PGresAttDesc        att[COLS];
+
+    res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(res);
+
+    memset(att, 0, sizeof(att));
+    for (j = 0; j < COLS; j++) {
+        att[j].name = (char *) row_cols[j];
+        att[j].format = 0;
+        att[j].typid = 25;    /* text */
+        att[j].typlen = -1;
+        att[j].atttypmod = -1;
+    }
+    assert_int_equal(PQsetResultAttrs(res, COLS, att), 1);
+
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < COLS; j++) {
+            /* len -1 with NULL value makes an SQL NULL */
+            assert_int_equal(PQsetvalue(res, i, j, (char *) rows[i][j],
+                                        rows[i][j] ? (int) strlen(rows[i][j])
+                                                   : -1), 1);
+        }
+    }
+    return res;
+}
+
+
+static const char *const  good_rows[][COLS] = {
+    { "7", "3f1c2a64-6a55-4a0e-a3c1-0d63f9b0e111", "encore.t.things", "42",
+      "encore.thing.created", "/encore/t", "things/42",
+      "2026-11-26T03:16:08.123456Z", "{\"id\":\"42\",\"n\":1}", "req-1" },
+    { "9", "5b0e7f7e-1111-4b6e-9d0e-7c3f8c0f2222", "encore.t.things", NULL,
+      "encore.thing.deleted", "/encore/t", NULL,
+      "2026-11-26T03:16:09.000000Z", "{\"id\":\"43\"}", NULL },
+    /* no data: unmappable */
+    { "10", "6b0e7f7e-1111-4b6e-9d0e-7c3f8c0f3333", "encore.t.things", "1",
+      "encore.thing.created", "/encore/t", NULL,
+      "2026-11-26T03:16:09.000000Z", NULL, NULL },
+    /* id not a number */
+    { "x1", "6b0e7f7e-1111-4b6e-9d0e-7c3f8c0f4444", "encore.t.things", "1",
+      "encore.thing.created", "/encore/t", NULL,
+      "2026-11-26T03:16:09.000000Z", "{}", NULL },
+};
+
+
+static void
+test_row_from_result(void **state)
+{
+    PGresult          *res;
+    enc_outbox_row_t   row;
+
+    res = fake_result(good_rows, 4);
+
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &row), 0);
+    assert_int_equal(row.id, 7);
+    assert_string_equal(row.event_id, good_rows[0][1]);
+    assert_string_equal(row.topic, "encore.t.things");
+    assert_string_equal(row.key, "42");
+    assert_string_equal(row.type, "encore.thing.created");
+    assert_string_equal(row.source, "/encore/t");
+    assert_string_equal(row.subject, "things/42");
+    assert_string_equal(row.time, "2026-11-26T03:16:08.123456Z");
+    assert_string_equal(row.data, "{\"id\":\"42\",\"n\":1}");
+    assert_string_equal(row.request_id, "req-1");
+
+    /* NULL columns map to NULL, not "" */
+    assert_int_equal(enc_outbox_row_from_result(res, 1, &row), 0);
+    assert_int_equal(row.id, 9);
+    assert_null(row.key);
+    assert_null(row.subject);
+    assert_null(row.request_id);
+
+    assert_int_equal(enc_outbox_row_from_result(res, 2, &row), -1);
+    assert_int_equal(enc_outbox_row_from_result(res, 3, &row), -1);
+    assert_int_equal(enc_outbox_row_from_result(res, 4, &row), -1);
+    assert_int_equal(enc_outbox_row_from_result(res, -1, &row), -1);
+    assert_int_equal(enc_outbox_row_from_result(NULL, 0, &row), -1);
+
+    PQclear(res);
+}
+
+
+static void
+assert_header(rd_kafka_headers_t *h, const char *name, const char *want)
+{
+    size_t       len;
+    const void  *v;
+
+    if (want == NULL) {
+        assert_int_equal(rd_kafka_header_get_last(h, name, &v, &len),
+                         RD_KAFKA_RESP_ERR__NOENT);
+        return;
+    }
+    assert_int_equal(rd_kafka_header_get_last(h, name, &v, &len),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(v, want, len);
+}
+
+
+static void
+test_headers(void **state)
+{
+    PGresult            *res;
+    enc_outbox_row_t     row;
+    rd_kafka_headers_t  *h;
+
+    res = fake_result(good_rows, 2);
+
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &row), 0);
+    h = enc_outbox_headers(&row);
+    assert_non_null(h);
+    assert_int_equal(rd_kafka_header_cnt(h), 8);
+    assert_header(h, "ce_specversion", "1.0");
+    assert_header(h, "ce_id", good_rows[0][1]);
+    assert_header(h, "ce_source", "/encore/t");
+    assert_header(h, "ce_type", "encore.thing.created");
+    assert_header(h, "ce_time", "2026-11-26T03:16:08.123456Z");
+    assert_header(h, "ce_subject", "things/42");
+    assert_header(h, "content-type", "application/json");
+    assert_header(h, "ce_encorerequestid", "req-1");
+    rd_kafka_headers_destroy(h);
+
+    /* optional attributes are left out rather than sent empty */
+    assert_int_equal(enc_outbox_row_from_result(res, 1, &row), 0);
+    h = enc_outbox_headers(&row);
+    assert_non_null(h);
+    assert_int_equal(rd_kafka_header_cnt(h), 6);
+    assert_header(h, "ce_subject", NULL);
+    assert_header(h, "ce_encorerequestid", NULL);
+    rd_kafka_headers_destroy(h);
+
+    PQclear(res);
+}
+
+
+static void
+test_id_array(void **state)
+{
+    char                *s;
+    size_t               count;
+    enc_outbox_row_t     rows[4];
+    enc_outbox_state_t   st[4] = {
+        ENC_OUTBOX_DELIVERED, ENC_OUTBOX_FAILED, ENC_OUTBOX_DELIVERED,
+        ENC_OUTBOX_PENDING
+    };
+
+    memset(rows, 0, sizeof(rows));
+    rows[0].id = 1;
+    rows[1].id = 22;
+    rows[2].id = INT64_MAX;
+    rows[3].id = 4;
+
+    s = enc_outbox_id_array(rows, st, 4, ENC_OUTBOX_DELIVERED, &count);
+    assert_int_equal(count, 2);
+    assert_string_equal(s, "{1,9223372036854775807}");
+    free(s);
+
+    s = enc_outbox_id_array(rows, st, 4, ENC_OUTBOX_FAILED, &count);
+    assert_int_equal(count, 1);
+    assert_string_equal(s, "{22}");
+    free(s);
+
+    s = enc_outbox_id_array(rows, st, 2, ENC_OUTBOX_PENDING, &count);
+    assert_int_equal(count, 0);
+    assert_null(s);
+}
+
+
+/* ---- against the mock cluster ------------------------------------------- */
+
+/* Single-partition topics, so reading partition 0 sees every message in
+   order (the mock cluster auto-creates topics with 4 partitions). */
+static void
+mock_topics(rd_kafka_t *rk)
+{
+    size_t                    i;
+    rd_kafka_mock_cluster_t  *mc = rd_kafka_handle_mock_cluster(rk);
+    static const char        *topics[] = {
+        "encore.t.things", "encore.t.relay", "encore.t.round",
+        "encore.t.inbox"
+    };
+
+    assert_non_null(mc);
+    for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+        assert_int_equal(rd_kafka_mock_topic_create(mc, topics[i], 1, 1), 0);
+    }
+}
+
+
+static rd_kafka_t *
+mock_producer(const char *timeout_ms)
+{
+    char         err[512];
+    rd_kafka_t  *rk;
+    const char  *extra[] = {
+        "test.mock.num.brokers", "1",
+        "message.timeout.ms", timeout_ms,
+        NULL
+    };
+
+    rk = enc_outbox_producer_new(NULL, "test-outbox", extra, err,
+                                 sizeof(err));
+    if (rk == NULL) {
+        fail_msg("producer: %s", err);
+    }
+    mock_topics(rk);
+    return rk;
+}
+
+
+/* A consumed message, copied so the reading handle can go first. */
+typedef struct {
+    char                *key;       /* NULL for a NULL key */
+    size_t               key_len;
+    char                *payload;
+    size_t               len;
+    rd_kafka_headers_t  *hdrs;      /* owned copy */
+} got_msg_t;
+
+
+static void
+got_free(got_msg_t *g)
+{
+    free(g->key);
+    free(g->payload);
+    if (g->hdrs != NULL) {
+        rd_kafka_headers_destroy(g->hdrs);
+    }
+}
+
+
+/* Reads n messages of partition 0 of topic from the cluster prk uses. */
+static void
+consume_n(rd_kafka_t *prk, const char *topic, got_msg_t *out, int n)
+{
+    int                               got = 0, tries = 0;
+    char                              err[512];
+    rd_kafka_t                       *c;
+    rd_kafka_message_t               *m;
+    rd_kafka_headers_t               *h;
+    rd_kafka_mock_cluster_t          *mc;
+    rd_kafka_topic_partition_list_t  *parts;
+
+    mc = rd_kafka_handle_mock_cluster(prk);
+    assert_non_null(mc);
+    c = enc_consumer_kafka_new(rd_kafka_mock_cluster_bootstraps(mc),
+                               "test-outbox-reader", "test", NULL, err,
+                               sizeof(err));
+    if (c == NULL) {
+        fail_msg("consumer: %s", err);
+    }
+
+    /* assign instead of subscribe: no group rebalance to wait for */
+    parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, 0)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+    assert_int_equal(rd_kafka_assign(c, parts), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(parts);
+
+    while (got < n && tries++ < 100) {
+        m = rd_kafka_consumer_poll(c, 100);
+        if (m == NULL) {
+            continue;
+        }
+        if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            memset(&out[got], 0, sizeof(out[got]));
+            if (m->key != NULL) {
+                out[got].key = malloc(m->key_len + 1);
+                assert_non_null(out[got].key);
+                memcpy(out[got].key, m->key, m->key_len);
+                out[got].key[m->key_len] = '\0';
+                out[got].key_len = m->key_len;
+            }
+            out[got].payload = malloc(m->len + 1);
+            assert_non_null(out[got].payload);
+            memcpy(out[got].payload, m->payload, m->len);
+            out[got].payload[m->len] = '\0';
+            out[got].len = m->len;
+            if (rd_kafka_message_headers(m, &h) == 0) {
+                out[got].hdrs = rd_kafka_headers_copy(h);
+            }
+            got++;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    assert_int_equal(got, n);
+
+    (void) rd_kafka_consumer_close(c);
+    rd_kafka_destroy(c);
+}
+
+
+static void
+test_publish_mock(void **state)
+{
+    int                  i;
+    size_t               n;
+    PGresult            *res;
+    rd_kafka_t          *rk;
+    enc_outbox_row_t     rows[2];
+    enc_outbox_state_t   st[2];
+    got_msg_t            msgs[2];
+    const void          *v;
+    size_t               len;
+
+    rk = mock_producer("5000");
+    res = fake_result(good_rows, 2);
+    for (i = 0; i < 2; i++) {
+        assert_int_equal(enc_outbox_row_from_result(res, i, &rows[i]), 0);
+    }
+
+    n = enc_outbox_publish(rk, rows, 2, st);
+    assert_int_equal(n, 2);
+    assert_int_equal(st[0], ENC_OUTBOX_DELIVERED);
+    assert_int_equal(st[1], ENC_OUTBOX_DELIVERED);
+
+    /* data was copied: the result can go before the messages are read */
+    PQclear(res);
+
+    consume_n(rk, "encore.t.things", msgs, 2);
+
+    /* in id order, key = aggregate id, value = the exact JSON bytes */
+    assert_string_equal(msgs[0].key, "42");
+    assert_string_equal(msgs[0].payload, good_rows[0][8]);
+    assert_null(msgs[1].key);
+    assert_string_equal(msgs[1].payload, good_rows[1][8]);
+
+    assert_non_null(msgs[0].hdrs);
+    assert_int_equal(rd_kafka_header_get_last(msgs[0].hdrs, "ce_id", &v,
+                                              &len), 0);
+    assert_int_equal(len, strlen(good_rows[0][1]));
+    assert_memory_equal(v, good_rows[0][1], len);
+    assert_int_equal(rd_kafka_header_get_last(msgs[0].hdrs,
+                                              "ce_encorerequestid", &v,
+                                              &len), 0);
+    assert_memory_equal(v, "req-1", len);
+
+    for (i = 0; i < 2; i++) {
+        got_free(&msgs[i]);
+    }
+    rd_kafka_destroy(rk);
+}
+
+
+/* A broker that is down makes deliveries fail (not hang); the rows are
+   reported FAILED and go through on the next round once it is back. */
+static void
+test_publish_failure_then_retry(void **state)
+{
+    size_t                    n;
+    PGresult                 *res;
+    rd_kafka_t               *rk;
+    enc_outbox_row_t          rows[2];
+    enc_outbox_state_t        st[2];
+    rd_kafka_mock_cluster_t  *mc;
+
+    rk = mock_producer("1500");
+    mc = rd_kafka_handle_mock_cluster(rk);
+    assert_non_null(mc);
+
+    res = fake_result(good_rows, 2);
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &rows[0]), 0);
+    assert_int_equal(enc_outbox_row_from_result(res, 1, &rows[1]), 0);
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), 0);
+    n = enc_outbox_publish(rk, rows, 2, st);
+    assert_int_equal(n, 0);
+    assert_int_equal(st[0], ENC_OUTBOX_FAILED);
+    assert_int_equal(st[1], ENC_OUTBOX_FAILED);
+
+    assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), 0);
+    n = enc_outbox_publish(rk, rows, 2, st);
+    assert_int_equal(n, 2);
+    assert_int_equal(st[0], ENC_OUTBOX_DELIVERED);
+    assert_int_equal(st[1], ENC_OUTBOX_DELIVERED);
+
+    PQclear(res);
+    rd_kafka_destroy(rk);
+}
+
+
+/* Produce errors the broker keeps returning fail the delivery; the relay
+   leaves the row in the backlog. */
+static void
+test_publish_broker_error(void **state)
+{
+    size_t                    n;
+    PGresult                 *res;
+    rd_kafka_t               *rk;
+    enc_outbox_row_t          row;
+    enc_outbox_state_t        st[1];
+    rd_kafka_mock_cluster_t  *mc;
+
+    rk = mock_producer("5000");
+    mc = rd_kafka_handle_mock_cluster(rk);
+    res = fake_result(good_rows, 1);
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &row), 0);
+
+    /* a non-retriable error on Produce (ApiKey 0) */
+    rd_kafka_mock_push_request_errors(mc, 0, 1,
+        RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE);
+    n = enc_outbox_publish(rk, &row, 1, st);
+    assert_int_equal(n, 0);
+    assert_int_equal(st[0], ENC_OUTBOX_FAILED);
+
+    n = enc_outbox_publish(rk, &row, 1, st);
+    assert_int_equal(n, 1);
+    assert_int_equal(st[0], ENC_OUTBOX_DELIVERED);
+
+    PQclear(res);
+    rd_kafka_destroy(rk);
+}
+
+
+/* After a fatal error the producer refuses everything (the relay then
+   recreates it): publish must report FAILED promptly, not hang. */
+static void
+test_publish_fatal(void **state)
+{
+    char                 errstr[256];
+    size_t               n;
+    PGresult            *res;
+    rd_kafka_t          *rk;
+    enc_outbox_row_t     row;
+    enc_outbox_state_t   st[1];
+
+    rk = mock_producer("5000");
+    res = fake_result(good_rows, 1);
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &row), 0);
+
+    assert_int_equal(rd_kafka_test_fatal_error(rk,
+                         RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                         "test"), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_not_equal(rd_kafka_fatal_error(rk, errstr, sizeof(errstr)),
+                         RD_KAFKA_RESP_ERR_NO_ERROR);
+
+    n = enc_outbox_publish(rk, &row, 1, st);
+    assert_int_equal(n, 0);
+    assert_int_equal(st[0], ENC_OUTBOX_FAILED);
+
+    PQclear(res);
+    rd_kafka_destroy(rk);
+
+    /* a new producer is healthy again */
+    rk = mock_producer("5000");
+    res = fake_result(good_rows, 1);
+    assert_int_equal(enc_outbox_row_from_result(res, 0, &row), 0);
+    assert_int_equal(enc_outbox_publish(rk, &row, 1, st), 1);
+    PQclear(res);
+    rd_kafka_destroy(rk);
+}
+
+
+/* ---- the relay against a real PostgreSQL (optional) --------------------- */
+
+static int
+backlog(enc_pg_t *pg)
+{
+    int        n;
+    PGresult  *res;
+
+    res = enc_pg_exec_sql(pg, "SELECT count(*) FROM outbox"
+                          " WHERE published_at IS NULL", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    n = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return n;
+}
+
+
+/* Waits up to ms for the backlog to drain; returns what is left. */
+static int
+wait_backlog(enc_pg_t *pg, int ms)
+{
+    int  n;
+
+    while ((n = backlog(pg)) > 0 && ms > 0) {
+        usleep(50 * 1000);
+        ms -= 50;
+    }
+    return n;
+}
+
+
+static void
+add_events(enc_pg_t *pg, int from, int to)
+{
+    int      i;
+    char     key[16];
+    json_t  *data;
+
+    assert_int_equal(enc_pg_begin(pg), 0);
+    for (i = from; i <= to; i++) {
+        data = json_pack("{s:i}", "n", i);
+        (void) snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(enc_outbox_add(pg, "encore.t.relay",
+                                         "encore.t.created", key, "t/1",
+                                         data), 0);
+        json_decref(data);
+    }
+    assert_int_equal(enc_pg_commit(pg), 0);
+}
+
+
+/*
+ * The relay end to end on PostgreSQL and the mock cluster: rolled-back
+ * events never appear; a standby waits while another session holds the
+ * schema's lock; the backlog left before start is published; with the
+ * polling fallback at 10 minutes, a later commit is published at once
+ * (LISTEN/NOTIFY); every row is stamped; enc_relay_stop interrupts the wait.
+ */
+static void
+test_relay_db(void **state)
+{
+    int                  i;
+    char                 v[32], sql[160], err[128];
+    json_t              *data;
+    enc_pg_t            *pg;
+    PGresult            *res;
+    rd_kafka_t          *mrk;
+    got_msg_t            msgs[5];
+    db_fixture_t         fx;
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    /* a handle only to own the mock cluster the relay talks to */
+    mrk = mock_producer("5000");
+    db_fixture_init(&fx, "test_outbox",
+        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
+    assert_int_equal(enc_config_set(fx.conf, "outbox.poll_ms", "600000", err,
+                                    sizeof(err)), 0);
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+
+    /* outside a transaction the outbox refuses: atomicity is the point */
+    data = json_pack("{s:i}", "n", 0);
+    assert_int_equal(enc_outbox_add(pg, "encore.t.relay", "encore.t.created",
+                                     "k", NULL, data), -1);
+
+    /* rolled back: must never be published */
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_outbox_add(pg, "encore.t.relay", "encore.t.created",
+                                     "k", NULL, data), 0);
+    enc_pg_rollback(pg);
+    json_decref(data);
+
+    add_events(pg, 1, 3);
+
+    /* another process relays this schema: ours stands by */
+    (void) snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(hashtext("
+                    "'encore.relay.%s'))", fx.schema);
+    res = PQexec(fx.admin, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+
+    assert_int_equal(enc_relay_start(fx.conf), 0);
+    usleep(1500 * 1000);
+    assert_int_equal(backlog(pg), 3);
+    assert_int_equal(enc_relay_ready(), 1);
+
+    /* the holder goes away: the standby takes over within a second */
+    (void) snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(hashtext("
+                    "'encore.relay.%s'))", fx.schema);
+    res = PQexec(fx.admin, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    assert_int_equal(wait_backlog(pg, 5000), 0);
+
+    /* poll_ms is 10 minutes: only NOTIFY can make this quick */
+    add_events(pg, 4, 5);
+    assert_int_equal(wait_backlog(pg, 5000), 0);
+
+    enc_relay_stop();
+
+    res = enc_pg_exec_sql(pg, "SELECT count(*) FROM outbox WHERE attempts > 0"
+                          " OR published_at IS NULL", 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+
+    consume_n(mrk, "encore.t.relay", msgs, 5);
+    for (i = 0; i < 5; i++) {
+        (void) snprintf(v, sizeof(v), "{\"n\":%d}", i + 1);
+        assert_string_equal(msgs[i].payload, v);
+        (void) snprintf(v, sizeof(v), "k%d", i + 1);
+        assert_string_equal(msgs[i].key, v);
+        got_free(&msgs[i]);
+    }
+
+    enc_pg_close(pg);
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(mrk);
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_row_from_result),
+        cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_id_array),
+        cmocka_unit_test(test_publish_mock),
+        cmocka_unit_test(test_publish_failure_then_retry),
+        cmocka_unit_test(test_publish_broker_error),
+        cmocka_unit_test(test_publish_fatal),
+        cmocka_unit_test(test_relay_db),
+    };
+
+    /* the failure tests log on purpose; keep the output readable */
+    enc_log_init("test", ENC_LOG_DEBUG);
+    if (getenv("TEST_VERBOSE") == NULL) {
+        enc_log_set_fd(open("/dev/null", O_WRONLY));
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

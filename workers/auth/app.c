@@ -1,0 +1,227 @@
+/*
+ * app.c — the auth worker's configuration keys, its shared state and the
+ * response helpers its handlers have in common.
+ *
+ * The app is built once in init (main thread) and then only read by the
+ * HTTP threads, so it needs no locking: the keyring in particular is never
+ * swapped at run time (rotation takes effect at restart, see keys.c).
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "auth.h"
+#include "log.h"
+
+
+const enc_conf_key_t  auth_conf_keys[] = {
+    { "auth.keys_dir", ENC_CONF_STR, "var/auth/keys", 0, 0, 0,
+      "directory of the private signing keys (created 0700, files 0600)" },
+    { "auth.jwks_path", ENC_CONF_STR, "var/auth/jwks.json", 0, 0, 0,
+      "public JWKS written at start and on rotation, read by the edge" },
+    { "auth.issuer", ENC_CONF_STR, "encore", 0, 0, 0,
+      "iss claim of access tokens" },
+    { "auth.audience", ENC_CONF_STR, "encore-api", 0, 0, 0,
+      "aud claim of access tokens" },
+    { "auth.access_ttl", ENC_CONF_INT, "900", 60, 86400, 0,
+      "access token lifetime in seconds (also the access cookie's Max-Age)" },
+    { "auth.refresh_ttl", ENC_CONF_INT, "2592000", 300, 31536000, 0,
+      "refresh token lifetime in seconds (30 days)" },
+    { "auth.argon2_memory_kib", ENC_CONF_INT, "19456", 19456, 4194304, 0,
+      "Argon2id memory cost in KiB (OWASP minimum 19456)" },
+    { "auth.argon2_iterations", ENC_CONF_INT, "2", 2, 64, 0,
+      "Argon2id time cost (OWASP minimum 2)" },
+    { "auth.argon2_parallelism", ENC_CONF_INT, "1", 1, 16, 0,
+      "Argon2id lanes (OWASP minimum 1)" },
+    { "auth.cookie_secure", ENC_CONF_BOOL, "false", 0, 0, 0,
+      "always mark cookies Secure (otherwise only when "
+      "X-Forwarded-Proto is https)" },
+    { "auth.admin_email", ENC_CONF_STR, "admin@encore.local", 0, 0, 0,
+      "email of the account bootstrap-admin creates" },
+    { NULL, 0, NULL, 0, 0, 0, NULL }
+};
+
+
+void
+auth_argon2_from_config(const enc_config_t *c, auth_argon2_params_t *p)
+{
+    p->m_kib = (uint32_t) enc_config_int(c, "auth.argon2_memory_kib");
+    p->t_cost = (uint32_t) enc_config_int(c, "auth.argon2_iterations");
+    p->parallelism = (uint32_t) enc_config_int(c, "auth.argon2_parallelism");
+}
+
+
+int
+auth_app_new(const enc_config_t *c, auth_app_t **out)
+{
+    char           err[512];
+    char           pw[AUTH_REFRESH_TOKEN_LEN + 1];
+    auth_app_t    *app;
+    const char    *jwks;
+
+    app = calloc(1, sizeof(*app));
+    if (app == NULL) {
+        enc_log_error("out of memory");
+        return -1;
+    }
+
+    app->conf = c;
+    app->issuer = enc_config_str(c, "auth.issuer");
+    app->audience = enc_config_str(c, "auth.audience");
+    app->access_ttl = enc_config_int(c, "auth.access_ttl");
+    app->refresh_ttl = enc_config_int(c, "auth.refresh_ttl");
+    app->cookie_secure = enc_config_bool(c, "auth.cookie_secure");
+    auth_argon2_from_config(c, &app->argon2);
+
+    if (auth_keys_load(enc_config_str(c, "auth.keys_dir"), 1, &app->keys,
+                       err, sizeof(err)) != 0)
+    {
+        enc_log_error("signing keys: %s", err);
+        goto failed;
+    }
+
+    jwks = enc_config_str(c, "auth.jwks_path");
+    if (auth_jwks_write(jwks, app->keys, err, sizeof(err)) != 0) {
+        enc_log_error("jwks: %s", err);
+        goto failed;
+    }
+
+    /* Unknown logins are verified against this hash of a random password,
+       made with the live parameters, so they cost what a real verify
+       costs and the answer time does not reveal whether the user exists. */
+    if (auth_refresh_token_new(pw, sizeof(pw)) != 0
+        || auth_password_hash(&app->argon2, pw, strlen(pw), app->dummy_hash,
+                              sizeof(app->dummy_hash)) != 0)
+    {
+        OPENSSL_cleanse(pw, sizeof(pw));
+        enc_log_error("cannot prepare the dummy password hash");
+        goto failed;
+    }
+    OPENSSL_cleanse(pw, sizeof(pw));
+
+    enc_log_info("signing with kid %s; %zu key(s) published in %s",
+                 app->keys->keys[0].kid, app->keys->n, jwks);
+
+    *out = app;
+    return 0;
+
+failed:
+
+    auth_app_free(app);
+    return -1;
+}
+
+
+void
+auth_app_free(auth_app_t *app)
+{
+    if (app == NULL) {
+        return;
+    }
+
+    auth_keyring_free(app->keys);
+    free(app);
+}
+
+
+void
+auth_resp_unauthorized(enc_resp_t *w, const char *detail)
+{
+    enc_resp_header(w, "WWW-Authenticate", "Bearer");
+    enc_resp_problem(w, 401, "Unauthorized", detail);
+}
+
+
+void
+auth_resp_internal(enc_resp_t *w)
+{
+    enc_resp_problem(w, 500, "Internal Server Error",
+                     "the request could not be completed");
+}
+
+
+void
+auth_resp_unavailable(enc_resp_t *w)
+{
+    enc_resp_header(w, "Retry-After", "1");
+    enc_resp_problem(w, 503, "Service Unavailable",
+                     "the database is unreachable");
+}
+
+
+const char *
+auth_require_user(enc_req_t *r, enc_resp_t *w)
+{
+    const char  *id;
+
+    id = enc_req_user_id(r);
+
+    /* the edge sets a uuid; anything else did not come from a token we
+       issued */
+    if (id == NULL || !auth_uuid_valid(id)) {
+        auth_resp_unauthorized(w, "authentication required");
+        return NULL;
+    }
+
+    return id;
+}
+
+
+const char *
+auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min)
+{
+    char         detail[64];
+    const char  *id;
+
+    id = auth_require_user(r, w);
+    if (id == NULL) {
+        return NULL;
+    }
+
+    if (!enc_role_at_least(enc_req_user_role(r), min)) {
+        snprintf(detail, sizeof(detail), "requires the %s role", min);
+        enc_resp_problem(w, 403, "Forbidden", detail);
+        return NULL;
+    }
+
+    return id;
+}
+
+
+void
+auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg)
+{
+    /* a lost connection is the database's state, worth a retry; anything
+       else is our bug */
+    if (pg == NULL || !enc_pg_ok(pg)) {
+        auth_resp_unavailable(w);
+    } else {
+        auth_resp_internal(w);
+    }
+}
+
+
+enc_pg_t *
+auth_pg(enc_resp_t *w)
+{
+    enc_pg_t  *pg;
+
+    pg = enc_pg_thread();
+    if (pg == NULL) {
+        auth_resp_unavailable(w);
+    }
+
+    return pg;
+}
+
+
+int
+auth_cookies_secure(const auth_app_t *app, enc_req_t *r)
+{
+    return app->cookie_secure
+           || auth_forwarded_https(enc_req_header(r, "X-Forwarded-Proto"));
+}

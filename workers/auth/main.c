@@ -1,0 +1,76 @@
+/*
+ * encore-auth — accounts, passwords, access tokens (ES256 JWT), refresh
+ * tokens and the public JWKS.
+ *
+ * Threading model: libencore's enc_worker_main owns every thread.  init
+ * (auth_app_new) runs once in the main thread before HTTP starts and
+ * builds the only shared state, auth_app_t, which handlers afterwards only
+ * read; each handler runs on a libmicrohttpd pool thread with that
+ * thread's own PostgreSQL connection (enc_pg_thread).  The outbox relay
+ * publishes encore.auth.users on its own thread.  There is no consumer.
+ *
+ * Commands (encore-auth rotate-key | remove-key KID | bootstrap-admin) run
+ * instead of the server, see cli.c.
+ */
+
+#include "auth.h"
+#include "worker.h"
+
+
+static int
+auth_init(const enc_config_t *c, void **app)
+{
+    return auth_app_new(c, (auth_app_t **) app);
+}
+
+
+static void
+auth_fini(void *app)
+{
+    auth_app_free(app);
+}
+
+
+/* "/api/v1/users/me" is listed as a literal, which the router prefers to
+   "/api/v1/users/{id}" */
+static const enc_route_t  auth_routes[] = {
+    { "POST", "/api/v1/auth/register", auth_h_register,
+      ENC_ROUTE_JSON_BODY, "auth_register" },
+    { "POST", "/api/v1/auth/login", auth_h_login,
+      ENC_ROUTE_JSON_BODY, "auth_login" },
+    { "POST", "/api/v1/auth/refresh", auth_h_refresh,
+      ENC_ROUTE_JSON_BODY, "auth_refresh" },
+    { "POST", "/api/v1/auth/logout", auth_h_logout,
+      ENC_ROUTE_JSON_BODY, "auth_logout" },
+    { "GET", "/api/v1/auth/me", auth_h_me, 0, "auth_me" },
+    { "GET", "/.well-known/jwks.json", auth_h_jwks, 0, "auth_jwks" },
+    { "GET", "/api/v1/users", auth_h_users_list, 0, "users_list" },
+    { "PATCH", "/api/v1/users/me", auth_h_me_patch,
+      ENC_ROUTE_JSON_BODY, "users_me_patch" },
+    { "DELETE", "/api/v1/users/me", auth_h_me_delete,
+      ENC_ROUTE_JSON_BODY, "users_me_delete" },
+    { "GET", "/api/v1/users/{id}", auth_h_user_get, 0, "users_get" },
+    { "PATCH", "/api/v1/users/{id}", auth_h_user_admin_patch,
+      ENC_ROUTE_JSON_BODY, "users_admin_patch" },
+    { NULL, NULL, NULL, 0, NULL }
+};
+
+
+static const enc_worker_def_t  auth_worker = {
+    .name = "auth",
+    .routes = auth_routes,
+    .statements = auth_statements,
+    .conf_keys = auth_conf_keys,
+    .consumes = NULL,
+    .on_event = NULL,
+    .init = auth_init,
+    .command = auth_command,
+    .fini = auth_fini,
+};
+
+
+int
+main(int argc, char **argv)
+{
+    return enc_worker_main(argc, argv, &auth_worker);
+}

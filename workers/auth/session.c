@@ -1,0 +1,547 @@
+/*
+ * session.c — register, login, refresh, logout, me, and the JWKS.
+ *
+ * Handlers run on libmicrohttpd's pool threads (see main.c); they share
+ * only the read-only auth_app_t.  Passwords and tokens are never logged,
+ * and buffers that held them are cleansed before they are released.
+ *
+ * Argon2 runs outside any transaction: a hash costs tens of milliseconds
+ * and must not hold row locks or a connection in a transaction meanwhile.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "log.h"
+#include "sql.h"
+
+
+#define LOGIN_FAILED  "invalid login or password"
+#define COOKIE_MAX    1024
+
+
+static void
+session_cookies(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
+    const char *access, const char *refresh)
+{
+    int   secure;
+    char  buf[COOKIE_MAX];
+
+    secure = auth_cookies_secure(app, r);
+
+    if (auth_cookie_build(buf, sizeof(buf), AUTH_COOKIE_ACCESS, access,
+                          AUTH_COOKIE_ACCESS_PATH, app->access_ttl, secure)
+        == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+
+    if (auth_cookie_build(buf, sizeof(buf), AUTH_COOKIE_REFRESH, refresh,
+                          AUTH_COOKIE_REFRESH_PATH, app->refresh_ttl, secure)
+        == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+
+    OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+
+static void
+session_clear_cookies(auth_app_t *app, enc_req_t *r, enc_resp_t *w)
+{
+    int   secure;
+    char  buf[COOKIE_MAX];
+
+    secure = auth_cookies_secure(app, r);
+
+    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_ACCESS,
+                          AUTH_COOKIE_ACCESS_PATH, secure) == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+
+    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_REFRESH,
+                          AUTH_COOKIE_REFRESH_PATH, secure) == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+}
+
+
+/*
+ * Answers 200 with a fresh access token, the given refresh token and the
+ * user, and sets both cookies.  refresh is borrowed.
+ */
+static void
+session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
+    const auth_user_t *u, const char *refresh)
+{
+    char           *jwt;
+    char            jti[AUTH_UUID_LEN + 1];
+    time_t          now;
+    json_t         *body, *user;
+    auth_claims_t   c;
+
+    if (auth_uuid_v4(jti, sizeof(jti)) != 0) {
+        auth_resp_internal(w);
+        return;
+    }
+
+    now = time(NULL);
+
+    c.iss = app->issuer;
+    c.aud = app->audience;
+    c.sub = u->id;
+    c.role = u->role;
+    c.name = u->username;
+    c.jti = jti;
+    c.iat = (long long) now;
+    c.exp = (long long) now + app->access_ttl;
+
+    jwt = auth_jwt_sign(&app->keys->keys[0], &c);
+    if (jwt == NULL) {
+        enc_log_error("signing an access token failed");
+        auth_resp_internal(w);
+        return;
+    }
+
+    body = NULL;
+    user = auth_user_json(u, AUTH_USER_OWNER);
+    if (user != NULL) {
+        body = json_pack("{s:s, s:s, s:I, s:s, s:O}",
+                         "access_token", jwt, "token_type", "Bearer",
+                         "expires_in", (json_int_t) app->access_ttl,
+                         "refresh_token", refresh, "user", user);
+        json_decref(user);
+    }
+
+    if (body == NULL) {
+        OPENSSL_cleanse(jwt, strlen(jwt));
+        free(jwt);
+        auth_resp_internal(w);
+        return;
+    }
+
+    session_cookies(app, r, w, jwt, refresh);
+
+    /* RFC 6749 §5.1: responses carrying tokens must not be cached */
+    enc_resp_header(w, "Cache-Control", "no-store");
+    enc_resp_header(w, "Pragma", "no-cache");
+    enc_resp_json(w, 200, body);
+
+    OPENSSL_cleanse(jwt, strlen(jwt));
+    free(jwt);
+}
+
+
+void
+auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    int                  email_taken;
+    char                 hash[AUTH_ARGON2_ENCODED_MAX];
+    char                 location[64];
+    json_t              *body;
+    PGresult            *res;
+    enc_pg_t            *pg;
+    auth_app_t          *app;
+    auth_user_t          u;
+    const char          *params[3], *constraint;
+    enc_validation_t     v;
+    auth_register_in_t   in;
+
+    app = data;
+    enc_validation_init(&v);
+
+    if (auth_validate_register(enc_req_json(r), &in, &v) != 0) {
+        enc_resp_validation(w, &v);
+        return;
+    }
+
+    pg = auth_pg(w);
+    if (pg == NULL) {
+        return;
+    }
+
+    if (auth_password_hash(&app->argon2, in.password, in.password_len, hash,
+                           sizeof(hash)) != 0)
+    {
+        enc_log_error("password hashing failed");
+        auth_resp_internal(w);
+        return;
+    }
+
+    if (enc_pg_begin(pg) != 0) {
+        auth_resp_db_error(w, pg);
+        return;
+    }
+
+    params[0] = in.username;
+    params[1] = in.email;
+    params[2] = hash;
+
+    res = enc_pg_exec(pg, AUTH_SQL_USER_INSERT, 3, params);
+    OPENSSL_cleanse(hash, sizeof(hash));
+
+    if (res == NULL) {
+        goto failed;
+    }
+
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        if (strcmp(enc_pg_sqlstate(res), "23505") == 0) {
+            constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+            email_taken = constraint != NULL
+                          && strstr(constraint, "email") != NULL;
+            PQclear(res);
+            enc_pg_rollback(pg);
+
+            enc_resp_problem(w, 409, "Conflict",
+                             email_taken ? "email is already registered"
+                                         : "username is already taken");
+            return;
+        }
+
+        enc_log_error("user insert failed: %s", enc_pg_sqlstate(res));
+        PQclear(res);
+        goto failed;
+    }
+
+    auth_user_from_result(res, 0, &u);
+
+    if (auth_user_event(pg, "encore.user.registered", &u) != 0) {
+        auth_user_clear(&u);
+        goto failed;
+    }
+
+    if (enc_pg_commit(pg) != 0) {
+        auth_user_clear(&u);
+        auth_resp_db_error(w, pg);
+        return;
+    }
+
+    enc_log_info("user %s registered", u.id);
+
+    body = auth_user_json(&u, AUTH_USER_OWNER);
+    snprintf(location, sizeof(location), "/api/v1/users/%s", u.id);
+    auth_user_clear(&u);
+
+    if (body == NULL) {
+        auth_resp_internal(w);
+        return;
+    }
+
+    enc_resp_header(w, "Location", location);
+    enc_resp_json(w, 201, body);
+    return;
+
+failed:
+
+    enc_pg_rollback(pg);
+    auth_resp_db_error(w, pg);
+}
+
+
+/* Replaces a hash made with weaker parameters; failure only costs another
+   try at the next login. */
+static void
+login_rehash(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
+    const auth_login_in_t *in)
+{
+    char         hash[AUTH_ARGON2_ENCODED_MAX];
+    PGresult    *res;
+    const char  *params[3];
+
+    if (auth_password_hash(&app->argon2, in->password, in->password_len,
+                           hash, sizeof(hash)) != 0)
+    {
+        return;
+    }
+
+    params[0] = u->id;
+    params[1] = hash;
+    params[2] = u->password_hash;
+
+    res = enc_pg_exec(pg, AUTH_SQL_USER_REHASH, 3, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_warn("password rehash for user %s failed", u->id);
+    }
+    PQclear(res);
+    OPENSSL_cleanse(hash, sizeof(hash));
+}
+
+
+void
+auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    int               found, ok;
+    char              refresh[AUTH_REFRESH_TOKEN_LEN + 1];
+    enc_pg_t         *pg;
+    auth_app_t       *app;
+    auth_user_t       u;
+    auth_login_in_t   in;
+    enc_validation_t  v;
+
+    app = data;
+    enc_validation_init(&v);
+
+    if (auth_validate_login(enc_req_json(r), &in, &v) != 0) {
+        enc_resp_validation(w, &v);
+        return;
+    }
+
+    pg = auth_pg(w);
+    if (pg == NULL) {
+        return;
+    }
+
+    found = auth_user_by_login(pg, in.login, &u);
+    if (found < 0) {
+        auth_resp_db_error(w, pg);
+        return;
+    }
+
+    if (found == 0) {
+        /* same work, same answer as a wrong password */
+        (void) auth_password_verify(app->dummy_hash, in.password,
+                                    in.password_len);
+        auth_resp_unauthorized(w, LOGIN_FAILED);
+        return;
+    }
+
+    ok = auth_password_verify(u.password_hash, in.password, in.password_len);
+    if (ok != 1) {
+        if (ok < 0) {
+            enc_log_error("stored password hash of user %s is unusable",
+                          u.id);
+        }
+        auth_user_clear(&u);
+        auth_resp_unauthorized(w, LOGIN_FAILED);
+        return;
+    }
+
+    /* checked after the password, so 403 tells nothing to someone who
+       does not know it */
+    if (u.disabled) {
+        auth_user_clear(&u);
+        enc_resp_problem(w, 403, "Forbidden", "this account is disabled");
+        return;
+    }
+
+    if (auth_password_needs_rehash(&app->argon2, u.password_hash)) {
+        login_rehash(app, pg, &u, &in);
+    }
+
+    auth_tokens_purge_user(pg, u.id);
+
+    if (auth_tokens_issue(pg, u.id, NULL, NULL, app->refresh_ttl, refresh,
+                          sizeof(refresh)) != 0)
+    {
+        auth_user_clear(&u);
+        auth_resp_db_error(w, pg);
+        return;
+    }
+
+    enc_log_info("user %s logged in", u.id);
+
+    session_answer(app, r, w, &u, refresh);
+
+    OPENSSL_cleanse(refresh, sizeof(refresh));
+    auth_user_clear(&u);
+}
+
+
+/*
+ * The refresh token of a request: the body's refresh_token, else the
+ * cookie.  Returns 0 with *out set (possibly NULL: none given), or -1 after
+ * answering 422 for a malformed body member.
+ */
+static int
+request_refresh_token(enc_req_t *r, enc_resp_t *w, const char **out)
+{
+    enc_validation_t  v;
+
+    *out = NULL;
+    enc_validation_init(&v);
+
+    /* "" is accepted here and then treated as no token: an empty token is
+       a missing credential (401), not a malformed body */
+    if (enc_json_get_str(enc_req_json(r), "refresh_token", 0, 0, 4096, out,
+                         &v) != 0)
+    {
+        enc_resp_validation(w, &v);
+        return -1;
+    }
+
+    if (*out == NULL || (*out)[0] == '\0') {
+        *out = enc_req_cookie(r, AUTH_COOKIE_REFRESH);
+    }
+
+    return 0;
+}
+
+
+void
+auth_h_refresh(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    char              fresh[AUTH_REFRESH_TOKEN_LEN + 1];
+    enc_pg_t         *pg;
+    auth_app_t       *app;
+    const char       *token;
+    auth_user_t       u;
+    auth_rotate_rc_t  rc;
+
+    app = data;
+
+    if (request_refresh_token(r, w, &token) != 0) {
+        return;
+    }
+
+    if (token == NULL || token[0] == '\0') {
+        auth_resp_unauthorized(w, "refresh token required");
+        return;
+    }
+
+    pg = auth_pg(w);
+    if (pg == NULL) {
+        return;
+    }
+
+    rc = auth_tokens_rotate(pg, token, app->refresh_ttl, &u, fresh,
+                            sizeof(fresh));
+
+    switch (rc) {
+
+    case AUTH_ROTATE_OK:
+        session_answer(app, r, w, &u, fresh);
+        OPENSSL_cleanse(fresh, sizeof(fresh));
+        auth_user_clear(&u);
+        return;
+
+    case AUTH_ROTATE_ERROR:
+        auth_resp_db_error(w, pg);
+        return;
+
+    default:
+        /* one answer for unknown, expired, revoked, reused and disabled:
+           the browser's cookies are dead either way */
+        session_clear_cookies(app, r, w);
+        auth_resp_unauthorized(w, "invalid refresh token");
+        return;
+    }
+}
+
+
+void
+auth_h_logout(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    enc_pg_t    *pg;
+    auth_app_t  *app;
+    const char  *token;
+
+    app = data;
+
+    if (request_refresh_token(r, w, &token) != 0) {
+        return;
+    }
+
+    /* logging out without a token still clears the cookies: the client
+       asked to forget its session, whatever state it is in */
+    if (token != NULL && token[0] != '\0') {
+        pg = auth_pg(w);
+        if (pg == NULL) {
+            return;
+        }
+
+        if (auth_tokens_revoke(pg, token) != 0) {
+            auth_resp_db_error(w, pg);
+            return;
+        }
+    }
+
+    session_clear_cookies(app, r, w);
+    enc_resp_empty(w, 204);
+}
+
+
+void
+auth_h_me(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    int           found;
+    json_t       *body;
+    enc_pg_t     *pg;
+    const char   *id;
+    auth_user_t   u;
+
+    (void) data;
+
+    id = auth_require_user(r, w);
+    if (id == NULL) {
+        return;
+    }
+
+    pg = auth_pg(w);
+    if (pg == NULL) {
+        return;
+    }
+
+    found = auth_user_by_id(pg, id, &u);
+    if (found < 0) {
+        auth_resp_db_error(w, pg);
+        return;
+    }
+
+    /* a valid token of a deleted account: the identity is gone */
+    if (found == 0) {
+        auth_resp_unauthorized(w, "the account no longer exists");
+        return;
+    }
+
+    body = auth_user_json(&u, AUTH_USER_OWNER);
+    auth_user_clear(&u);
+
+    if (body == NULL) {
+        auth_resp_internal(w);
+        return;
+    }
+
+    enc_resp_header(w, "Cache-Control", "no-store");
+    enc_resp_json(w, 200, body);
+}
+
+
+/*
+ * Serves the JWKS file the edge reads, not the keyring in memory: after
+ * `encore-auth rotate-key` the file already lists the new key while this
+ * process still signs with the old one, and clients should see what the
+ * edge trusts.  Falls back to the in-memory keyring if the file is gone.
+ */
+void
+auth_h_jwks(enc_req_t *r, enc_resp_t *w, void *data)
+{
+    json_t        *jwks;
+    auth_app_t    *app;
+    json_error_t   jerr;
+
+    (void) r;
+    app = data;
+
+    jwks = json_load_file(enc_config_str(app->conf, "auth.jwks_path"), 0,
+                          &jerr);
+    if (jwks == NULL || !json_is_array(json_object_get(jwks, "keys"))) {
+        json_decref(jwks);
+        jwks = auth_keyring_jwks(app->keys);
+    }
+
+    if (jwks == NULL) {
+        auth_resp_internal(w);
+        return;
+    }
+
+    enc_resp_header(w, "Cache-Control", "public, max-age=300");
+    enc_resp_json(w, 200, jwks);
+}

@@ -1,0 +1,105 @@
+/*
+ * sql.c — every statement the auth worker prepares.  All SQL is here, all
+ * of it parameterised; names resolve in the worker's schema through the
+ * connection's search_path.  The column list of a user row is fixed (see
+ * auth_user_from_result) so every statement returning users shares it.
+ */
+
+#include "auth.h"
+#include "sql.h"
+
+
+#define USER_COLS                                                            \
+    "id, username, email, role, bio, password_hash, "                        \
+    "to_char(created_at AT TIME ZONE 'UTC', "                                \
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), disabled"
+
+
+const enc_pg_stmt_t  auth_statements[] = {
+
+    { AUTH_SQL_USER_BY_ID,
+      "SELECT " USER_COLS " FROM users WHERE id = $1::uuid", 1 },
+
+    { AUTH_SQL_USER_BY_USERNAME,
+      "SELECT " USER_COLS " FROM users WHERE lower(username) = lower($1)", 1 },
+
+    { AUTH_SQL_USER_BY_EMAIL,
+      "SELECT " USER_COLS " FROM users WHERE lower(email) = lower($1)", 1 },
+
+    { AUTH_SQL_USER_INSERT,
+      "INSERT INTO users (username, email, password_hash) "
+      "VALUES ($1, $2, $3) RETURNING " USER_COLS, 3 },
+
+    /* $5: the hash the current password was verified against; the update
+       only applies if nobody changed the password in between */
+    { AUTH_SQL_USER_UPDATE_ME,
+      "UPDATE users SET bio = COALESCE($2, bio), "
+      "email = COALESCE($3, email), "
+      "password_hash = COALESCE($4, password_hash), updated_at = now() "
+      "WHERE id = $1::uuid AND ($5::text IS NULL OR password_hash = $5) "
+      "RETURNING " USER_COLS, 5 },
+
+    { AUTH_SQL_USER_UPDATE_ADMIN,
+      "UPDATE users SET role = COALESCE($2, role), "
+      "disabled = COALESCE($3::boolean, disabled), updated_at = now() "
+      "WHERE id = $1::uuid RETURNING " USER_COLS, 3 },
+
+    { AUTH_SQL_USER_REHASH,
+      "UPDATE users SET password_hash = $2 "
+      "WHERE id = $1::uuid AND password_hash = $3", 3 },
+
+    { AUTH_SQL_USER_DELETE,
+      "DELETE FROM users WHERE id = $1::uuid", 1 },
+
+    /* keyset page: $1 prefix ('' = all), $2 last username seen or NULL,
+       $3 page size + 1 (the extra row says whether a next page exists) */
+    { AUTH_SQL_USERS_LIST,
+      "SELECT " USER_COLS " FROM users "
+      "WHERE starts_with(username, $1) "
+      "AND ($2::text IS NULL OR username COLLATE \"C\" > $2) "
+      "ORDER BY username COLLATE \"C\" LIMIT $3::int", 3 },
+
+    { AUTH_SQL_ADMIN_UPSERT,
+      "INSERT INTO users (username, email, password_hash, role) "
+      "VALUES ($1, $2, $3, 'admin') "
+      "ON CONFLICT ((lower(username))) DO UPDATE "
+      "SET password_hash = EXCLUDED.password_hash, role = 'admin', "
+      "disabled = false, updated_at = now() "
+      "RETURNING " USER_COLS ", (xmax = 0)", 3 },
+
+    { AUTH_SQL_TOKEN_INSERT,
+      "INSERT INTO refresh_tokens "
+      "(user_id, family_id, parent_id, token_hash, expires_at) "
+      "VALUES ($1::uuid, COALESCE($2::uuid, gen_random_uuid()), $3::uuid, "
+      "decode($4, 'hex'), now() + make_interval(secs => $5::int))", 5 },
+
+    { AUTH_SQL_TOKEN_LOCK,
+      "SELECT id, family_id, user_id, used_at IS NOT NULL, "
+      "revoked_at IS NOT NULL, expires_at <= now() "
+      "FROM refresh_tokens WHERE token_hash = decode($1, 'hex') FOR UPDATE",
+      1 },
+
+    { AUTH_SQL_TOKEN_MARK_USED,
+      "UPDATE refresh_tokens SET used_at = now() WHERE id = $1::uuid", 1 },
+
+    { AUTH_SQL_TOKEN_REVOKE_FAMILY,
+      "UPDATE refresh_tokens SET revoked_at = now() "
+      "WHERE family_id = $1::uuid AND revoked_at IS NULL", 1 },
+
+    { AUTH_SQL_TOKEN_REVOKE_BY_HASH,
+      "UPDATE refresh_tokens SET revoked_at = now() "
+      "WHERE family_id = (SELECT family_id FROM refresh_tokens "
+      "WHERE token_hash = decode($1, 'hex')) AND revoked_at IS NULL", 1 },
+
+    { AUTH_SQL_TOKEN_REVOKE_USER,
+      "UPDATE refresh_tokens SET revoked_at = now() "
+      "WHERE user_id = $1::uuid AND revoked_at IS NULL", 1 },
+
+    /* expired rows can never be presented successfully again, reuse
+       detection included, so they are dead weight */
+    { AUTH_SQL_TOKEN_PURGE_USER,
+      "DELETE FROM refresh_tokens "
+      "WHERE user_id = $1::uuid AND expires_at < now()", 1 },
+
+    { NULL, NULL, 0 }
+};

@@ -1,0 +1,1153 @@
+/*
+ * http: libmicrohttpd server, request/response objects.  See http.h.
+ *
+ * Request life cycle in libmicrohttpd terms: the access handler is called
+ * once with the headers (we create the enc_req_t and decide what we can:
+ * only an oversized Content-Length is answered that early), then once per
+ * chunk of body (accumulated up to http.max_body, the rest discarded), then
+ * a last time with no data, where routing errors, 413/415/400 and the
+ * handler run.  The completed callback frees the request.  Deciding late
+ * keeps the connection in a well-defined state for every method; an early
+ * answer is only worth it to avoid reading a body we will refuse anyway.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <grp.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "pg.h"
+
+
+/* body bytes read and thrown away past max_body before we hang up: enough
+   for an honest client to get its 413, not a bandwidth sink */
+#define DISCARD_SLACK      (1024 * 1024)
+#define REQUEST_ID_MAX     128
+#define CONN_MEMORY_LIMIT  (64 * 1024)     /* bounds header sizes: 431 */
+
+enum {
+    ROUTE_NONE = -1,          /* 404 */
+    ROUTE_BAD_METHOD = -2,    /* 405 / OPTIONS */
+    ROUTE_HEALTHZ = -10,
+    ROUTE_READYZ = -11,
+    ROUTE_METRICS = -12
+};
+
+typedef struct {
+    char  *name;
+    char  *value;
+} header_t;
+
+struct enc_resp_s {
+    int        set;
+    int        status;
+    char      *body;              /* owned */
+    size_t     len;
+    char       ctype[128];
+    header_t  *hdrs;              /* owned, with their strings */
+    size_t     nhdrs;
+    size_t     cap;
+};
+
+struct enc_http_s {
+    struct MHD_Daemon   *d;
+    enc_router_t        *router;
+    const enc_route_t   *routes;
+    void                *app;
+    size_t               max_body;
+    atomic_int           inflight;
+    atomic_int           quiesced;
+    char                 unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    int                  (*ready_check)(void *);
+    void                *ready_arg;
+};
+
+struct enc_req_s {
+    enc_http_t             *h;
+    struct MHD_Connection  *conn;
+    const char             *method;     /* owned by libmicrohttpd */
+    char                   *path;       /* owned */
+    char                   *segbuf;     /* owned; params point here */
+    enc_param_t             params[ENC_HTTP_PARAMS_MAX];
+    size_t                  nparams;
+    int                     route;      /* index or ROUTE_* */
+    char                    allow[128];
+    char                    id[REQUEST_ID_MAX + 1];
+    char                   *body;       /* owned, NUL-terminated */
+    size_t                  len;
+    size_t                  cap;
+    size_t                  discarded;
+    int                     too_large;
+    int                     answered;
+    json_t                 *json;       /* owned */
+    struct timespec         start;
+};
+
+
+/* ---- responses ----------------------------------------------------------- */
+
+static void
+resp_set(enc_resp_t *w, int status, const char *ctype, char *body,
+         size_t len)
+{
+    free(w->body);
+    w->set = 1;
+    w->status = status;
+    w->body = body;
+    w->len = len;
+    snprintf(w->ctype, sizeof(w->ctype), "%s", ctype ? ctype : "");
+}
+
+
+/* fallback when even building a problem failed (allocation, bad UTF-8) */
+static void
+resp_static_problem(enc_resp_t *w, int status)
+{
+    char  *b;
+    int    n;
+
+    b = malloc(160);
+    if (b == NULL) {
+        resp_set(w, status, NULL, NULL, 0);
+        return;
+    }
+    n = snprintf(b, 160, "{\"type\":\"about:blank\",\"title\":\"%s\","
+                 "\"status\":%d,\"detail\":\"%s\"}",
+                 enc_http_reason(status), status, enc_http_reason(status));
+    resp_set(w, status, "application/problem+json", b, (size_t) n);
+}
+
+
+static void
+resp_json_ctype(enc_resp_t *w, int status, json_t *body, const char *ctype)
+{
+    char  *s;
+
+    if (body == NULL) {
+        resp_static_problem(w, 500);
+        return;
+    }
+    s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (s == NULL) {
+        enc_log_error("http: cannot serialise a response body");
+        resp_static_problem(w, 500);
+        return;
+    }
+    resp_set(w, status, ctype, s, strlen(s));
+}
+
+
+void
+enc_resp_json(enc_resp_t *w, int status, json_t *body)
+{
+    resp_json_ctype(w, status, body, "application/json; charset=utf-8");
+}
+
+
+void
+enc_resp_problem(enc_resp_t *w, int status, const char *title,
+                 const char *detail)
+{
+    json_t  *p = enc_problem_new(status, title, detail);
+
+    if (p == NULL) {
+        resp_static_problem(w, status);
+        return;
+    }
+    resp_json_ctype(w, status, p, "application/problem+json");
+}
+
+
+void
+enc_resp_validation(enc_resp_t *w, enc_validation_t *v)
+{
+    json_t  *p, *errors;
+
+    errors = v->errors != NULL ? v->errors : json_array();
+    v->errors = NULL;
+    p = enc_problem_new(422, NULL, "the request body failed validation");
+    if (p == NULL || errors == NULL
+        || json_object_set_new(p, "errors", errors) != 0)
+    {
+        json_decref(p);
+        resp_static_problem(w, 422);
+        return;
+    }
+    resp_json_ctype(w, 422, p, "application/problem+json");
+}
+
+
+void
+enc_resp_empty(enc_resp_t *w, int status)
+{
+    resp_set(w, status, NULL, NULL, 0);
+}
+
+
+void
+enc_resp_text(enc_resp_t *w, int status, const char *content_type,
+              const char *body, size_t len)
+{
+    char  *copy;
+
+    copy = malloc(len + 1);
+    if (copy == NULL) {
+        resp_static_problem(w, 500);
+        return;
+    }
+    memcpy(copy, body, len);
+    copy[len] = '\0';
+    resp_set(w, status, content_type, copy, len);
+}
+
+
+static int
+header_safe(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (*s == '\r' || *s == '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+void
+enc_resp_header(enc_resp_t *w, const char *name, const char *value)
+{
+    header_t  *n;
+
+    if (name == NULL || value == NULL || name[0] == '\0'
+        || !header_safe(name) || !header_safe(value)
+        || strchr(name, ':') != NULL)
+    {
+        enc_log_error("http: refusing unsafe response header \"%s\"",
+                      name ? name : "(null)");
+        return;
+    }
+    if (w->nhdrs == w->cap) {
+        n = realloc(w->hdrs, (w->cap ? w->cap * 2 : 4) * sizeof(header_t));
+        if (n == NULL) {
+            return;
+        }
+        w->hdrs = n;
+        w->cap = w->cap ? w->cap * 2 : 4;
+    }
+    w->hdrs[w->nhdrs].name = strdup(name);
+    w->hdrs[w->nhdrs].value = strdup(value);
+    if (w->hdrs[w->nhdrs].name == NULL || w->hdrs[w->nhdrs].value == NULL) {
+        free(w->hdrs[w->nhdrs].name);
+        free(w->hdrs[w->nhdrs].value);
+        return;
+    }
+    w->nhdrs++;
+}
+
+
+static void
+resp_free(enc_resp_t *w)
+{
+    size_t  i;
+
+    for (i = 0; i < w->nhdrs; i++) {
+        free(w->hdrs[i].name);
+        free(w->hdrs[i].value);
+    }
+    free(w->hdrs);
+    free(w->body);
+}
+
+
+/* ---- request accessors -------------------------------------------------- */
+
+const char *
+enc_req_method(enc_req_t *r)
+{
+    return r->method;
+}
+
+
+const char *
+enc_req_path(enc_req_t *r)
+{
+    return r->path;
+}
+
+
+const char *
+enc_req_param(enc_req_t *r, const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < r->nparams; i++) {
+        if (strcmp(r->params[i].name, name) == 0) {
+            return r->params[i].value;
+        }
+    }
+    return NULL;
+}
+
+
+const char *
+enc_req_query(enc_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+
+const char *
+enc_req_header(enc_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+
+const char *
+enc_req_cookie(enc_req_t *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
+
+json_t *
+enc_req_json(enc_req_t *r)
+{
+    return r->json;
+}
+
+
+const char *
+enc_req_body(enc_req_t *r, size_t *len)
+{
+    if (len != NULL) {
+        *len = r->len;
+    }
+    return r->body != NULL ? r->body : "";
+}
+
+
+const char *
+enc_req_id(enc_req_t *r)
+{
+    return r->id;
+}
+
+
+static const char *
+nonempty_header(enc_req_t *r, const char *name)
+{
+    const char  *v = enc_req_header(r, name);
+
+    return (v != NULL && v[0] != '\0') ? v : NULL;
+}
+
+
+const char *
+enc_req_user_id(enc_req_t *r)
+{
+    return nonempty_header(r, "X-Encore-User-Id");
+}
+
+
+const char *
+enc_req_user_role(enc_req_t *r)
+{
+    return nonempty_header(r, "X-Encore-User-Role");
+}
+
+
+const char *
+enc_req_user_name(enc_req_t *r)
+{
+    return nonempty_header(r, "X-Encore-User-Name");
+}
+
+
+static int
+role_rank(const char *role)
+{
+    if (role == NULL) {
+        return 0;
+    }
+    if (strcmp(role, "user") == 0) {
+        return 1;
+    }
+    if (strcmp(role, "moderator") == 0) {
+        return 2;
+    }
+    if (strcmp(role, "admin") == 0) {
+        return 3;
+    }
+    return 0;
+}
+
+
+int
+enc_role_at_least(const char *role, const char *min)
+{
+    int  need = role_rank(min);
+
+    return need > 0 && role_rank(role) >= need;
+}
+
+
+/* ---- request processing ------------------------------------------------- */
+
+static int
+request_id_valid(const char *s)
+{
+    size_t  n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        char  c = s[n];
+        if (n == REQUEST_ID_MAX
+            || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                 || (c >= '0' && c <= '9') || c == '-' || c == '_'
+                 || c == '.' || c == ':' || c == '+' || c == '/' || c == '='))
+        {
+            return 0;
+        }
+    }
+    return n > 0;
+}
+
+
+static void
+request_id_generate(char *out)
+{
+    static atomic_ulong  counter;
+    unsigned char        rnd[16];
+    size_t               i;
+    struct timespec      ts;
+
+    if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t) sizeof(rnd)) {
+        /* entropy not ready (early boot): unique is all we need */
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(out, REQUEST_ID_MAX + 1, "%lx%lx-%lx", (long) ts.tv_sec,
+                 (long) ts.tv_nsec, atomic_fetch_add(&counter, 1));
+        return;
+    }
+    for (i = 0; i < sizeof(rnd); i++) {
+        snprintf(out + i * 2, 3, "%02x", rnd[i]);
+    }
+}
+
+
+static enc_req_t *
+req_new(enc_http_t *h, struct MHD_Connection *conn, const char *url,
+        const char *method)
+{
+    enc_req_t   *r;
+    const char  *id;
+
+    r = calloc(1, sizeof(*r));
+    if (r == NULL) {
+        return NULL;
+    }
+    r->h = h;
+    r->conn = conn;
+    r->method = method;
+    r->route = ROUTE_NONE;
+    (void) clock_gettime(CLOCK_MONOTONIC, &r->start);
+    r->path = strdup(url);
+    r->segbuf = malloc(strlen(url) + 1);
+    if (r->path == NULL || r->segbuf == NULL) {
+        free(r->path);
+        free(r->segbuf);
+        free(r);
+        return NULL;
+    }
+
+    id = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (id != NULL && request_id_valid(id)) {
+        snprintf(r->id, sizeof(r->id), "%s", id);
+    } else {
+        request_id_generate(r->id);
+    }
+
+    atomic_fetch_add(&h->inflight, 1);
+    return r;
+}
+
+
+static void
+req_free(enc_req_t *r)
+{
+    atomic_fetch_sub(&r->h->inflight, 1);
+    json_decref(r->json);
+    free(r->body);
+    free(r->path);
+    free(r->segbuf);
+    free(r);
+}
+
+
+static int
+is_get(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+
+static void
+route_request(enc_req_t *r)
+{
+    static const struct {
+        const char  *path;
+        int          route;
+    } builtins[] = {
+        { "/healthz", ROUTE_HEALTHZ },
+        { "/readyz", ROUTE_READYZ },
+        { "/metrics", ROUTE_METRICS },
+    };
+    size_t  i;
+
+    for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
+        if (strcmp(r->path, builtins[i].path) == 0) {
+            if (is_get(r->method)) {
+                r->route = builtins[i].route;
+            } else {
+                r->route = ROUTE_BAD_METHOD;
+                snprintf(r->allow, sizeof(r->allow), "GET, HEAD, OPTIONS");
+            }
+            return;
+        }
+    }
+    r->route = enc_router_match(r->h->router, r->method, r->path, r->segbuf,
+                                strlen(r->path) + 1, r->params, &r->nparams,
+                                r->allow, sizeof(r->allow));
+}
+
+
+static const char *
+metric_name(enc_req_t *r)
+{
+    switch (r->route) {
+    case ROUTE_NONE:       return "not_found";
+    case ROUTE_BAD_METHOD: return "method_not_allowed";
+    case ROUTE_HEALTHZ:    return "healthz";
+    case ROUTE_READYZ:     return "readyz";
+    case ROUTE_METRICS:    return "metrics";
+    default:
+        break;
+    }
+    return r->h->routes[r->route].name ? r->h->routes[r->route].name
+                                       : "unnamed";
+}
+
+
+static enum MHD_Result
+send_resp(enc_req_t *r, enc_resp_t *w)
+{
+    size_t                i;
+    double                secs;
+    enum MHD_Result       ret;
+    struct timespec       now;
+    struct MHD_Response  *mr;
+
+    if (!w->set) {
+        resp_static_problem(w, 500);
+    }
+    mr = MHD_create_response_from_buffer(w->len, w->body ? w->body : (char *) "",
+                                         MHD_RESPMEM_MUST_COPY);
+    if (mr == NULL) {
+        return MHD_NO;
+    }
+    if (w->ctype[0] != '\0') {
+        (void) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                       w->ctype);
+    }
+    (void) MHD_add_response_header(mr, "X-Request-Id", r->id);
+    for (i = 0; i < w->nhdrs; i++) {
+        if (MHD_add_response_header(mr, w->hdrs[i].name, w->hdrs[i].value)
+            != MHD_YES)
+        {
+            enc_log_warn("http: response header \"%s\" rejected",
+                         w->hdrs[i].name);
+        }
+    }
+    ret = MHD_queue_response(r->conn, (unsigned) w->status, mr);
+    MHD_destroy_response(mr);
+    r->answered = 1;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &now);
+    secs = (double) (now.tv_sec - r->start.tv_sec)
+           + (double) (now.tv_nsec - r->start.tv_nsec) / 1e9;
+    enc_metrics_http(metric_name(r), w->status, secs);
+    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS
+        || r->route == ROUTE_READYZ)
+    {
+        enc_log_debug("%s %s %d %.3fms", r->method, r->path, w->status,
+                      secs * 1000);
+    } else {
+        enc_log_info("%s %s %d %.3fms", r->method, r->path, w->status,
+                     secs * 1000);
+    }
+    return ret;
+}
+
+
+static void
+builtin_readyz(enc_req_t *r, enc_resp_t *w)
+{
+    enc_pg_t   *pg;
+    PGresult   *res;
+    int         ok;
+
+    if (atomic_load(&r->h->quiesced)) {
+        enc_resp_problem(w, 503, NULL, "draining");
+        return;
+    }
+    if (enc_pg_configured()) {
+        pg = enc_pg_thread();
+        res = pg ? enc_pg_exec_sql(pg, "SELECT 1", 0, NULL) : NULL;
+        ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        if (!ok) {
+            enc_resp_problem(w, 503, NULL, "database unreachable");
+            return;
+        }
+    }
+    if (r->h->ready_check != NULL && r->h->ready_check(r->h->ready_arg) != 0) {
+        enc_resp_problem(w, 503, NULL, "not ready");
+        return;
+    }
+    enc_resp_json(w, 200, json_pack("{s:s}", "status", "ready"));
+}
+
+
+static void
+builtin_metrics(enc_resp_t *w)
+{
+    char    *buf = NULL;
+    size_t   len = 0;
+    FILE    *f;
+
+    f = open_memstream(&buf, &len);
+    if (f == NULL) {
+        resp_static_problem(w, 500);
+        return;
+    }
+    enc_metrics_render(f);
+    if (fclose(f) != 0) {
+        free(buf);
+        resp_static_problem(w, 500);
+        return;
+    }
+    resp_set(w, 200, "text/plain; version=0.0.4; charset=utf-8", buf, len);
+}
+
+
+static int
+content_type_json(const char *ct)
+{
+    size_t  n = sizeof("application/json") - 1;
+
+    if (ct == NULL || strncasecmp(ct, "application/json", n) != 0) {
+        return 0;
+    }
+    return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+
+/* 0 when the body is acceptable for the route, else a problem is set */
+static int
+check_body(enc_req_t *r, enc_resp_t *w)
+{
+    json_error_t  err;
+
+    if (r->too_large) {
+        enc_resp_problem(w, 413, NULL, "request body too large");
+        return -1;
+    }
+    if (!(r->h->routes[r->route].flags & ENC_ROUTE_JSON_BODY) || r->len == 0) {
+        return 0;
+    }
+    if (!content_type_json(enc_req_header(r, "Content-Type"))) {
+        enc_resp_problem(w, 415, NULL,
+                         "the request body must be application/json");
+        return -1;
+    }
+    r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
+    if (r->json == NULL) {
+        /* err.text quotes the input only through jansson's own escaping,
+           but keep the detail fixed: it is data we do not control */
+        enc_log_debug("http: malformed json at line %d column %d: %s",
+                      err.line, err.column, err.text);
+        enc_resp_problem(w, 400, NULL, "the request body is not valid JSON");
+        return -1;
+    }
+    if (!json_is_object(r->json)) {
+        enc_resp_problem(w, 400, NULL,
+                         "the request body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+
+static enum MHD_Result
+finish(enc_req_t *r)
+{
+    enc_resp_t       w;
+    enum MHD_Result  ret;
+
+    memset(&w, 0, sizeof(w));
+    enc_log_set_request_id(r->id);
+
+    switch (r->route) {
+    case ROUTE_NONE:
+        enc_resp_problem(&w, 404, NULL, "no such resource");
+        break;
+    case ROUTE_BAD_METHOD:
+        enc_resp_header(&w, "Allow", r->allow);
+        if (strcmp(r->method, "OPTIONS") == 0) {
+            enc_resp_empty(&w, 204);
+        } else {
+            enc_resp_problem(&w, 405, NULL, "method not allowed");
+        }
+        break;
+    case ROUTE_HEALTHZ:
+        enc_resp_json(&w, 200, json_pack("{s:s}", "status", "ok"));
+        break;
+    case ROUTE_READYZ:
+        builtin_readyz(r, &w);
+        break;
+    case ROUTE_METRICS:
+        builtin_metrics(&w);
+        break;
+    default:
+        if (check_body(r, &w) != 0) {
+            break;
+        }
+        r->h->routes[r->route].handler(r, &w, r->h->app);
+        if (!w.set) {
+            enc_log_error("http: handler \"%s\" set no response",
+                          metric_name(r));
+            enc_resp_problem(&w, 500, NULL, "internal error");
+        }
+        break;
+    }
+
+    ret = send_resp(r, &w);
+    resp_free(&w);
+    enc_log_set_request_id(NULL);
+    return ret;
+}
+
+
+/* appends upload data; past max_body only counts it */
+static enum MHD_Result
+accumulate(enc_req_t *r, const char *data, size_t size)
+{
+    size_t   ncap;
+    char    *nb;
+
+    if (r->route < 0 || r->too_large || r->answered) {
+        r->discarded += size;
+        return r->discarded > r->h->max_body + DISCARD_SLACK ? MHD_NO : MHD_YES;
+    }
+    if (size > r->h->max_body - r->len) {
+        r->too_large = 1;
+        r->discarded = r->len + size;
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        return MHD_YES;
+    }
+    if (r->len + size + 1 > r->cap) {
+        ncap = r->cap ? r->cap : 1024;
+        while (ncap < r->len + size + 1) {
+            ncap *= 2;
+        }
+        if (ncap > r->h->max_body + 1) {
+            ncap = r->h->max_body + 1;
+        }
+        nb = realloc(r->body, ncap);
+        if (nb == NULL) {
+            return MHD_NO;
+        }
+        r->body = nb;
+        r->cap = ncap;
+    }
+    memcpy(r->body + r->len, data, size);
+    r->len += size;
+    r->body[r->len] = '\0';
+    return MHD_YES;
+}
+
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload_data,
+           size_t *upload_data_size, void **con_cls)
+{
+    char                *end;
+    enc_req_t           *r = *con_cls;
+    enc_resp_t           w;
+    enc_http_t          *h = cls;
+    const char          *cl;
+    enum MHD_Result      ret;
+    unsigned long long   n;
+
+    if (r == NULL) {
+        r = req_new(h, conn, url, method);
+        if (r == NULL) {
+            return MHD_NO;
+        }
+        *con_cls = r;
+        route_request(r);
+
+        /* refuse an announced oversized body before reading it */
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl != NULL && r->route >= 0) {
+            errno = 0;
+            n = strtoull(cl, &end, 10);
+            if (errno != 0 || n > h->max_body) {
+                memset(&w, 0, sizeof(w));
+                enc_log_set_request_id(r->id);
+                enc_resp_problem(&w, 413, NULL, "request body too large");
+                ret = send_resp(r, &w);
+                resp_free(&w);
+                enc_log_set_request_id(NULL);
+                return ret;
+            }
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        ret = accumulate(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return ret;
+    }
+    if (r->answered) {
+        return MHD_YES;
+    }
+    return finish(r);
+}
+
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    enc_req_t  *r = *con_cls;
+
+    if (r == NULL) {
+        return;
+    }
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->answered) {
+        enc_log_debug("http: %s %s aborted (%d)", r->method, r->path,
+                      (int) toe);
+    }
+    req_free(r);
+    *con_cls = NULL;
+}
+
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char  msg[512];
+    size_t n;
+
+    (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    enc_log_warn("microhttpd: %s", msg);
+}
+
+
+/* ---- listening sockets -------------------------------------------------- */
+
+static int
+listen_unix(enc_http_t *h, const char *path, const enc_config_t *c)
+{
+    int                 fd, probe;
+    long                mode;
+    char               *end, grbuf[4096];
+    const char         *group;
+    struct stat         st;
+    struct group        gr, *grp = NULL;
+    struct sockaddr_un  sa;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        enc_log_error("http: unix socket path \"%s\" longer than %zu bytes",
+                      path, sizeof(sa.sun_path) - 1);
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, path);
+
+    errno = 0;
+    mode = strtol(enc_config_str(c, "http.socket_mode"), &end, 8);
+    if (errno != 0 || *end != '\0' || mode < 0 || mode > 0777) {
+        enc_log_error("http: bad http.socket_mode \"%s\"",
+                      enc_config_str(c, "http.socket_mode"));
+        return -1;
+    }
+
+    /* a stale socket from a crashed run is removed; a live one is not
+       stolen from the process still serving it */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            enc_log_error("http: \"%s\" exists and is not a socket", path);
+            return -1;
+        }
+        probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0
+            && connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+        {
+            close(probe);
+            enc_log_error("http: \"%s\" is in use by another process", path);
+            return -1;
+        }
+        if (probe >= 0) {
+            close(probe);
+        }
+        (void) unlink(path);
+    }
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        enc_log_error("http: socket(): %s", strerror(errno));
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+        enc_log_error("http: bind \"%s\": %s", path, strerror(errno));
+        goto failed;
+    }
+    snprintf(h->unix_path, sizeof(h->unix_path), "%s", path);
+
+    group = enc_config_str(c, "http.socket_group");
+    if (group != NULL && group[0] != '\0'
+        && getgrnam_r(group, &gr, grbuf, sizeof(grbuf), &grp) == 0
+        && grp != NULL && chown(path, (uid_t) -1, grp->gr_gid) != 0)
+    {
+        enc_log_warn("http: chgrp \"%s\" to \"%s\": %s", path, group,
+                     strerror(errno));
+    }
+    if (chmod(path, (mode_t) mode) != 0) {
+        enc_log_error("http: chmod \"%s\": %s", path, strerror(errno));
+        goto failed;
+    }
+    if (listen(fd, 511) != 0) {
+        enc_log_error("http: listen \"%s\": %s", path, strerror(errno));
+        goto failed;
+    }
+    return fd;
+
+failed:
+    close(fd);
+    if (h->unix_path[0] != '\0') {
+        (void) unlink(h->unix_path);
+        h->unix_path[0] = '\0';
+    }
+    return -1;
+}
+
+
+static int
+listen_tcp(const char *spec)
+{
+    int               fd = -1, on = 1, rc;
+    char              host[256], *colon;
+    const char       *port;
+    struct addrinfo   hints, *res = NULL, *ai;
+
+    if (strlen(spec) >= sizeof(host)) {
+        return -1;
+    }
+    strcpy(host, spec);
+    colon = strrchr(host, ':');
+    if (colon == NULL) {
+        enc_log_error("http: tcp listen address needs host:port");
+        return -1;
+    }
+    *colon = '\0';
+    port = colon + 1;
+    if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
+        colon[-1] = '\0';
+        memmove(host, host + 1, strlen(host));
+    }
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        enc_log_error("http: cannot resolve \"%s\": %s", spec,
+                      gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0) {
+            continue;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0
+            && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0
+            && listen(fd, 511) == 0)
+        {
+            break;
+        }
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
+        enc_log_error("http: cannot listen on \"%s\": %s", spec,
+                      strerror(errno));
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+
+/* ---- server ------------------------------------------------------------- */
+
+enc_http_t *
+enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
+{
+    int          fd = -1;
+    unsigned     flags;
+    const char  *listen_spec;
+    enc_http_t  *h;
+
+    h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        return NULL;
+    }
+    h->routes = routes;
+    h->app = app;
+    h->max_body = (size_t) enc_config_int(c, "http.max_body");
+    atomic_init(&h->inflight, 0);
+    atomic_init(&h->quiesced, 0);
+
+    h->router = enc_router_new(routes);
+    if (h->router == NULL) {
+        goto failed;
+    }
+
+    listen_spec = enc_config_str(c, "http.listen");
+    if (listen_spec == NULL) {
+        goto failed;
+    }
+    if (strncmp(listen_spec, "unix:", 5) == 0) {
+        fd = listen_unix(h, listen_spec + 5, c);
+    } else if (strncmp(listen_spec, "tcp:", 4) == 0) {
+        fd = listen_tcp(listen_spec + 4);
+    } else {
+        enc_log_error("http: http.listen must be unix:/path or tcp:host:port,"
+                      " not \"%s\"", listen_spec);
+    }
+    if (fd < 0) {
+        goto failed;
+    }
+
+    /* ITC is what lets MHD_quiesce_daemon wake the pool threads */
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC
+            | MHD_USE_ERROR_LOG;
+    h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+               MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+               MHD_OPTION_LISTEN_SOCKET, fd,
+               MHD_OPTION_THREAD_POOL_SIZE,
+                   (unsigned) enc_config_int(c, "http.threads"),
+               MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+               MHD_OPTION_CONNECTION_TIMEOUT,
+                   (unsigned) enc_config_int(c, "http.timeout_s"),
+               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY_LIMIT,
+               MHD_OPTION_STRICT_FOR_CLIENT, (int) 1,
+               MHD_OPTION_END);
+    if (h->d == NULL) {
+        enc_log_error("http: cannot start libmicrohttpd on \"%s\"",
+                      listen_spec);
+        goto failed;
+    }
+    enc_log_info("http: listening on %s with %ld threads", listen_spec,
+                 enc_config_int(c, "http.threads"));
+    return h;
+
+failed:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (h->unix_path[0] != '\0') {
+        (void) unlink(h->unix_path);
+    }
+    enc_router_free(h->router);
+    free(h);
+    return NULL;
+}
+
+
+void
+enc_http_set_ready_check(enc_http_t *h, int (*check)(void *), void *arg)
+{
+    h->ready_arg = arg;
+    h->ready_check = check;
+}
+
+
+void
+enc_http_quiesce(enc_http_t *h)
+{
+    MHD_socket  fd;
+
+    if (h == NULL || atomic_exchange(&h->quiesced, 1)) {
+        return;
+    }
+    fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
+    if (h->unix_path[0] != '\0') {
+        (void) unlink(h->unix_path);
+        h->unix_path[0] = '\0';
+    }
+}
+
+
+int
+enc_http_inflight(enc_http_t *h)
+{
+    return h != NULL ? atomic_load(&h->inflight) : 0;
+}
+
+
+void
+enc_http_stop(enc_http_t *h)
+{
+    if (h == NULL) {
+        return;
+    }
+    /* after quiesce MHD no longer owns the listen socket; before it,
+       MHD_stop_daemon closes it */
+    MHD_stop_daemon(h->d);
+    if (h->unix_path[0] != '\0') {
+        (void) unlink(h->unix_path);
+    }
+    enc_router_free(h->router);
+    free(h);
+}

@@ -1,0 +1,325 @@
+/*
+ * worker: enc_worker_main.  See worker.h.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker.h"
+
+
+#define DB_WAIT_MS_MAX  30000    /* how long start-up waits for PostgreSQL */
+
+
+int
+enc_worker_parse_args(int argc, char **argv, enc_worker_args_t *a,
+                      char *err, size_t errlen)
+{
+    int  i;
+
+    memset(a, 0, sizeof(*a));
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "%s needs a file name", argv[i]);
+                return -1;
+            }
+            a->config = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            a->config = argv[i] + 9;
+        } else if (strcmp(argv[i], "-h") == 0
+                   || strcmp(argv[i], "--help") == 0)
+        {
+            a->help = 1;
+        } else if (strcmp(argv[i], "--dump-config") == 0) {
+            a->dump = 1;
+        } else if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        } else if (argv[i][0] == '-') {
+            snprintf(err, errlen, "unknown option \"%s\"", argv[i]);
+            return -1;
+        } else {
+            break;                 /* the command: the rest is its own */
+        }
+    }
+    a->argc = argc - i;
+    a->argv = argv + i;
+    return 0;
+}
+
+
+static void
+usage(const char *name, const enc_config_t *c, FILE *out)
+{
+    fprintf(out,
+            "usage: encore-%s [-c FILE] [--help] [--dump-config]"
+            " [command args...]\n\n"
+            "  -c, --config FILE  read \"key = value\" settings from FILE\n"
+            "  --dump-config      print the effective configuration, exit\n"
+            "  -h, --help         this text\n\n"
+            "settings (every key a.b is also read from ENCORE_A_B):\n",
+            name);
+    if (c != NULL) {
+        enc_config_help(c, out);
+    }
+}
+
+
+/* fills the defaults that depend on the worker's name */
+static int
+name_defaults(enc_config_t *c, const char *name)
+{
+    char         buf[256], err[256];
+    const char  *v;
+
+    v = enc_config_str(c, "db.schema");
+    if ((v == NULL || v[0] == '\0')
+        && enc_config_set(c, "db.schema", name, err, sizeof(err)) != 0)
+    {
+        fprintf(stderr, "encore-%s: %s\n", name, err);
+        return -1;
+    }
+    v = enc_config_str(c, "http.listen");
+    if (v == NULL || v[0] == '\0') {
+        snprintf(buf, sizeof(buf), "unix:/tmp/encore-%s.sock", name);
+        if (enc_config_set(c, "http.listen", buf, err, sizeof(err)) != 0) {
+            fprintf(stderr, "encore-%s: %s\n", name, err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec  ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        /* resume */
+    }
+}
+
+
+/* migrations on a private connection, waiting for a database that is
+   still starting */
+static int
+migrate(const enc_config_t *c)
+{
+    int        rc, waited = 0;
+    long       delay = 100;
+    enc_pg_t  *pg;
+
+    for (;;) {
+        pg = enc_pg_connect_new();
+        if (pg != NULL) {
+            break;
+        }
+        if (waited >= DB_WAIT_MS_MAX) {
+            enc_log_error("worker: database unreachable for %d ms",
+                          DB_WAIT_MS_MAX);
+            return -1;
+        }
+        sleep_ms(delay);
+        waited += (int) delay;
+        delay = delay * 2 > 2000 ? 2000 : delay * 2;
+    }
+    rc = enc_migrate(pg, enc_config_str(c, "migrations.dir"),
+                     enc_pg_schema());
+    enc_pg_close(pg);
+    return rc;
+}
+
+
+/* blocks until SIGTERM or SIGINT; SIGHUP is logged and ignored */
+static int
+wait_for_signal(const sigset_t *set)
+{
+    int  sig;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGHUP) {
+            enc_log_info("worker: SIGHUP ignored (restart to reload)");
+            continue;
+        }
+        return sig;
+    }
+}
+
+
+static void
+drain(enc_http_t *h, long timeout_ms)
+{
+    long  waited = 0;
+    int   n;
+
+    enc_http_quiesce(h);
+    while ((n = enc_http_inflight(h)) > 0 && waited < timeout_ms) {
+        sleep_ms(10);
+        waited += 10;
+    }
+    if (n > 0) {
+        enc_log_warn("worker: drain timed out with %d requests in flight", n);
+    }
+}
+
+
+static int
+relay_ready(void *arg)
+{
+    /* the outbox keeps writes safe while Kafka is away: only a relay that
+       cannot reach the database makes the worker unready */
+    return enc_relay_ready() ? 0 : -1;
+}
+
+
+int
+enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
+{
+    int                    rc = 1, sig, consumer = 0, relay = 0;
+    int                    inited = 0;
+    char                   err[512];
+    void                  *app = NULL;
+    sigset_t               set;
+    enc_http_t            *h = NULL;
+    enc_config_t          *c = NULL;
+    enc_log_level_t        lvl;
+    enc_worker_args_t      a;
+    const enc_conf_key_t  *tables[3];
+
+    enc_log_init(def->name, ENC_LOG_INFO);
+
+    if (enc_worker_parse_args(argc, argv, &a, err, sizeof(err)) != 0) {
+        fprintf(stderr, "encore-%s: %s\n", def->name, err);
+        usage(def->name, NULL, stderr);
+        return 2;
+    }
+
+    tables[0] = enc_runtime_conf_keys;
+    tables[1] = def->conf_keys;
+    tables[2] = NULL;
+    c = enc_config_new(tables);
+    if (c == NULL) {
+        fprintf(stderr, "encore-%s: out of memory\n", def->name);
+        return 1;
+    }
+    if (a.help) {
+        usage(def->name, c, stdout);
+        rc = 0;
+        goto failed;
+    }
+    if (enc_config_load(c, a.config, err, sizeof(err)) != 0) {
+        fprintf(stderr, "encore-%s: %s\n", def->name, err);
+        goto failed;
+    }
+    if (name_defaults(c, def->name) != 0) {
+        goto failed;
+    }
+    if (a.dump) {
+        enc_config_dump(c, stdout);
+        rc = 0;
+        goto failed;
+    }
+
+    if (enc_log_level_parse(enc_config_str(c, "log.level"), &lvl) != 0) {
+        fprintf(stderr, "encore-%s: bad log.level \"%s\"\n", def->name,
+                enc_config_str(c, "log.level"));
+        goto failed;
+    }
+    enc_log_init(def->name, lvl);
+    enc_metrics_init(def->name);
+
+    /* before any thread exists, so that all of them inherit the mask and
+       only sigwait() below ever sees these signals */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0
+        || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+    {
+        enc_log_error("worker: cannot set up signals");
+        goto failed;
+    }
+
+    if (enc_pg_configure(c, def->statements) != 0) {
+        goto failed;
+    }
+    if (migrate(c) != 0) {
+        enc_log_error("worker: migrations failed");
+        goto failed;
+    }
+
+    if (a.argc > 0) {
+        if (def->command == NULL) {
+            fprintf(stderr, "encore-%s: no commands; unexpected \"%s\"\n",
+                    def->name, a.argv[0]);
+            rc = 2;
+            goto failed;
+        }
+        rc = def->command(c, a.argc, a.argv);
+        goto failed;
+    }
+
+    if (def->init != NULL && def->init(c, &app) != 0) {
+        enc_log_error("worker: init failed");
+        goto failed;
+    }
+    inited = 1;
+
+    if (def->consumes != NULL && def->consumes[0] != NULL) {
+        if (def->on_event == NULL
+            || enc_consumer_start(c, def->consumes, def->on_event, app) != 0)
+        {
+            enc_log_error("worker: cannot start the consumer");
+            goto failed;
+        }
+        consumer = 1;
+    }
+    if (enc_relay_start(c) != 0) {
+        enc_log_error("worker: cannot start the outbox relay");
+        goto failed;
+    }
+    relay = 1;
+
+    h = enc_http_start(c, def->routes, app);
+    if (h == NULL) {
+        goto failed;
+    }
+    if (enc_config_bool(c, "outbox.enabled")) {
+        enc_http_set_ready_check(h, relay_ready, NULL);
+    }
+    enc_log_info("worker: %s started", def->name);
+
+    sig = wait_for_signal(&set);
+    enc_log_info("worker: %s received, draining", strsignal(sig));
+    drain(h, enc_config_int(c, "drain.timeout_ms"));
+    rc = 0;
+
+failed:
+    if (h != NULL) {
+        enc_http_stop(h);
+    }
+    if (consumer) {
+        enc_consumer_stop();
+    }
+    if (relay) {
+        enc_relay_stop();
+    }
+    if (inited && def->fini != NULL) {
+        def->fini(app);
+    }
+    if (rc == 0 && inited) {
+        enc_log_info("worker: %s stopped", def->name);
+    }
+    enc_config_free(c);
+    return rc;
+}

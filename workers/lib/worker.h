@@ -1,0 +1,63 @@
+/*
+ * worker: the whole wiring of a worker daemon.
+ *
+ * Threading: enc_worker_main() blocks the termination signals before any
+ * thread starts (so every thread inherits the mask) and then only waits for
+ * them with sigwait(); HTTP handlers run on libmicrohttpd's pool, the relay
+ * and the consumer on their own threads.
+ */
+#ifndef ENC_WORKER_H
+#define ENC_WORKER_H
+
+#include "config.h"
+#include "consumer.h"
+#include "http.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "outbox.h"
+#include "pg.h"
+
+typedef struct {
+    const char                  *name;        /* "auth" -> schema, log, metrics */
+    const enc_route_t           *routes;      /* ends with {NULL} */
+    const enc_pg_stmt_t         *statements;  /* ends with {NULL} */
+    const enc_conf_key_t        *conf_keys;   /* worker's own keys, ends with {NULL}; may be NULL */
+    const char *const           *consumes;    /* topics, NULL-terminated; NULL = no consumer */
+    enc_event_handler_pt         on_event;
+    int  (*init)(const enc_config_t *c, void **app);   /* after migrations, before HTTP */
+    /* CLI subcommands, optional: runs after migrations instead of serving;
+       argv[0] is the command name; the return value is the exit status */
+    int  (*command)(const enc_config_t *c, int argc, char **argv);
+    void (*fini)(void *app);
+} enc_worker_def_t;
+
+/*
+ * encore-<name> [-c conf/workers/<name>.conf] [--help] [--dump-config]
+ *               [command args...]
+ * Order: config, log, pg, migrations, init, consumer, relay, HTTP; then
+ * waits for SIGTERM/SIGINT: quiesce HTTP, wait for in-flight requests up to
+ * drain.timeout_ms, stop consumer and relay (flushing), fini, return 0.
+ * Returns the process exit status: 0, 1 on a start-up failure, 2 on a
+ * usage error.
+ *
+ * Defaults filled from def->name when left empty: db.schema = name,
+ * http.listen = unix:/tmp/encore-<name>.sock.
+ */
+int enc_worker_main(int argc, char **argv, const enc_worker_def_t *def);
+
+/* parsed command line, exposed for tests */
+typedef struct {
+    const char   *config;      /* -c FILE, NULL if absent */
+    int           help;
+    int           dump;
+    int           argc;        /* command and its args */
+    char        **argv;
+} enc_worker_args_t;
+
+/* 0, or -1 with a message in err */
+int enc_worker_parse_args(int argc, char **argv, enc_worker_args_t *a,
+                          char *err, size_t errlen);
+
+#endif /* ENC_WORKER_H */
