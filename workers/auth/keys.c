@@ -34,6 +34,7 @@
 #include <openssl/pem.h>
 
 #include "auth.h"
+#include "log.h"
 
 
 #define KEY_CREATED_DIGITS  16
@@ -102,9 +103,12 @@ keys_dir_prepare(const char *dir, char *err, size_t errlen)
         return -1;
     }
 
+    /* a failure is only worth a warning: a read-only mount (a Kubernetes
+       Secret) cannot be changed, and its keys are still usable */
     if ((st.st_mode & 0077) != 0 && chmod(dir, 0700) != 0) {
-        snprintf(err, errlen, "chmod \"%s\": %s", dir, strerror(errno));
-        return -1;
+        enc_log_warn("keys directory \"%s\" is mode %03o and chmod failed: "
+                     "%s", dir, (unsigned) (st.st_mode & 0777),
+                     strerror(errno));
     }
 
     return 0;
