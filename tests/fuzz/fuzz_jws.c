@@ -6,7 +6,10 @@
  *   clang -fsanitize=fuzzer,address -g -O1 -I ngx_modules/jwt \
  *       tests/fuzz/fuzz_jws.c ngx_modules/jwt/encore_*.c \
  *       -ljansson -lcrypto -o build-fuzz/fuzz_jws
+ *
+ * auto/fuzz (make fuzz) builds it from this line:
  */
+/* fuzz-sources: ngx_modules/jwt/encore_jws.c ngx_modules/jwt/encore_jwks.c ngx_modules/jwt/encore_claims.c */
 
 #include <stdint.h>
 #include <stdlib.h>
