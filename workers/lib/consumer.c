@@ -253,6 +253,11 @@ enc_consumer_kafka_new(const char *brokers, const char *group,
         /* notice topics created after we subscribed within seconds, not
            the default five minutes */
         "topic.metadata.refresh.interval.ms", "10000",
+        /* a worker that died without leaving the group holds its
+           partitions until the session times out: 10 s, not the default
+           45 s, bounds how long its events wait after a crash */
+        "session.timeout.ms", "10000",
+        "heartbeat.interval.ms", "2000",
         NULL
     };
 

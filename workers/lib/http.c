@@ -665,6 +665,31 @@ content_type_json(const char *ct)
 }
 
 
+/* 0 when the caller may use the route, else a problem is set */
+static int
+check_identity(enc_req_t *r, enc_resp_t *w)
+{
+    unsigned     flags = r->h->routes[r->route].flags;
+    const char  *min;
+
+    if (!(flags & (ENC_ROUTE_USER | ENC_ROUTE_MODERATOR | ENC_ROUTE_ADMIN))) {
+        return 0;
+    }
+    if (enc_req_user_id(r) == NULL) {
+        enc_resp_header(w, "WWW-Authenticate", "Bearer");
+        enc_resp_problem(w, 401, NULL, "authentication required");
+        return -1;
+    }
+    min = (flags & ENC_ROUTE_ADMIN) ? "admin"
+          : (flags & ENC_ROUTE_MODERATOR) ? "moderator" : "user";
+    if (!enc_role_at_least(enc_req_user_role(r), min)) {
+        enc_resp_problem(w, 403, NULL, "this needs a higher role");
+        return -1;
+    }
+    return 0;
+}
+
+
 /* 0 when the body is acceptable for the route, else a problem is set */
 static int
 check_body(enc_req_t *r, enc_resp_t *w)
@@ -732,7 +757,7 @@ finish(enc_req_t *r)
         builtin_metrics(&w);
         break;
     default:
-        if (check_body(r, &w) != 0) {
+        if (check_identity(r, &w) != 0 || check_body(r, &w) != 0) {
             break;
         }
         r->h->routes[r->route].handler(r, &w, r->h->app);

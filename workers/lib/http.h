@@ -9,6 +9,8 @@
  * What the library answers before a handler runs:
  *   404 unknown path, 405 + Allow for a known path with another method,
  *   204 + Allow for OPTIONS, HEAD wherever GET is;
+ *   401/403 for ENC_ROUTE_USER/_MODERATOR/_ADMIN routes without the
+ *   identity or the role the route needs;
  *   413 when the body exceeds http.max_body;
  *   for ENC_ROUTE_JSON_BODY routes with a non-empty body: 415 unless the
  *   Content-Type is application/json, 400 unless it parses (duplicate keys,
@@ -33,6 +35,12 @@ typedef struct enc_resp_s  enc_resp_t;
 typedef void (*enc_handler_pt)(enc_req_t *req, enc_resp_t *resp, void *app);
 
 #define ENC_ROUTE_JSON_BODY  0x01   /* body must be a JSON object */
+/* who may call the route, checked before the body (CONTRACT.md: route,
+   then credentials, then the body): no identity from the edge -> 401 with
+   WWW-Authenticate: Bearer, a role below the route's -> 403 */
+#define ENC_ROUTE_USER       0x02   /* any signed-in user */
+#define ENC_ROUTE_MODERATOR  0x04   /* moderator or admin */
+#define ENC_ROUTE_ADMIN      0x08   /* admin only */
 
 #define ENC_HTTP_PARAMS_MAX   8     /* {param} per template */
 #define ENC_HTTP_SEGMENTS_MAX 32    /* path segments per template */

@@ -191,6 +191,8 @@ static const enc_route_t  server_routes[] = {
     { "POST", "/things/{id}", h_echo, ENC_ROUTE_JSON_BODY, "things_post" },
     { "POST", "/validate", h_validate, ENC_ROUTE_JSON_BODY, "validate" },
     { "GET", "/silent", h_silent, 0, "silent" },
+    { "POST", "/admin/{id}", h_echo, ENC_ROUTE_ADMIN | ENC_ROUTE_JSON_BODY,
+      "admin_post" },
     { NULL, NULL, NULL, 0, NULL }
 };
 
@@ -435,6 +437,42 @@ test_404_405_options_head(void **state)
 }
 
 
+/* CONTRACT.md: credentials are checked before the body, so a caller
+   without the right identity learns nothing from body validation */
+static void
+test_identity_before_body(void **state)
+{
+    reply_t      rp;
+    const char  *bad = "{\"a\":";
+    const char  *good = "{\"a\":1}";
+
+    request(&rp, "POST", "/admin/1", bad, strlen(bad),
+            "Content-Type: application/json", NULL);
+    assert_int_equal(rp.status, 401);
+    assert_true(has_header(&rp, "WWW-Authenticate: Bearer"));
+    assert_true(has_header(&rp, "Content-Type: application/problem+json"));
+    reply_free(&rp);
+
+    request(&rp, "POST", "/admin/1", bad, strlen(bad),
+            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "X-Encore-User-Role: moderator", NULL);
+    assert_int_equal(rp.status, 403);
+    reply_free(&rp);
+
+    request(&rp, "POST", "/admin/1", bad, strlen(bad),
+            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "X-Encore-User-Role: admin", NULL);
+    assert_int_equal(rp.status, 400);
+    reply_free(&rp);
+
+    request(&rp, "POST", "/admin/1", good, strlen(good),
+            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "X-Encore-User-Role: admin", NULL);
+    assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+}
+
+
 static void
 test_json_body(void **state)
 {
@@ -624,6 +662,7 @@ main(void)
         cmocka_unit_test(test_get_params_query_cookie_identity),
         cmocka_unit_test(test_request_id_generated_when_absent_or_bad),
         cmocka_unit_test(test_404_405_options_head),
+        cmocka_unit_test(test_identity_before_body),
         cmocka_unit_test(test_json_body),
         cmocka_unit_test(test_validation_and_silent_handler),
         cmocka_unit_test(test_builtins),
