@@ -88,7 +88,7 @@ $(foreach m,$(MODULES),$(eval $(call module_core_rules,$(m))))
 # ---- nginx dynamic modules ------------------------------------------------
 
 modules:
-	@if [ -n "$(MODULES)" ]; then \
+	+@if [ -n "$(MODULES)" ]; then \
 	    BUILD=$(BUILD) SANFLAGS="$(SANFLAGS)" auto/modules; \
 	else echo "make: no nginx modules under ngx_modules/ yet"; fi
 
@@ -121,7 +121,10 @@ fuzz:
 
 # ---- the stack --------------------------------------------------------------
 
-start: all
+# deps first: a fresh machine has no compiler packages before auto/deps
+start:
+	auto/deps
+	$(MAKE) all
 	auto/stack start
 
 stop:
@@ -130,7 +133,9 @@ stop:
 status:
 	auto/stack status
 
-run: all
+run:
+	auto/deps
+	$(MAKE) all
 	auto/stack run
 
 reset:
