@@ -119,6 +119,10 @@ asan:
 fuzz:
 	auto/fuzz
 
+# benchmarks: tests/bench/<name>/run, one command each (make bench-jwt)
+bench-%:
+	tests/bench/$*/run
+
 # ---- the stack --------------------------------------------------------------
 
 # deps first: a fresh machine has no compiler packages before auto/deps

@@ -50,12 +50,43 @@ encore_claims_time(const json_t *claims, const char *name, long long *out,
 }
 
 
+/* the time verdict on exp and nbf already read and range-checked */
+static int
+encore_claims_time_verdict(unsigned has_exp, long long exp, unsigned has_nbf,
+    long long nbf, const encore_claims_policy_t *policy, const char **error)
+{
+    long long  now;
+
+    if (!has_exp && policy->require_exp) {
+        *error = "exp missing";
+        return ENCORE_CLAIMS_EINVALID;
+    }
+
+    now = policy->clock ? (long long) policy->clock(policy->clock_data)
+                        : (long long) time(NULL);
+
+    /* RFC 7519 4.1.4: must not be accepted on or after exp */
+    if (has_exp && now >= exp + policy->leeway) {
+        *error = "token expired";
+        return ENCORE_CLAIMS_EEXPIRED;
+    }
+
+    if (has_nbf && now < nbf - policy->leeway) {
+        *error = "token not yet valid";
+        return ENCORE_CLAIMS_ENOTYET;
+    }
+
+    return ENCORE_CLAIMS_OK;
+}
+
+
 int
 encore_claims_check_time(const json_t *claims,
     const encore_claims_policy_t *policy, long long *exp_out,
     const char **error)
 {
-    long long  now, exp, nbf;
+    int        rc;
+    long long  exp, nbf;
     unsigned   has_exp, has_nbf;
 
     *exp_out = 0;
@@ -70,30 +101,15 @@ encore_claims_check_time(const json_t *claims,
         return ENCORE_CLAIMS_EINVALID;
     }
 
-    if (!has_exp && policy->require_exp) {
-        *error = "exp missing";
-        return ENCORE_CLAIMS_EINVALID;
-    }
+    rc = encore_claims_time_verdict(has_exp, exp, has_nbf, nbf, policy,
+                                    error);
 
-    now = policy->clock ? (long long) policy->clock(policy->clock_data)
-                        : (long long) time(NULL);
-
-    if (has_exp) {
-        /* RFC 7519 4.1.4: must not be accepted on or after exp */
-        if (now >= exp + policy->leeway) {
-            *error = "token expired";
-            return ENCORE_CLAIMS_EEXPIRED;
-        }
-
+    /* as before the split: exp is reported once it is known unexpired */
+    if (has_exp && (rc == ENCORE_CLAIMS_OK || rc == ENCORE_CLAIMS_ENOTYET)) {
         *exp_out = exp;
     }
 
-    if (has_nbf && now < nbf - policy->leeway) {
-        *error = "token not yet valid";
-        return ENCORE_CLAIMS_ENOTYET;
-    }
-
-    return ENCORE_CLAIMS_OK;
+    return rc;
 }
 
 
@@ -231,4 +247,320 @@ encore_claims_check(const json_t *claims,
     }
 
     return encore_claims_check_identity(claims, policy, error);
+}
+
+
+/* keep text as fact slot i; 0, or -1 when it does not fit */
+static int
+encore_claims_facts_put(encore_claims_facts_t *f, size_t i, const char *text,
+    size_t len)
+{
+    if (len > ENCORE_CLAIMS_TEXT_MAX
+        || len > (size_t) (ENCORE_CLAIMS_FACTS_DATA - f->used))
+    {
+        return -1;
+    }
+
+    memcpy(f->data + f->used, text, len);
+    f->off[i] = f->used;
+    f->len[i] = (uint16_t) len;
+    f->used += (uint16_t) len;
+
+    return 0;
+}
+
+
+/* sub, role, name: as encore_claims_value_is() and the variables see them */
+static unsigned
+encore_claims_facts_scalar(encore_claims_facts_t *f, size_t i,
+    const json_t *v)
+{
+    int   n;
+    char  buf[64];
+
+    if (v == NULL) {
+        return ENCORE_CLAIM_ABSENT;
+    }
+
+    if (json_is_string(v)) {
+        return encore_claims_facts_put(f, i, json_string_value(v),
+                                       json_string_length(v))
+               == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+    }
+
+    if (json_is_integer(v)) {
+        n = snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+
+        return n > 0 && encore_claims_facts_put(f, i, buf, (size_t) n) == 0
+               ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+    }
+
+    if (json_is_boolean(v)) {
+        return encore_claims_facts_put(f, i, json_is_true(v) ? "true" : "false",
+                                       json_is_true(v) ? 4 : 5)
+               == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+    }
+
+    /* null, reals, arrays, objects: rare; the claims are checked instead */
+    return ENCORE_CLAIM_UNKNOWN;
+}
+
+
+int
+encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
+{
+    size_t       i;
+    json_t      *v, *e;
+    unsigned     has;
+    long long    t;
+
+    static const char  *scalars[] = { "sub", "role", "name" };
+
+    memset(f, 0, offsetof(encore_claims_facts_t, data));
+
+    if (encore_claims_time(claims, "exp", &t, &has) != 0) {
+        return -1;
+    }
+
+    f->has_exp = (unsigned char) has;
+    f->exp = has ? t : 0;
+
+    if (encore_claims_time(claims, "nbf", &t, &has) != 0) {
+        return -1;
+    }
+
+    f->has_nbf = (unsigned char) has;
+    f->nbf = has ? t : 0;
+
+    v = json_object_get(claims, "iss");
+
+    if (v == NULL) {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] = ENCORE_CLAIM_ABSENT;
+
+    } else if (!json_is_string(v)) {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] = ENCORE_CLAIM_INVALID;
+
+    } else {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] =
+            encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_ISS,
+                                    json_string_value(v),
+                                    json_string_length(v))
+            == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+    }
+
+    for (i = 0; i < 3; i++) {
+        f->kind[ENCORE_CLAIMS_FACT_SUB + i] =
+            (unsigned char) encore_claims_facts_scalar(f,
+                                ENCORE_CLAIMS_FACT_SUB + i,
+                                json_object_get(claims, scalars[i]));
+    }
+
+    v = json_object_get(claims, "aud");
+
+    if (v == NULL) {
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_ABSENT;
+
+    } else if (json_is_string(v)) {
+        f->naud = 1;
+        f->kind[ENCORE_CLAIMS_FACT_AUD] =
+            encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_AUD,
+                                    json_string_value(v),
+                                    json_string_length(v))
+            == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+
+    } else if (json_is_array(v)) {
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_TEXT;
+
+        /* a non-string anywhere makes the whole aud invalid */
+        json_array_foreach(v, i, e) {
+            if (!json_is_string(e)) {
+                f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_INVALID;
+                break;
+            }
+        }
+
+        if (f->kind[ENCORE_CLAIMS_FACT_AUD] == ENCORE_CLAIM_TEXT) {
+
+            if (json_array_size(v) > ENCORE_CLAIMS_AUD_MAX) {
+                f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_UNKNOWN;
+
+            } else {
+                json_array_foreach(v, i, e) {
+                    if (encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_AUD + i,
+                                                json_string_value(e),
+                                                json_string_length(e))
+                        != 0)
+                    {
+                        f->kind[ENCORE_CLAIMS_FACT_AUD] =
+                                                         ENCORE_CLAIM_UNKNOWN;
+                        break;
+                    }
+
+                    f->naud++;
+                }
+            }
+        }
+
+    } else {
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_INVALID;
+    }
+
+    if (f->kind[ENCORE_CLAIMS_FACT_AUD] != ENCORE_CLAIM_TEXT) {
+        f->naud = 0;
+    }
+
+    return 0;
+}
+
+
+int
+encore_claims_check_time_facts(const encore_claims_facts_t *f,
+    const encore_claims_policy_t *policy, const char **error)
+{
+    return encore_claims_time_verdict(f->has_exp, f->exp, f->has_nbf, f->nbf,
+                                      policy, error);
+}
+
+
+static int
+encore_claims_facts_is(const encore_claims_facts_t *f, size_t i,
+    const char *value)
+{
+    return strlen(value) == f->len[i]
+           && memcmp(f->data + f->off[i], value, f->len[i]) == 0;
+}
+
+
+static int
+encore_claims_facts_slot(const char *name)
+{
+    if (strcmp(name, "sub") == 0) {
+        return ENCORE_CLAIMS_FACT_SUB;
+    }
+
+    if (strcmp(name, "role") == 0) {
+        return ENCORE_CLAIMS_FACT_ROLE;
+    }
+
+    if (strcmp(name, "name") == 0) {
+        return ENCORE_CLAIMS_FACT_NAME;
+    }
+
+    return -1;
+}
+
+
+int
+encore_claims_check_identity_facts(const encore_claims_facts_t *f,
+    const encore_claims_policy_t *policy, const char **error)
+{
+    int     s;
+    size_t  i, k;
+    int     found;
+
+    if (policy->issuer) {
+        switch (f->kind[ENCORE_CLAIMS_FACT_ISS]) {
+
+        case ENCORE_CLAIM_TEXT:
+            if (encore_claims_facts_is(f, ENCORE_CLAIMS_FACT_ISS,
+                                       policy->issuer))
+            {
+                break;
+            }
+
+            /* fall through */
+
+        case ENCORE_CLAIM_ABSENT:
+        case ENCORE_CLAIM_INVALID:
+            *error = "issuer not accepted";
+            return ENCORE_CLAIMS_EISSUER;
+
+        default:
+            return ENCORE_CLAIMS_EUNKNOWN;
+        }
+    }
+
+    if (policy->audience) {
+        switch (f->kind[ENCORE_CLAIMS_FACT_AUD]) {
+
+        case ENCORE_CLAIM_TEXT:
+            found = 0;
+
+            for (i = 0; i < f->naud; i++) {
+                if (encore_claims_facts_is(f, ENCORE_CLAIMS_FACT_AUD + i,
+                                           policy->audience))
+                {
+                    found = 1;
+                    break;
+                }
+            }
+
+            if (found) {
+                break;
+            }
+
+            /* fall through */
+
+        case ENCORE_CLAIM_ABSENT:
+            *error = "audience not accepted";
+            return ENCORE_CLAIMS_EAUDIENCE;
+
+        case ENCORE_CLAIM_INVALID:
+            *error = "aud is not a string or array of strings";
+            return ENCORE_CLAIMS_EINVALID;
+
+        default:
+            return ENCORE_CLAIMS_EUNKNOWN;
+        }
+    }
+
+    for (i = 0; i < policy->nreqs; i++) {
+        s = encore_claims_facts_slot(policy->reqs[i].name);
+
+        if (s < 0 || f->kind[s] == ENCORE_CLAIM_UNKNOWN
+            || f->kind[s] == ENCORE_CLAIM_INVALID)
+        {
+            return ENCORE_CLAIMS_EUNKNOWN;
+        }
+
+        found = 0;
+
+        if (f->kind[s] == ENCORE_CLAIM_TEXT) {
+            found = (policy->reqs[i].values == NULL);
+
+            for (k = 0; !found && k < policy->reqs[i].nvalues; k++) {
+                found = encore_claims_facts_is(f, s,
+                                               policy->reqs[i].values[k]);
+            }
+        }
+
+        if (!found) {
+            *error = "claims do not satisfy the requirement";
+            return ENCORE_CLAIMS_EFORBIDDEN;
+        }
+    }
+
+    return ENCORE_CLAIMS_OK;
+}
+
+
+int
+encore_claims_facts_text(const encore_claims_facts_t *f, const char *name,
+    const char **text, size_t *len)
+{
+    int  s;
+
+    s = encore_claims_facts_slot(name);
+
+    if (s < 0) {
+        return ENCORE_CLAIM_UNKNOWN;
+    }
+
+    if (f->kind[s] == ENCORE_CLAIM_TEXT) {
+        *text = f->data + f->off[s];
+        *len = f->len[s];
+    }
+
+    return f->kind[s];
 }

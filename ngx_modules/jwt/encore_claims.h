@@ -8,6 +8,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include <jansson.h>
 
@@ -23,8 +24,10 @@ typedef enum {
     ENCORE_CLAIMS_ENOTYET,     /* 401: nbf in the future */
     ENCORE_CLAIMS_EISSUER,     /* 401 */
     ENCORE_CLAIMS_EAUDIENCE,   /* 401 */
-    ENCORE_CLAIMS_EFORBIDDEN   /* 403: a required claim is missing or has a
+    ENCORE_CLAIMS_EFORBIDDEN,  /* 403: a required claim is missing or has a
                                   value outside the location's set */
+    ENCORE_CLAIMS_EUNKNOWN     /* facts only: the facts do not hold what the
+                                  policy asks about; check the claims */
 } encore_claims_rc_t;
 
 
@@ -72,6 +75,82 @@ int encore_claims_check_identity(const json_t *claims,
 int encore_claims_check(const json_t *claims,
     const encore_claims_policy_t *policy, long long *exp_out,
     const char **error);
+
+
+/*
+ * Claims facts: what the checks above and the identity outputs need of a
+ * token's claims, flat and position-independent, so that the verified-token
+ * cache can keep them and a cache hit needs neither base64 nor JSON.  The
+ * checks still run on every request, against the facts.
+ *
+ * For iss, aud, sub, role and name a fact is ABSENT, TEXT (the value, kept
+ * as text: iss and aud only when strings, sub, role and name also when
+ * integers or booleans, rendered as their JSON text), INVALID (a type every
+ * check refuses: iss not a string; aud neither a string nor an array of
+ * strings) or UNKNOWN (not kept: too long, or another type), for which the
+ * caller must check the claims themselves.
+ */
+
+#define ENCORE_CLAIM_ABSENT       0
+#define ENCORE_CLAIM_TEXT         1
+#define ENCORE_CLAIM_INVALID      2
+#define ENCORE_CLAIM_UNKNOWN      3
+
+#define ENCORE_CLAIMS_FACT_ISS    0
+#define ENCORE_CLAIMS_FACT_SUB    1
+#define ENCORE_CLAIMS_FACT_ROLE   2
+#define ENCORE_CLAIMS_FACT_NAME   3
+#define ENCORE_CLAIMS_FACT_AUD    4   /* kind of aud; values from slot 4 on */
+
+#define ENCORE_CLAIMS_AUD_MAX     8
+#define ENCORE_CLAIMS_TEXT_MAX    256 /* bytes of one value kept */
+#define ENCORE_CLAIMS_FACTS_DATA  512 /* bytes of all values kept */
+
+
+typedef struct {
+    long long      exp;
+    long long      nbf;
+    unsigned char  has_exp;
+    unsigned char  has_nbf;
+    unsigned char  kind[5];           /* ENCORE_CLAIM_*, by ..._FACT_* */
+    unsigned char  naud;
+    uint16_t       used;              /* bytes of data in use */
+    uint16_t       off[4 + ENCORE_CLAIMS_AUD_MAX];
+    uint16_t       len[4 + ENCORE_CLAIMS_AUD_MAX];
+    char           data[ENCORE_CLAIMS_FACTS_DATA];
+} encore_claims_facts_t;
+
+
+/* bytes of facts worth copying: the fixed part and the data in use */
+#define encore_claims_facts_size(f)                                        \
+    (offsetof(encore_claims_facts_t, data) + (f)->used)
+
+/*
+ * Fill facts from claims.  Returns 0, or -1 when exp or nbf is not a valid
+ * NumericDate (such a token never passes encore_claims_check_time()).
+ */
+int encore_claims_facts_init(encore_claims_facts_t *facts,
+    const json_t *claims);
+
+/* encore_claims_check_time(), on facts: the same verdicts and errors */
+int encore_claims_check_time_facts(const encore_claims_facts_t *facts,
+    const encore_claims_policy_t *policy, const char **error);
+
+/*
+ * encore_claims_check_identity(), on facts: the same verdicts and errors,
+ * or ENCORE_CLAIMS_EUNKNOWN when a check needs a fact that is UNKNOWN or a
+ * required claim other than sub, role and name.
+ */
+int encore_claims_check_identity_facts(const encore_claims_facts_t *facts,
+    const encore_claims_policy_t *policy, const char **error);
+
+/*
+ * The kind of claim name ("sub", "role" or "name"; UNKNOWN for any other)
+ * and, when TEXT, its value as a claim variable shows it; *text points
+ * into facts.
+ */
+int encore_claims_facts_text(const encore_claims_facts_t *facts,
+    const char *name, const char **text, size_t *len);
 
 
 #endif /* ENCORE_CLAIMS_H */

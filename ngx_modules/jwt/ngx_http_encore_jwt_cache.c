@@ -3,9 +3,11 @@
  * Copyright (C) Encore
  *
  * Verified-token cache in a shared memory zone, after limit_req's: an
- * rbtree of SHA-256(key set generation, token) with an LRU queue.  An entry
- * means only "this token's signature verified under this key set"; it
- * expires with the token, and time and claim checks run on every request.
+ * rbtree of SHA-256(entry version, key set generation, token) with an LRU
+ * queue.  An entry means "this token's signature verified under this key
+ * set" and keeps the token's algorithm and claims facts (encore_claims.h)
+ * so that a hit needs no decoding; it expires with the token, and time and
+ * claim checks run on every request, against the facts.
  */
 
 
@@ -18,10 +20,13 @@
 
 typedef struct {
     u_char                       color;
-    u_char                       pad[7];
+    u_char                       alg;
+    u_char                       pad[2];
+    uint32_t                     facts_len;
     ngx_queue_t                  queue;
     time_t                       expires;
     u_char                       hash[NGX_HTTP_ENCORE_JWT_HASH_LEN];
+    u_char                       facts[1];    /* facts_len bytes */
 } ngx_http_encore_jwt_cache_node_t;
 
 
@@ -181,7 +186,7 @@ ngx_http_encore_jwt_cache_find(ngx_http_encore_jwt_cache_t *cache,
 
 ngx_int_t
 ngx_http_encore_jwt_cache_lookup(ngx_shm_zone_t *shm_zone, u_char *hash,
-    time_t now)
+    time_t now, ngx_uint_t *alg, encore_claims_facts_t *facts)
 {
     ngx_int_t                          rc;
     ngx_rbtree_node_t                 *node;
@@ -201,6 +206,10 @@ ngx_http_encore_jwt_cache_lookup(ngx_shm_zone_t *shm_zone, u_char *hash,
         if (cn->expires > now) {
             ngx_queue_remove(&cn->queue);
             ngx_queue_insert_head(&cache->sh->queue, &cn->queue);
+
+            /* copied under the lock: the entry may go once it is released */
+            *alg = cn->alg;
+            ngx_memcpy(facts, cn->facts, cn->facts_len);
             rc = NGX_OK;
 
         } else {
@@ -218,7 +227,8 @@ ngx_http_encore_jwt_cache_lookup(ngx_shm_zone_t *shm_zone, u_char *hash,
 
 void
 ngx_http_encore_jwt_cache_store(ngx_shm_zone_t *shm_zone, u_char *hash,
-    time_t expires, time_t now)
+    time_t expires, time_t now, ngx_uint_t alg,
+    const encore_claims_facts_t *facts)
 {
     size_t                             size;
     ngx_rbtree_node_t                 *node;
@@ -232,7 +242,8 @@ ngx_http_encore_jwt_cache_store(ngx_shm_zone_t *shm_zone, u_char *hash,
     cache = shm_zone->data;
 
     size = offsetof(ngx_rbtree_node_t, color)
-           + sizeof(ngx_http_encore_jwt_cache_node_t);
+           + offsetof(ngx_http_encore_jwt_cache_node_t, facts)
+           + encore_claims_facts_size(facts);
 
     ngx_shmtx_lock(&cache->shpool->mutex);
 
@@ -261,7 +272,10 @@ ngx_http_encore_jwt_cache_store(ngx_shm_zone_t *shm_zone, u_char *hash,
 
     cn = ngx_http_encore_jwt_cache_data(node);
     cn->expires = expires;
+    cn->alg = (u_char) alg;
+    cn->facts_len = (uint32_t) encore_claims_facts_size(facts);
     ngx_memcpy(cn->hash, hash, NGX_HTTP_ENCORE_JWT_HASH_LEN);
+    ngx_memcpy(cn->facts, facts, cn->facts_len);
 
     ngx_rbtree_insert(&cache->sh->rbtree, node);
     ngx_queue_insert_head(&cache->sh->queue, &cn->queue);

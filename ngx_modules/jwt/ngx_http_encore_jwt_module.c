@@ -27,6 +27,9 @@
 #define NGX_HTTP_ENCORE_JWT_COOKIE    1
 #define NGX_HTTP_ENCORE_JWT_VARIABLE  2
 
+/* mixed into every cache key: entries of another layout never match */
+#define NGX_HTTP_ENCORE_JWT_CACHE_VERSION  2
+
 
 typedef struct {
     ngx_uint_t                  type;
@@ -57,10 +60,19 @@ typedef struct {
 } ngx_http_encore_jwt_loc_conf_t;
 
 
+#define NGX_HTTP_ENCORE_JWT_CACHE_NONE  0
+#define NGX_HTTP_ENCORE_JWT_CACHE_HIT   1
+#define NGX_HTTP_ENCORE_JWT_CACHE_MISS  2
+#define NGX_HTTP_ENCORE_JWT_CACHE_OFF   3
+
+
 typedef struct {
-    json_t                     *claims;
+    json_t                     *claims;     /* parsed, or NULL */
+    encore_claims_facts_t      *facts;      /* a cache hit's, or NULL */
+    ngx_str_t                   token;      /* verified: for lazy claims */
     const char                 *error;
     ngx_uint_t                  status;
+    ngx_uint_t                  cache;      /* NGX_HTTP_ENCORE_JWT_CACHE_* */
 } ngx_http_encore_jwt_ctx_t;
 
 
@@ -69,6 +81,12 @@ static ngx_int_t ngx_http_encore_jwt_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_jwt_verify(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
     ngx_str_t *token);
+static ngx_int_t ngx_http_encore_jwt_check_facts(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
+    encore_claims_facts_t *facts, ngx_str_t *token);
+static ngx_int_t ngx_http_encore_jwt_claims_status(int rc);
+static ngx_int_t ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_encore_jwt_token(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_str_t *token,
     ngx_uint_t *cookie);
@@ -88,6 +106,8 @@ static ngx_int_t ngx_http_encore_jwt_claim_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_jwt_prefix_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_jwt_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_encore_jwt_add_variables(ngx_conf_t *cf);
@@ -251,6 +271,10 @@ static ngx_http_variable_t  ngx_http_encore_jwt_vars[] = {
       ngx_http_encore_jwt_error_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("encore_jwt_cache"), NULL,
+      ngx_http_encore_jwt_cache_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
     { ngx_string("encore_jwt_claim_"), NULL,
       ngx_http_encore_jwt_prefix_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
@@ -364,6 +388,12 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
 
 /*
  * NGX_OK, NGX_ERROR, or the HTTP status to answer with (ctx->error set).
+ *
+ * With the cache, a token is first looked up by its hash: a hit whose
+ * algorithm the location allows is checked against the entry's facts
+ * (time, iss, aud, required claims), with no base64 and no JSON.  Anything
+ * the facts cannot decide, and every miss, takes the full path: parse,
+ * time checks, signature (unless the hit vouched for it), claim checks.
  */
 static ngx_int_t
 ngx_http_encore_jwt_verify(ngx_http_request_t *r,
@@ -372,18 +402,71 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
 {
     int                               rc;
     u_char                            hash[NGX_HTTP_ENCORE_JWT_HASH_LEN];
-    u_char                            gen[8];
+    u_char                            key[9];
     time_t                            now;
-    ngx_uint_t                        i, cached;
+    ngx_int_t                         status;
+    ngx_uint_t                        i, alg, cached, use_cache;
     long long                         exp;
     encore_jws_t                      jws;
     ngx_pool_cleanup_t               *cln;
+    encore_claims_facts_t            *facts;
     ngx_http_encore_jwt_main_conf_t  *jmcf;
 
     if (jlcf->jwks == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "jwt: no encore_jwt_key_file for this location");
         return NGX_ERROR;
+    }
+
+    /* the location's size limit comes first, cached or not */
+    if (token->len > jlcf->max_size) {
+        ctx->error = "token too large";
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    now = ngx_time();
+    alg = 0;
+    cached = 0;
+    facts = NULL;
+    use_cache = (jlcf->cache && jmcf->cache_zone);
+
+    if (use_cache) {
+        key[0] = NGX_HTTP_ENCORE_JWT_CACHE_VERSION;
+
+        for (i = 0; i < 8; i++) {
+            key[i + 1] = (u_char) (jlcf->jwks->generation >> (56 - 8 * i));
+        }
+
+        if (EVP_DigestInit_ex(jmcf->md_ctx, jmcf->sha256, NULL) != 1
+            || EVP_DigestUpdate(jmcf->md_ctx, key, sizeof(key)) != 1
+            || EVP_DigestUpdate(jmcf->md_ctx, token->data, token->len) != 1
+            || EVP_DigestFinal_ex(jmcf->md_ctx, hash, NULL) != 1)
+        {
+            return NGX_ERROR;
+        }
+
+        facts = ngx_palloc(r->pool, sizeof(encore_claims_facts_t));
+        if (facts == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_encore_jwt_cache_lookup(jmcf->cache_zone, hash, now,
+                                             &alg, facts)
+            == NGX_OK)
+        {
+            cached = 1;
+
+            /* a token of an algorithm not allowed here fails parsing */
+            if (alg & jlcf->algorithms) {
+                status = ngx_http_encore_jwt_check_facts(r, jlcf, ctx, facts,
+                                                         token);
+                if (status != NGX_DECLINED) {
+                    return status;
+                }
+            }
+        }
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -419,28 +502,12 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
         return NGX_HTTP_UNAUTHORIZED;
     }
 
-    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+    if (use_cache) {
+        ctx->cache = cached ? NGX_HTTP_ENCORE_JWT_CACHE_HIT
+                            : NGX_HTTP_ENCORE_JWT_CACHE_MISS;
 
-    now = ngx_time();
-    cached = 0;
-
-    if (jlcf->cache && jmcf->cache_zone) {
-        for (i = 0; i < 8; i++) {
-            gen[i] = (u_char) (jlcf->jwks->generation >> (56 - 8 * i));
-        }
-
-        if (EVP_DigestInit_ex(jmcf->md_ctx, jmcf->sha256, NULL) != 1
-            || EVP_DigestUpdate(jmcf->md_ctx, gen, sizeof(gen)) != 1
-            || EVP_DigestUpdate(jmcf->md_ctx, token->data, token->len) != 1
-            || EVP_DigestFinal_ex(jmcf->md_ctx, hash, NULL) != 1)
-        {
-            encore_jws_free(&jws);
-            return NGX_ERROR;
-        }
-
-        cached = (ngx_http_encore_jwt_cache_lookup(jmcf->cache_zone, hash,
-                                                   now)
-                  == NGX_OK);
+    } else {
+        ctx->cache = NGX_HTTP_ENCORE_JWT_CACHE_OFF;
     }
 
     if (!cached) {
@@ -453,9 +520,10 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
                                            : NGX_HTTP_UNAUTHORIZED;
         }
 
-        if (jlcf->cache && jmcf->cache_zone) {
+        if (use_cache && encore_claims_facts_init(facts, ctx->claims) == 0) {
             ngx_http_encore_jwt_cache_store(jmcf->cache_zone, hash,
-                                            (time_t) exp, now);
+                                            (time_t) exp, now, jws.alg,
+                                            facts);
         }
     }
 
@@ -468,6 +536,51 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
     rc = encore_claims_check_identity(ctx->claims, &jlcf->policy,
                                       &ctx->error);
 
+    return ngx_http_encore_jwt_claims_status(rc);
+}
+
+
+/*
+ * A cache hit: the signature verified under this key set.  The time and
+ * claim checks run on the entry's facts; NGX_DECLINED when the facts
+ * cannot decide and the claims must be parsed.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_check_facts(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
+    encore_claims_facts_t *facts, ngx_str_t *token)
+{
+    int          rc;
+    const char  *error;
+
+    error = NULL;
+
+    rc = encore_claims_check_time_facts(facts, &jlcf->policy, &error);
+    if (rc != ENCORE_CLAIMS_OK) {
+        ctx->error = error;
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    rc = encore_claims_check_identity_facts(facts, &jlcf->policy, &error);
+    if (rc == ENCORE_CLAIMS_EUNKNOWN) {
+        return NGX_DECLINED;
+    }
+
+    ctx->error = error;
+    ctx->facts = facts;
+    ctx->token = *token;
+    ctx->cache = NGX_HTTP_ENCORE_JWT_CACHE_HIT;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "jwt: signature ok (cached), claims from the cache");
+
+    return ngx_http_encore_jwt_claims_status(rc);
+}
+
+
+static ngx_int_t
+ngx_http_encore_jwt_claims_status(int rc)
+{
     switch (rc) {
     case ENCORE_CLAIMS_OK:
         return NGX_OK;
@@ -476,6 +589,58 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
     default:
         return NGX_HTTP_UNAUTHORIZED;
     }
+}
+
+
+/*
+ * Claims of a token verified through the cache, parsed only when a claim
+ * the facts do not hold is asked for.  NGX_OK (ctx->claims may stay NULL
+ * if they do not parse, which a verified token's claims always do), or
+ * NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx)
+{
+    u_char              *p, *last, *payload, *buf;
+    size_t               len;
+    ngx_pool_cleanup_t  *cln;
+
+    p = ngx_strlchr(ctx->token.data, ctx->token.data + ctx->token.len, '.');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    payload = p + 1;
+    last = ctx->token.data + ctx->token.len;
+
+    p = ngx_strlchr(payload, last, '.');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    buf = ngx_pnalloc(r->pool, (p - payload) / 4 * 3 + 3);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (encore_base64url_decode(buf, &len, (char *) payload, p - payload)
+        != 0)
+    {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->claims = encore_json_object_parse(buf, len);
+
+    cln->handler = ngx_http_encore_jwt_cleanup_claims;
+    cln->data = ctx;
+
+    return NGX_OK;
 }
 
 
@@ -842,8 +1007,9 @@ ngx_http_encore_jwt_reject(ngx_http_request_t *r,
     h = NULL;
 
     if (status == NGX_HTTP_UNAUTHORIZED
-        || (ctx->claims && ngx_strcmp(ctx->error,
-                               "claims do not satisfy the requirement") == 0))
+        || ((ctx->claims || ctx->facts)
+            && ngx_strcmp(ctx->error,
+                          "claims do not satisfy the requirement") == 0))
     {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -943,12 +1109,41 @@ static ngx_int_t
 ngx_http_encore_jwt_claim_value(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx, const char *name, ngx_str_t *value)
 {
-    json_t  *v;
+    int          kind;
+    size_t       len;
+    json_t      *v;
+    const char  *text;
 
     ngx_str_null(value);
 
-    if (ctx == NULL || ctx->claims == NULL || ctx->status != 0) {
+    if (ctx == NULL || ctx->status != 0) {
         return NGX_OK;
+    }
+
+    if (ctx->claims == NULL) {
+        if (ctx->facts == NULL) {
+            return NGX_OK;
+        }
+
+        kind = encore_claims_facts_text(ctx->facts, name, &text, &len);
+
+        if (kind == ENCORE_CLAIM_TEXT) {
+            value->data = (u_char *) text;
+            value->len = len;
+            return NGX_OK;
+        }
+
+        if (kind == ENCORE_CLAIM_ABSENT) {
+            return NGX_OK;
+        }
+
+        if (ngx_http_encore_jwt_parse_claims(r, ctx) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ctx->claims == NULL) {
+            return NGX_OK;
+        }
     }
 
     v = json_object_get(ctx->claims, name);
@@ -1060,6 +1255,36 @@ ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
 
     v->data = (u_char *) ctx->error;
     v->len = ngx_strlen(ctx->error);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* "hit", "miss", "off" (no cache for this location), or empty: no
+   signature was checked */
+static ngx_int_t
+ngx_http_encore_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_encore_jwt_ctx_t  *ctx;
+
+    static ngx_str_t  names[] = {
+        ngx_null_string, ngx_string("hit"), ngx_string("miss"),
+        ngx_string("off")
+    };
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_encore_jwt_module);
+
+    if (ctx == NULL || ctx->cache == NGX_HTTP_ENCORE_JWT_CACHE_NONE) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = names[ctx->cache].data;
+    v->len = names[ctx->cache].len;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

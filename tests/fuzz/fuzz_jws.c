@@ -1,7 +1,10 @@
 /*
  * libFuzzer harness for the jwt module's token parser: compact JWS split,
  * base64url, header JSON, key selection, signature verification and the
- * claims checks, with the key set loaded once.
+ * claims checks, with the key set loaded once.  Two differential checks
+ * abort on any disagreement: the table-driven base64url decoder against a
+ * six-bits-at-a-time reference, and the checks on the claims facts a cache
+ * entry keeps against the checks on the claims themselves.
  *
  *   clang -fsanitize=fuzzer,address -g -O1 -I ngx_modules/jwt \
  *       tests/fuzz/fuzz_jws.c ngx_modules/jwt/encore_*.c \
@@ -33,12 +36,123 @@ static const char  fuzz_jwks_text[] =
 
 /* file-scope state is the fuzzer's, not Encore's: loaded once */
 static encore_jwks_t  *fuzz_jwks;
+static unsigned char   fuzz_buf[2][ENCORE_JWS_DEFAULT_MAX_SIZE];
 
 
 static time_t
 fuzz_clock(void *data)
 {
     return 1300819370;
+}
+
+
+static int
+fuzz_b64_reference(unsigned char *dst, size_t *dst_len, const char *src,
+    size_t len)
+{
+    int            v;
+    size_t         i, n;
+    unsigned       bits;
+    const char    *p;
+    unsigned long  acc;
+
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        p = src[i] ? strchr(alphabet, src[i]) : NULL;
+        if (p == NULL) {
+            return -1;
+        }
+
+        v = (int) (p - alphabet);
+        acc = (acc << 6) | (unsigned long) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (unsigned char) (acc >> bits);
+            acc &= (1UL << bits) - 1;
+        }
+    }
+
+    if (acc != 0) {
+        return -1;
+    }
+
+    *dst_len = n;
+
+    return 0;
+}
+
+
+static void
+fuzz_b64_differential(const uint8_t *data, size_t size)
+{
+    int     rc, ref;
+    size_t  n, m;
+
+    if (size > sizeof(fuzz_buf[0])) {
+        return;
+    }
+
+    rc = encore_base64url_decode(fuzz_buf[0], &n, (const char *) data, size);
+    ref = fuzz_b64_reference(fuzz_buf[1], &m, (const char *) data, size);
+
+    if (rc != ref || (rc == 0 && (n != m || memcmp(fuzz_buf[0], fuzz_buf[1],
+                                                   n) != 0)))
+    {
+        abort();
+    }
+}
+
+
+/* the facts must agree with the claims wherever they decide */
+static void
+fuzz_facts_differential(json_t *claims, encore_claims_policy_t *policy)
+{
+    int                     rc, frc;
+    long long               exp;
+    const char             *error, *ferror;
+    encore_claims_facts_t   facts;
+
+    error = NULL;
+    rc = encore_claims_check(claims, policy, &exp, &error);
+
+    if (encore_claims_facts_init(&facts, claims) != 0) {
+        if (rc != ENCORE_CLAIMS_EINVALID) {
+            abort();
+        }
+
+        return;
+    }
+
+    if (encore_claims_facts_size(&facts) > sizeof(facts)) {
+        abort();
+    }
+
+    ferror = NULL;
+    frc = encore_claims_check_time_facts(&facts, policy, &ferror);
+
+    if (frc == ENCORE_CLAIMS_OK) {
+        frc = encore_claims_check_identity_facts(&facts, policy, &ferror);
+    }
+
+    if (frc == ENCORE_CLAIMS_EUNKNOWN) {
+        return;
+    }
+
+    if (frc != rc || (rc != ENCORE_CLAIMS_OK && strcmp(ferror, error) != 0)) {
+        abort();
+    }
 }
 
 
@@ -57,14 +171,19 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    size_t                   i;
     json_t                  *claims;
-    long long                exp;
-    const char              *error;
     encore_jws_t             jws;
     encore_claims_policy_t   policy;
 
-    static const char         *roles[] = { "admin", "editor" };
-    static encore_claim_req_t  req = { "role", roles, 2 };
+    static const char         *roles[] = { "admin", "editor", "7", "true" };
+    static encore_claim_req_t  reqs[] = {
+        { "role", roles, 4 },
+        { "sub", NULL, 0 },
+        { "name", roles, 2 }
+    };
+
+    fuzz_b64_differential(data, size);
 
     if (encore_jws_parse(&jws, (const char *) data, size,
                          ENCORE_JWS_DEFAULT_MAX_SIZE, ENCORE_JWS_ALL)
@@ -75,16 +194,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         claims = encore_json_object_parse(jws.payload, jws.payload_len);
 
         if (claims) {
-            memset(&policy, 0, sizeof(policy));
-            policy.clock = fuzz_clock;
-            policy.leeway = 60;
-            policy.require_exp = 1;
-            policy.issuer = "joe";
-            policy.audience = "encore";
-            policy.reqs = &req;
-            policy.nreqs = 1;
+            /* policies from none to all checks, with 0 to 3 requirements */
+            for (i = 0; i < 8; i++) {
+                memset(&policy, 0, sizeof(policy));
+                policy.clock = fuzz_clock;
+                policy.leeway = (i & 1) ? 60 : 0;
+                policy.require_exp = (i != 7);
+                policy.issuer = (i & 2) ? "joe" : NULL;
+                policy.audience = (i & 4) ? "encore" : NULL;
+                policy.reqs = reqs;
+                policy.nreqs = i % 4;
 
-            (void) encore_claims_check(claims, &policy, &exp, &error);
+                fuzz_facts_differential(claims, &policy);
+            }
+
             json_decref(claims);
         }
     }

@@ -40,6 +40,9 @@ const enc_conf_key_t  auth_conf_keys[] = {
     { "auth.cookie_secure", ENC_CONF_BOOL, "false", 0, 0, 0,
       "always mark cookies Secure (otherwise only when "
       "X-Forwarded-Proto is https)" },
+    { "auth.verify_hs256_key_file", ENC_CONF_STR, "", 0, 0, 0,
+      "optional HS256 secret (raw bytes, at least 32) that GET "
+      "/internal/verify also accepts; empty: ES256 only" },
     { "auth.admin_email", ENC_CONF_STR, "admin@encore.local", 0, 0, 0,
       "email of the account bootstrap-admin creates" },
     { NULL, 0, NULL, 0, 0, 0, NULL }

@@ -14,25 +14,39 @@
  */
 
 #include "auth.h"
+#include "verify.h"
 #include "worker.h"
 
 
 static int
 auth_init(const enc_config_t *c, void **app)
 {
-    return auth_app_new(c, (auth_app_t **) app);
+    if (auth_app_new(c, (auth_app_t **) app) != 0) {
+        return -1;
+    }
+
+    if (auth_verify_init(c, *app) != 0) {
+        auth_app_free(*app);
+        *app = NULL;
+        return -1;
+    }
+
+    return 0;
 }
 
 
 static void
 auth_fini(void *app)
 {
+    auth_verify_fini();
     auth_app_free(app);
 }
 
 
 /* "/api/v1/users/me" is listed as a literal, which the router prefers to
-   "/api/v1/users/{id}" */
+   "/api/v1/users/{id}".  "/internal/verify" is for nginx's auth_request
+   through an `internal` location only: no public route of the edge
+   forwards to it (verify.c). */
 static const enc_route_t  auth_routes[] = {
     { "POST", "/api/v1/auth/register", auth_h_register,
       ENC_ROUTE_JSON_BODY, "auth_register" },
@@ -53,6 +67,7 @@ static const enc_route_t  auth_routes[] = {
     { "GET", "/api/v1/users/{id}", auth_h_user_get, 0, "users_get" },
     { "PATCH", "/api/v1/users/{id}", auth_h_user_admin_patch,
       ENC_ROUTE_ADMIN | ENC_ROUTE_JSON_BODY, "users_admin_patch" },
+    { "GET", "/internal/verify", auth_h_verify, 0, "internal_verify" },
     { NULL, NULL, NULL, 0, NULL }
 };
 

@@ -28,6 +28,7 @@ typedef struct {
     char    name[NAME_MAX_LEN];
     char    help[HELP_MAX_LEN];
     double  value;
+    int     gauge;
 } counter_t;
 
 static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
@@ -143,8 +144,9 @@ done:
 }
 
 
-void
-enc_metrics_counter_add(const char *name, const char *help, double v)
+/* counters and gauges share the table; a name keeps its first kind */
+static void
+metric_update(const char *name, const char *help, double v, int gauge)
 {
     size_t      i;
     counter_t  *c = NULL;
@@ -174,11 +176,30 @@ enc_metrics_counter_add(const char *name, const char *help, double v)
             c->help[i] = (help[i] == '\n' || help[i] == '\\') ? ' ' : help[i];
         }
         c->help[i] = '\0';
+        c->gauge = gauge;
     }
-    c->value += v;
+    if (c->gauge) {
+        c->value = v;
+    } else {
+        c->value += v;
+    }
 
 done:
     pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_counter_add(const char *name, const char *help, double v)
+{
+    metric_update(name, help, v, 0);
+}
+
+
+void
+enc_metrics_gauge_set(const char *name, const char *help, double v)
+{
+    metric_update(name, help, v, 1);
 }
 
 
@@ -234,8 +255,9 @@ enc_metrics_render(FILE *out)
     }
 
     for (i = 0; i < ncounters; i++) {
-        fprintf(out, "# HELP %s %s\n# TYPE %s counter\n%s %.17g\n",
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n",
                 counters[i].name, counters[i].help, counters[i].name,
+                counters[i].gauge ? "gauge" : "counter",
                 counters[i].name, counters[i].value);
     }
 

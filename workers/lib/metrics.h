@@ -19,6 +19,9 @@ void enc_metrics_http(const char *route, int status, double seconds);
 /* name must match [a-zA-Z_:][a-zA-Z0-9_:]*, otherwise the sample is
    dropped; name and help are copied on first use */
 void enc_metrics_counter_add(const char *name, const char *help, double v);
+/* as enc_metrics_counter_add, but sets the value (a gauge: a backlog, a
+   queue length); a name is a counter or a gauge, whichever it was first */
+void enc_metrics_gauge_set(const char *name, const char *help, double v);
 void enc_metrics_render(FILE *out);
 /* prefix for metric names, default "encore_worker"; call before serving */
 void enc_metrics_init(const char *worker);

@@ -932,19 +932,13 @@ relay_stamp(relay_t *r, const char *sql, const char *ids)
 }
 
 
-/* metrics.h has counters only: the backlog is exported as a counter moved
-   by deltas, so its current value is the backlog size. */
+/* the backlog goes up and down: a gauge */
 static void
 relay_backlog_metric(relay_t *r)
 {
-    static long  exported;
-
-    if (r->last_backlog != exported) {
-        enc_metrics_counter_add("encore_outbox_backlog",
-                                "outbox events waiting to be published",
-                                (double) (r->last_backlog - exported));
-        exported = r->last_backlog;
-    }
+    enc_metrics_gauge_set("encore_outbox_backlog",
+                          "outbox events waiting to be published",
+                          (double) r->last_backlog);
 }
 
 

@@ -323,6 +323,20 @@ ensure(enc_pg_t *pg)
     if (pg->tx_lost) {
         return -1;
     }
+    /*
+     * A server restart closes the socket, but libpq notices only when it
+     * next reads.  Between transactions, read what is pending first (the
+     * socket is non-blocking inside libpq, so this never waits): a closed
+     * socket turns the status bad and the statement goes to a fresh
+     * connection instead of failing once per idle thread.  Inside a
+     * transaction a lost connection must stay an error (tx_lost below).
+     */
+    if (pg->conn != NULL && !pg->broken && !pg->in_tx
+        && (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK))
+    {
+        enc_log_info("pg: connection lost while idle; reconnecting");
+        pg->broken = 1;
+    }
     if (pg->conn != NULL && !pg->broken && PQstatus(pg->conn) == CONNECTION_OK) {
         return 0;
     }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "echo.h"
 #include "log.h"
 #include "outbox.h"
 #include "writes.h"
@@ -26,6 +27,7 @@ const enc_route_t  probe_routes[] = {
     { "POST", "/writes", writes_post, ENC_ROUTE_JSON_BODY, "writes_post" },
     { "GET",  "/seen",   seen_get,    0,                   "seen_get" },
     { "GET",  "/outbox", outbox_get,  0,                   "outbox_get" },
+    { "GET",  "/echo-identity", probe_echo_identity_get, 0, "echo_identity" },
     { NULL, NULL, NULL, 0, NULL }
 };
 

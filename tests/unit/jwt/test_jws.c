@@ -241,6 +241,55 @@ jws_ok(const encore_jwks_t *jwks, const char *token, unsigned algs)
 
 /* ---- base64url --------------------------------------------------------- */
 
+/* the decoder as RFC 4648 reads: six bits at a time, for comparison */
+static int
+base64url_reference(unsigned char *dst, size_t *dst_len, const char *src,
+    size_t len)
+{
+    int            v;
+    size_t         i, n;
+    unsigned       bits;
+    const char    *p;
+    unsigned long  acc;
+
+    static const char  alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    acc = 0;
+    bits = 0;
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        p = src[i] ? strchr(alphabet, src[i]) : NULL;
+        if (p == NULL) {
+            return -1;
+        }
+
+        v = (int) (p - alphabet);
+        acc = (acc << 6) | (unsigned long) v;
+        bits += 6;
+
+        if (bits >= 8) {
+            bits -= 8;
+            dst[n++] = (unsigned char) (acc >> bits);
+            acc &= (1UL << bits) - 1;
+        }
+    }
+
+    if (acc != 0) {
+        return -1;
+    }
+
+    *dst_len = n;
+
+    return 0;
+}
+
+
 static void
 test_base64url(void **state)
 {
@@ -267,6 +316,59 @@ test_base64url(void **state)
     assert_int_equal(encore_base64url_encode(out, (const u_char *) "\xfb\xff",
                                              2), 3);
     assert_string_equal(out, "-_8");
+
+    /*
+     * The table-driven decoder against the reference: random strings over
+     * the alphabet and its neighbours (every length mod 4, every unused-bit
+     * pattern, bytes with the top bit set, NUL), and round trips.
+     */
+    {
+        int            rc, ref;
+        size_t         i, k, len, m;
+        unsigned char  a[64], b[64], raw[48];
+        char           in[80];
+
+        static const char  chars[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            "+/=. \x80\xff\x7f@[`{";
+
+        srand(7515);
+
+        for (i = 0; i < 200000; i++) {
+            len = (size_t) rand() % 13;
+
+            for (k = 0; k < len; k++) {
+                /* mostly the alphabet, now and then anything else */
+                in[k] = (rand() % 16)
+                        ? chars[rand() % 64]
+                        : (rand() % 4 ? chars[rand() % (sizeof(chars) - 1)]
+                                      : (char) (rand() % 256));
+            }
+
+            rc = encore_base64url_decode(a, &n, in, len);
+            ref = base64url_reference(b, &m, in, len);
+
+            assert_int_equal(rc, ref);
+
+            if (rc == 0) {
+                assert_int_equal(n, m);
+                assert_memory_equal(a, b, n);
+            }
+        }
+
+        for (i = 0; i < 20000; i++) {
+            len = (size_t) rand() % sizeof(raw);
+
+            for (k = 0; k < len; k++) {
+                raw[k] = (unsigned char) rand();
+            }
+
+            k = encore_base64url_encode(in, raw, len);
+            assert_int_equal(encore_base64url_decode(a, &n, in, k), 0);
+            assert_int_equal(n, len);
+            assert_memory_equal(a, raw, len);
+        }
+    }
 }
 
 
@@ -1503,20 +1605,104 @@ test_weak_keys(void **state)
 
 /* ---- claims ------------------------------------------------------------- */
 
+/* claims decided by the cached facts as well as by the claims themselves */
+static unsigned  claims_by_facts;
+
+
+/*
+ * The checks on the claims, and the same checks on the facts a cache entry
+ * keeps (encore_claims_facts_init()): whenever the facts decide, they must
+ * give the same verdict and the same error text.
+ */
 static int
 claims_rc(const char *json, encore_claims_policy_t *policy)
 {
-    int         rc;
-    json_t     *claims;
-    long long   exp;
-    const char *err;
+    int                     rc, frc;
+    json_t                 *claims;
+    long long               exp;
+    const char             *err, *ferr;
+    encore_claims_facts_t   facts;
 
     claims = encore_json_object_parse(json, strlen(json));
     assert_non_null(claims);
+    err = NULL;
     rc = encore_claims_check(claims, policy, &exp, &err);
+
+    if (encore_claims_facts_init(&facts, claims) != 0) {
+        /* only a token whose exp or nbf is malformed has no facts */
+        assert_int_equal(rc, ENCORE_CLAIMS_EINVALID);
+        json_decref(claims);
+        return rc;
+    }
+
+    assert_true(encore_claims_facts_size(&facts) <= sizeof(facts));
+
+    ferr = NULL;
+    frc = encore_claims_check_time_facts(&facts, policy, &ferr);
+
+    if (frc == ENCORE_CLAIMS_OK) {
+        frc = encore_claims_check_identity_facts(&facts, policy, &ferr);
+    }
+
+    if (frc != ENCORE_CLAIMS_EUNKNOWN) {
+        claims_by_facts++;
+        assert_int_equal(frc, rc);
+
+        if (rc != ENCORE_CLAIMS_OK) {
+            assert_string_equal(ferr, err);
+        }
+    }
+
     json_decref(claims);
 
     return rc;
+}
+
+
+/* whether the facts of json decide policy (else the claims are parsed) */
+static int
+claims_facts_decide(const char *json, encore_claims_policy_t *policy)
+{
+    int                     rc;
+    json_t                 *claims;
+    const char             *err;
+    encore_claims_facts_t   facts;
+
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_non_null(claims);
+    assert_int_equal(encore_claims_facts_init(&facts, claims), 0);
+    json_decref(claims);
+
+    rc = encore_claims_check_identity_facts(&facts, policy, &err);
+
+    return rc != ENCORE_CLAIMS_EUNKNOWN;
+}
+
+
+/* the text of a claim variable, from the facts of json */
+static int
+claims_fact_text(const char *json, const char *name, char *out)
+{
+    int                     kind;
+    size_t                  len;
+    json_t                 *claims;
+    const char             *text;
+    encore_claims_facts_t   facts;
+
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_non_null(claims);
+    assert_int_equal(encore_claims_facts_init(&facts, claims), 0);
+    json_decref(claims);
+
+    out[0] = '\0';
+    kind = encore_claims_facts_text(&facts, name, &text, &len);
+
+    if (kind == ENCORE_CLAIM_TEXT) {
+        memcpy(out, text, len);
+        out[len] = '\0';
+    }
+
+    return kind;
 }
 
 
@@ -1634,6 +1820,187 @@ test_claims(void **state)
 }
 
 
+
+/*
+ * The facts a cache entry keeps: wherever they decide they agree with the
+ * claims (claims_rc() checks every case above that way too), and whatever
+ * they do not hold sends the check back to the claims.
+ */
+static void
+test_claims_facts(void **state)
+{
+    char                    big[320], json[1200], text[300];
+    time_t                  now;
+    encore_claim_req_t      req[2];
+    encore_claims_policy_t  p;
+    const char             *roles[] = { "admin", "42", "true" };
+
+    memset(&p, 0, sizeof(p));
+    now = 1000000;
+    p.clock = fixed_clock;
+    p.clock_data = &now;
+    p.require_exp = 1;
+    p.leeway = 30;
+
+    claims_by_facts = 0;
+
+    /* time: exactly as the claims, leeway and fractions included */
+    assert_int_equal(claims_rc("{\"exp\":999971}", &p), ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":999970.9}", &p),
+                     ENCORE_CLAIMS_EEXPIRED);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"nbf\":1000031}", &p),
+                     ENCORE_CLAIMS_ENOTYET);
+    assert_int_equal(claims_rc("{\"nbf\":1}", &p), ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"nbf\":-1}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+
+    /* iss of every type, and too long to keep */
+    p.issuer = "encore";
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iss\":\"encore\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iss\":\"encor\"}", &p),
+                     ENCORE_CLAIMS_EISSUER);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iss\":1}", &p),
+                     ENCORE_CLAIMS_EISSUER);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iss\":null}", &p),
+                     ENCORE_CLAIMS_EISSUER);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iss\":[\"encore\"]}", &p),
+                     ENCORE_CLAIMS_EISSUER);
+    memset(big, 'e', 300);
+    big[300] = '\0';
+    snprintf(json, sizeof(json), "{\"exp\":2000000,\"iss\":\"%s\"}", big);
+    assert_int_equal(claims_rc(json, &p), ENCORE_CLAIMS_EISSUER);
+    assert_false(claims_facts_decide(json, &p));
+    p.issuer = NULL;
+    assert_true(claims_facts_decide(json, &p));
+
+    /* aud: strings, arrays, wrong types, more values than kept */
+    p.audience = "api";
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":\"api\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":[\"a\",\"api\"]}",
+                               &p), ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":[\"api\",null]}",
+                               &p), ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":[1,\"api\"]}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":null}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":{}}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":[]}", &p),
+                     ENCORE_CLAIMS_EAUDIENCE);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":\"API\"}", &p),
+                     ENCORE_CLAIMS_EAUDIENCE);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":"
+                               "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+                               "\"api\"]}", &p), ENCORE_CLAIMS_OK);
+    assert_true(claims_facts_decide("{\"exp\":2000000,\"aud\":"
+                                    "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\","
+                                    "\"7\",\"api\"]}", &p));
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":"
+                               "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+                               "\"8\",\"api\"]}", &p), ENCORE_CLAIMS_OK);
+    assert_false(claims_facts_decide("{\"exp\":2000000,\"aud\":"
+                                     "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\","
+                                     "\"7\",\"8\",\"api\"]}", &p));
+    /* a bad element after the match is still invalid, as in the claims */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":"
+                               "[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\","
+                               "\"8\",\"api\",false]}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    /* iss is checked before aud, whatever the facts hold */
+    p.issuer = "encore";
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"aud\":1}", &p),
+                     ENCORE_CLAIMS_EISSUER);
+    p.issuer = NULL;
+    p.audience = NULL;
+
+    /* required sub, role, name: strings, integers and booleans as text */
+    req[0].name = "role";
+    req[0].values = roles;
+    req[0].nvalues = 3;
+    p.reqs = req;
+    p.nreqs = 1;
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"admin\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":42}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"42\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":true}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":false}", &p),
+                     ENCORE_CLAIMS_EFORBIDDEN);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":-42}", &p),
+                     ENCORE_CLAIMS_EFORBIDDEN);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"admin \"}", &p),
+                     ENCORE_CLAIMS_EFORBIDDEN);
+    assert_int_equal(claims_rc("{\"exp\":2000000}", &p),
+                     ENCORE_CLAIMS_EFORBIDDEN);
+    /* null, arrays, reals: the claims decide */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":[\"admin\"]}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_false(claims_facts_decide("{\"exp\":2000000,\"role\":[\"admin\"]}",
+                                     &p));
+    assert_false(claims_facts_decide("{\"exp\":2000000,\"role\":null}", &p));
+    assert_false(claims_facts_decide("{\"exp\":2000000,\"role\":42.0}", &p));
+
+    /* a claim the facts do not keep: the claims decide */
+    req[1].name = "scope";
+    req[1].values = NULL;
+    req[1].nvalues = 0;
+    p.nreqs = 2;
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"admin\","
+                               "\"scope\":\"x\"}", &p), ENCORE_CLAIMS_OK);
+    assert_false(claims_facts_decide("{\"exp\":2000000,\"role\":\"admin\"}",
+                                     &p));
+    /* but a requirement that fails first is decided */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"user\"}", &p),
+                     ENCORE_CLAIMS_EFORBIDDEN);
+    assert_true(claims_facts_decide("{\"exp\":2000000,\"role\":\"user\"}",
+                                    &p));
+    p.nreqs = 0;
+
+    printf("claims facts decided %u cases like the claims\n", claims_by_facts);
+    assert_true(claims_by_facts >= 25);
+
+    /* the identity outputs */
+    assert_int_equal(claims_fact_text("{\"sub\":\"u-1\",\"role\":7,"
+                                      "\"name\":false}", "sub", text),
+                     ENCORE_CLAIM_TEXT);
+    assert_string_equal(text, "u-1");
+    assert_int_equal(claims_fact_text("{\"sub\":\"u-1\",\"role\":7,"
+                                      "\"name\":false}", "role", text),
+                     ENCORE_CLAIM_TEXT);
+    assert_string_equal(text, "7");
+    assert_int_equal(claims_fact_text("{\"sub\":\"u-1\",\"role\":7,"
+                                      "\"name\":false}", "name", text),
+                     ENCORE_CLAIM_TEXT);
+    assert_string_equal(text, "false");
+    assert_int_equal(claims_fact_text("{\"sub\":\"a\\r\\nb\"}", "sub", text),
+                     ENCORE_CLAIM_TEXT);
+    assert_string_equal(text, "a\r\nb");
+    assert_int_equal(claims_fact_text("{\"sub\":\"u-1\"}", "name", text),
+                     ENCORE_CLAIM_ABSENT);
+    assert_int_equal(claims_fact_text("{\"sub\":\"u-1\"}", "email", text),
+                     ENCORE_CLAIM_UNKNOWN);
+    assert_int_equal(claims_fact_text("{\"name\":{\"a\":1}}", "name", text),
+                     ENCORE_CLAIM_UNKNOWN);
+    snprintf(json, sizeof(json), "{\"name\":\"%s\"}", big);
+    assert_int_equal(claims_fact_text(json, "name", text),
+                     ENCORE_CLAIM_UNKNOWN);
+
+    /* the values share one buffer: what does not fit is not kept */
+    memset(big, 'x', 250);
+    big[250] = '\0';
+    snprintf(json, sizeof(json), "{\"iss\":\"%s\",\"sub\":\"%s\","
+             "\"role\":\"%s\"}", big, big, big);
+    assert_int_equal(claims_fact_text(json, "sub", text), ENCORE_CLAIM_TEXT);
+    assert_int_equal(claims_fact_text(json, "role", text),
+                     ENCORE_CLAIM_UNKNOWN);
+}
+
 int
 main(void)
 {
@@ -1654,6 +2021,7 @@ main(void)
         cmocka_unit_test(test_attack_size),
         cmocka_unit_test(test_weak_keys),
         cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_claims_facts),
     };
 
     return cmocka_run_group_tests_name("jwt", tests, keys_setup,

@@ -91,6 +91,29 @@ test_counters(void **state)
 }
 
 
+static void
+test_gauges(void **state)
+{
+    char  *t;
+
+    enc_metrics_reset();
+    enc_metrics_gauge_set("encore_outbox_backlog", "Backlog.", 7);
+    enc_metrics_gauge_set("encore_outbox_backlog", "ignored", 3);
+    enc_metrics_counter_add("encore_logins_total", "Logins.", 2);
+    t = render();
+    assert_non_null(strstr(t, "# TYPE encore_outbox_backlog gauge\n"
+                              "encore_outbox_backlog 3\n"));
+    assert_non_null(strstr(t, "# TYPE encore_logins_total counter\n"));
+    free(t);
+
+    /* a gauge goes down to zero, not by deltas */
+    enc_metrics_gauge_set("encore_outbox_backlog", "Backlog.", 0);
+    t = render();
+    assert_non_null(strstr(t, "\nencore_outbox_backlog 0\n"));
+    free(t);
+}
+
+
 static void *
 hammer(void *arg)
 {
@@ -131,6 +154,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_http_histogram),
         cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_gauges),
         cmocka_unit_test(test_threads),
     };
 

@@ -1,0 +1,460 @@
+/*
+ * Copyright (C) Encore
+ *
+ * ngx_http_encore_ops_module: the edge's readiness, /readyz.
+ *
+ * "encore_readyz auth catalog ...;" makes a location a content handler
+ * that asks every listed worker at once, through an in-memory subrequest
+ * to <encore_readyz_uri><worker> (an internal location that proxies to
+ * the worker's own /readyz), and answers 200 when each said 2xx, else
+ * 503 as problem+json naming the workers that are not ready.  A worker
+ * that is down makes its subrequest fail (502, 504): not ready.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct {
+    ngx_array_t                 *workers;    /* ngx_str_t */
+    ngx_str_t                    uri;
+} ngx_http_encore_ops_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   *name;
+    ngx_uint_t                   status;
+    ngx_uint_t                   done;
+} ngx_http_encore_ops_check_t;
+
+
+typedef struct {
+    ngx_http_encore_ops_check_t *checks;
+    ngx_uint_t                   nchecks;
+    ngx_uint_t                   pending;
+} ngx_http_encore_ops_ctx_t;
+
+
+static ngx_int_t ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_ops_readyz_done(ngx_http_request_t *r,
+    void *data, ngx_int_t rc);
+static void ngx_http_encore_ops_readyz_resume(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
+    ngx_http_encore_ops_ctx_t *ctx);
+
+static void *ngx_http_encore_ops_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_encore_ops_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+
+static char *ngx_http_encore_ops_readyz(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_command_t  ngx_http_encore_ops_commands[] = {
+
+    { ngx_string("encore_readyz"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_ANY,
+      ngx_http_encore_ops_readyz,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_readyz_uri"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_encore_ops_loc_conf_t, uri),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_encore_ops_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_encore_ops_create_loc_conf,   /* create location configuration */
+    ngx_http_encore_ops_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_encore_ops_module = {
+    NGX_MODULE_V1,
+    &ngx_http_encore_ops_module_ctx,       /* module context */
+    ngx_http_encore_ops_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                        uri, *name;
+    ngx_uint_t                       i;
+    ngx_http_request_t              *sr;
+    ngx_http_encore_ops_ctx_t       *ctx;
+    ngx_http_post_subrequest_t      *ps;
+    ngx_http_encore_ops_loc_conf_t  *olcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_ops_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_ops_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_encore_ops_module);
+
+    ctx->nchecks = olcf->workers ? olcf->workers->nelts : 0;
+
+    if (ctx->nchecks == 0) {
+        return ngx_http_encore_ops_readyz_send(r, ctx);
+    }
+
+    ctx->checks = ngx_pcalloc(r->pool,
+                            ctx->nchecks * sizeof(ngx_http_encore_ops_check_t));
+    if (ctx->checks == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    name = olcf->workers->elts;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        ctx->checks[i].name = &name[i];
+
+        uri.len = olcf->uri.len + name[i].len;
+        uri.data = ngx_pnalloc(r->pool, uri.len);
+        if (uri.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(uri.data, olcf->uri.data, olcf->uri.len),
+                   name[i].data, name[i].len);
+
+        ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
+        if (ps == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ps->handler = ngx_http_encore_ops_readyz_done;
+        ps->data = &ctx->checks[i];
+
+        /* the workers' answers are read into memory, never sent on */
+        if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
+                                NGX_HTTP_SUBREQUEST_IN_MEMORY
+                                |NGX_HTTP_SUBREQUEST_WAITED)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->pending++;
+    }
+
+    /*
+     * The subrequests run once this returns; each one's end wakes this
+     * request, which answers when the last one has.  The count taken here
+     * is given back by NGX_DONE.
+     */
+    r->write_event_handler = ngx_http_encore_ops_readyz_resume;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_encore_ops_readyz_done(ngx_http_request_t *r, void *data,
+    ngx_int_t rc)
+{
+    ngx_http_encore_ops_check_t  *check = data;
+
+    ngx_http_encore_ops_ctx_t  *ctx;
+
+    /* a subrequest that ends while not active is finalized again later */
+    if (check->done) {
+        return rc;
+    }
+
+    check->done = 1;
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE || rc == NGX_ERROR) {
+        /* the worker did not answer (502, 504) or the proxying failed */
+        check->status = (rc == NGX_ERROR) ? NGX_HTTP_BAD_GATEWAY : rc;
+
+    } else {
+        check->status = r->headers_out.status;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "readyz: worker \"%V\" answered %ui",
+                   check->name, check->status);
+
+    ctx = ngx_http_get_module_ctx(r->parent, ngx_http_encore_ops_module);
+
+    if (ctx != NULL && ctx->pending) {
+        ctx->pending--;
+    }
+
+    /*
+     * An error is recorded, not answered: NGX_OK ends the subrequest
+     * without an error page of its own.
+     */
+    return (rc == NGX_ERROR) ? rc : NGX_OK;
+}
+
+
+static void
+ngx_http_encore_ops_readyz_resume(ngx_http_request_t *r)
+{
+    ngx_http_encore_ops_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_encore_ops_module);
+
+    if (ctx == NULL || ctx->pending) {
+        return;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_http_finalize_request(r, ngx_http_encore_ops_readyz_send(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
+    ngx_http_encore_ops_ctx_t *ctx)
+{
+    size_t        len;
+    u_char       *p;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_uint_t    i, ready, nbad;
+    ngx_chain_t   out;
+
+    /* worker names are [a-z0-9_-]: nothing to escape in the JSON */
+    len = sizeof("{\"type\":\"about:blank\",\"title\":\"Service Unavailable\","
+                 "\"status\":503,\"detail\":\"workers not ready: \","
+                 "\"not_ready\":[],\"workers\":{}}\n");
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        len += 2 * (ctx->checks[i].name->len + sizeof("\"\",")
+                    + sizeof("\"\":{\"ready\":false,\"status\":000},"));
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    nbad = 0;
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        if (ctx->checks[i].status < 200 || ctx->checks[i].status > 299) {
+            nbad++;
+        }
+    }
+
+    p = b->last;
+
+    if (nbad == 0) {
+        p = ngx_cpymem(p, "{\"status\":\"ready\",\"workers\":{",
+                       sizeof("{\"status\":\"ready\",\"workers\":{") - 1);
+
+    } else {
+        p = ngx_cpymem(p, "{\"type\":\"about:blank\","
+                          "\"title\":\"Service Unavailable\","
+                          "\"status\":503,\"detail\":\"workers not ready: ",
+                       sizeof("{\"type\":\"about:blank\","
+                              "\"title\":\"Service Unavailable\","
+                              "\"status\":503,\"detail\":\"workers not"
+                              " ready: ") - 1);
+
+        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
+            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s%V", nbad++ ? ", " : "",
+                            ctx->checks[i].name);
+        }
+
+        p = ngx_cpymem(p, "\",\"not_ready\":[",
+                       sizeof("\",\"not_ready\":[") - 1);
+
+        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
+            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s\"%V\"", nbad++ ? "," : "",
+                            ctx->checks[i].name);
+        }
+
+        p = ngx_cpymem(p, "],\"workers\":{", sizeof("],\"workers\":{") - 1);
+    }
+
+    for (i = 0; i < ctx->nchecks; i++) {
+        ready = (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299);
+
+        p = ngx_sprintf(p, "%s\"%V\":{\"ready\":%s,\"status\":%ui}",
+                        i ? "," : "", ctx->checks[i].name,
+                        ready ? "true" : "false",
+                        ngx_min(ctx->checks[i].status, 999));
+    }
+
+    p = ngx_cpymem(p, "}}\n", 3);
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = nbad ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+
+    if (nbad) {
+        ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void *
+ngx_http_encore_ops_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_encore_ops_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_encore_ops_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->uri = { 0, NULL };
+     */
+
+    conf->workers = NGX_CONF_UNSET_PTR;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_encore_ops_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_encore_ops_loc_conf_t *prev = parent;
+    ngx_http_encore_ops_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->workers, prev->workers, NULL);
+    ngx_conf_merge_str_value(conf->uri, prev->uri, "/_readyz/");
+
+    if (conf->uri.len == 0 || conf->uri.data[0] != '/') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"encore_readyz_uri\" must start with \"/\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_ops_readyz(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_ops_loc_conf_t *olcf = conf;
+
+    u_char                    *c;
+    ngx_str_t                 *value, *name;
+    ngx_uint_t                 i, j;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->workers != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    olcf->workers = ngx_array_create(cf->pool, cf->args->nelts,
+                                     sizeof(ngx_str_t));
+    if (olcf->workers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        for (j = 0; j < value[i].len; j++) {
+            c = &value[i].data[j];
+
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9')
+                  || *c == '_' || *c == '-'))
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid worker name \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (value[i].len == 0 || value[i].len > 64) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid worker name \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name = ngx_array_push(olcf->workers);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_encore_ops_readyz_handler;
+
+    return NGX_CONF_OK;
+}

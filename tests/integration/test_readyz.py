@@ -1,0 +1,97 @@
+"""/readyz at the edge (ngx_modules/ops): asks every running worker's /readyz
+in parallel subrequests and answers 200, or 503 naming the workers that are
+not ready. The workers asked are the ones the stack runs (ENCORE_WORKERS,
+rendered into conf/ops.conf by auto/stack)."""
+import os
+import time
+
+import pytest
+import requests
+
+from conftest import assert_problem, stack, url, wait_until
+
+WORKERS = os.environ.get("ENCORE_WORKERS", "auth probe").split()
+
+
+def steadily_ready(n=20):
+    return all(requests.get(url("/readyz")).status_code == 200 for _ in range(n))
+
+
+@pytest.fixture(autouse=True)
+def all_ready():
+    """Fault tests that ran before (PostgreSQL restarted) leave workers
+    catching up: each worker thread notices its lost connection on its
+    next query, so /readyz can answer 503 a few more times. Start from a
+    stack that answers ready again and again."""
+    wait_until(steadily_ready, timeout=60, what="/readyz steadily 200")
+
+
+def test_ready_when_every_worker_is():
+    r = requests.get(url("/readyz"))
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.headers.get("X-Request-Id")
+    body = r.json()
+    assert body["status"] == "ready"
+    assert set(body["workers"]) == set(WORKERS)
+    for w in WORKERS:
+        assert body["workers"][w] == {"ready": True, "status": 200}
+
+
+def test_head_and_wrong_method():
+    r = requests.head(url("/readyz"))
+    assert r.status_code == 200
+    assert r.content == b""
+    assert requests.post(url("/readyz"), data=b"x").status_code == 405
+
+
+@pytest.mark.skipif("probe" not in WORKERS, reason="needs the probe worker")
+def test_a_stopped_worker_is_named_and_counted():
+    from test_metrics import delta, parse, scrape
+
+    before = parse(scrape())
+    stack("stop-worker", "probe")
+    try:
+        r = requests.get(url("/readyz"))
+        body = assert_problem(r, 503)
+        assert body["not_ready"] == ["probe"], body
+        assert "probe" in body["detail"]
+        assert body["workers"]["probe"]["ready"] is False
+        assert body["workers"]["probe"]["status"] in (502, 504)
+        for w in WORKERS:
+            if w != "probe":
+                assert body["workers"][w]["ready"] is True, body
+
+        # the edge keeps answering, and serves the others' metrics
+        assert requests.get(url("/metrics/probe")).status_code == 502
+        if "auth" in WORKERS:
+            assert requests.get(url("/metrics/auth")).status_code == 200
+        after = parse(scrape())
+        fails = delta(before, after, "encore_upstream_failures_total",
+                      upstream="encore_probe")
+        assert sum(fails.values()) == 1, fails
+        ready503 = delta(before, after, "encore_http_requests_total",
+                         route="readyz", status="5xx")
+        assert sum(ready503.values()) == 1, ready503
+    finally:
+        stack("start-worker", "probe")
+
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r = requests.get(url("/readyz"))
+        if r.status_code == 200:
+            break
+        time.sleep(0.2)
+    assert r.status_code == 200, r.text
+    assert r.json()["workers"]["probe"]["ready"] is True
+
+
+def test_many_concurrent_readyz():
+    # parallel subrequests per request, many requests at once: no mixing up
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        results = list(ex.map(lambda _: requests.get(url("/readyz")), range(40)))
+    for r in results:
+        assert r.status_code == 200, r.text
+        assert set(r.json()["workers"]) == set(WORKERS)
