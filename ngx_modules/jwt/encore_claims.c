@@ -414,6 +414,137 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
 }
 
 
+/* exp, nbf from a flat scan: -1 unless absent or an integer in range */
+static int
+encore_claims_flat_time(const encore_flat_t *flat, const char *name,
+    long long *out, unsigned char *present)
+{
+    const encore_flat_member_t  *m;
+
+    m = encore_flat_get(flat, name);
+
+    if (m == NULL) {
+        *present = 0;
+        *out = 0;
+        return 0;
+    }
+
+    if (m->type != ENCORE_FLAT_INTEGER
+        || m->integer > (unsigned long long) ENCORE_CLAIMS_TIME_MAX)
+    {
+        return -1;
+    }
+
+    *present = 1;
+    *out = (long long) m->integer;
+
+    return 0;
+}
+
+
+/* in the order, and with the outcomes, of encore_claims_facts_init() */
+int
+encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
+{
+    size_t                       i, k;
+    unsigned                     kind;
+    const encore_flat_member_t  *m;
+
+    static const char  *scalars[] = { "sub", "role", "name" };
+
+    memset(f, 0, offsetof(encore_claims_facts_t, data));
+
+    if (encore_claims_flat_time(flat, "exp", &f->exp, &f->has_exp) != 0
+        || encore_claims_flat_time(flat, "nbf", &f->nbf, &f->has_nbf) != 0)
+    {
+        return -1;
+    }
+
+    m = encore_flat_get(flat, "iss");
+
+    if (m == NULL) {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] = ENCORE_CLAIM_ABSENT;
+
+    } else if (m->type != ENCORE_FLAT_STRING) {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] = ENCORE_CLAIM_INVALID;
+
+    } else {
+        f->kind[ENCORE_CLAIMS_FACT_ISS] =
+            encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_ISS, m->value.data,
+                                    m->value.len)
+            == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+    }
+
+    for (i = 0; i < 3; i++) {
+        m = encore_flat_get(flat, scalars[i]);
+
+        if (m == NULL) {
+            kind = ENCORE_CLAIM_ABSENT;
+
+        } else if (m->type == ENCORE_FLAT_ARRAY) {
+            kind = ENCORE_CLAIM_UNKNOWN;
+
+        } else {
+            /* canonical integers are their own "%lld" text */
+            kind = encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_SUB + i,
+                       m->type == ENCORE_FLAT_TRUE ? "true"
+                       : m->type == ENCORE_FLAT_FALSE ? "false"
+                       : m->value.data,
+                       m->type == ENCORE_FLAT_TRUE ? 4
+                       : m->type == ENCORE_FLAT_FALSE ? 5
+                       : m->value.len)
+                   == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+        }
+
+        f->kind[ENCORE_CLAIMS_FACT_SUB + i] = (unsigned char) kind;
+    }
+
+    m = encore_flat_get(flat, "aud");
+
+    if (m == NULL) {
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_ABSENT;
+
+    } else if (m->type == ENCORE_FLAT_STRING) {
+        f->naud = 1;
+        f->kind[ENCORE_CLAIMS_FACT_AUD] =
+            encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_AUD, m->value.data,
+                                    m->value.len)
+            == 0 ? ENCORE_CLAIM_TEXT : ENCORE_CLAIM_UNKNOWN;
+
+    } else if (m->type == ENCORE_FLAT_ARRAY) {
+        /* a flat array holds only strings */
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_TEXT;
+
+        if (m->nitems > ENCORE_CLAIMS_AUD_MAX) {
+            f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_UNKNOWN;
+
+        } else {
+            for (k = 0; k < m->nitems; k++) {
+                if (encore_claims_facts_put(f, ENCORE_CLAIMS_FACT_AUD + k,
+                                            flat->items[m->first + k].data,
+                                            flat->items[m->first + k].len)
+                    != 0)
+                {
+                    f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_UNKNOWN;
+                    break;
+                }
+
+                f->naud++;
+            }
+        }
+
+    } else {
+        f->kind[ENCORE_CLAIMS_FACT_AUD] = ENCORE_CLAIM_INVALID;
+    }
+
+    if (f->kind[ENCORE_CLAIMS_FACT_AUD] != ENCORE_CLAIM_TEXT) {
+        f->naud = 0;
+    }
+
+    return 0;
+}
+
+
 int
 encore_claims_check_time_facts(const encore_claims_facts_t *f,
     const encore_claims_policy_t *policy, const char **error)

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "encore_flat.h"
+
 
 /* exp and nbf beyond year 9999 are refused as out of range */
 #define ENCORE_CLAIMS_TIME_MAX  253402300799LL
@@ -131,6 +133,15 @@ typedef struct {
  */
 int encore_claims_facts_init(encore_claims_facts_t *facts,
     const json_t *claims);
+
+/*
+ * The same facts as encore_claims_facts_init() gives for the same claims,
+ * from a flat scan (encore_flat.h) instead of jansson.  Returns -1, and the
+ * caller parses the claims with jansson, whenever exp or nbf is not a
+ * plain integer within range.
+ */
+int encore_claims_facts_flat(encore_claims_facts_t *facts,
+    const encore_flat_t *flat);
 
 /* encore_claims_check_time(), on facts: the same verdicts and errors */
 int encore_claims_check_time_facts(const encore_claims_facts_t *facts,

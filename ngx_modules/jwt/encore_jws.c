@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 
 #include "encore_jws.h"
+#include "encore_flat.h"
 
 
 #define ENCORE_ES256_SIG_LEN    64
@@ -298,14 +299,103 @@ encore_jws_fail(encore_jws_t *jws, int rc, const char *error)
 }
 
 
+/*
+ * The header's checks, on its members however they were read: alg a string
+ * naming an allowed algorithm, no crit, kid (when present) a string of
+ * 1..ENCORE_JWK_KID_MAX bytes without control characters.  has_kid with a
+ * NULL kid means kid is not a string.  kid must stay valid, NUL-terminated,
+ * as long as jws.
+ */
+static int
+encore_jws_header_check(encore_jws_t *jws, int alg_is_string,
+    const char *alg, size_t alg_len, int has_crit, int has_kid,
+    const char *kid, size_t kid_len, unsigned allowed_algs)
+{
+    size_t  i;
+
+    if (!alg_is_string) {
+        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg missing");
+    }
+
+    jws->alg = encore_jws_alg_from_name(alg, alg_len);
+
+    if ((jws->alg & allowed_algs) == 0) {
+        jws->alg = 0;
+        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg not allowed");
+    }
+
+    /*
+     * RFC 7515 4.1.11: a recipient must reject a JWS whose crit lists an
+     * extension it does not understand; Encore understands none, and a
+     * malformed crit is no better.
+     */
+    if (has_crit) {
+        return encore_jws_fail(jws, ENCORE_JWS_ECRIT,
+                               "crit extension not understood");
+    }
+
+    if (has_kid) {
+        if (kid == NULL) {
+            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                   "kid is not a string");
+        }
+
+        if (kid_len == 0 || kid_len > ENCORE_JWK_KID_MAX) {
+            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                   "kid length out of range");
+        }
+
+        for (i = 0; i < kid_len; i++) {
+            if ((unsigned char) kid[i] < 0x20 || kid[i] == 0x7f) {
+                return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
+                                       "kid has control characters");
+            }
+        }
+
+        jws->kid = kid;
+        jws->kid_len = kid_len;
+    }
+
+    return ENCORE_JWS_OK;
+}
+
+
+/* a flat header: its strings are the bytes of the decoded header in buf */
+static int
+encore_jws_header_flat(encore_jws_t *jws, const encore_flat_t *flat,
+    unsigned allowed_algs)
+{
+    const encore_flat_member_t  *alg, *kid;
+
+    alg = encore_flat_get(flat, "alg");
+    kid = encore_flat_get(flat, "kid");
+
+    if (kid && kid->type == ENCORE_FLAT_STRING) {
+        /* the closing quote, in our buffer, becomes the kid's NUL */
+        ((char *) kid->value.data)[kid->value.len] = '\0';
+    }
+
+    return encore_jws_header_check(jws,
+                                   alg && alg->type == ENCORE_FLAT_STRING,
+                                   alg ? alg->value.data : NULL,
+                                   alg ? alg->value.len : 0,
+                                   encore_flat_get(flat, "crit") != NULL,
+                                   kid != NULL,
+                                   kid && kid->type == ENCORE_FLAT_STRING
+                                   ? kid->value.data : NULL,
+                                   kid ? kid->value.len : 0,
+                                   allowed_algs);
+}
+
+
 int
 encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
     size_t max_len, unsigned allowed_algs)
 {
-    size_t         i, dots[2], nd, hlen, plen, slen, hdec;
-    json_t        *alg, *kid;
-    const char    *s;
-    unsigned char *p;
+    size_t          i, dots[2], nd, hlen, plen, slen, hdec;
+    json_t         *alg, *kid;
+    unsigned char  *p;
+    encore_flat_t   flat;
 
     memset(jws, 0, sizeof(encore_jws_t));
 
@@ -378,6 +468,11 @@ encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
     jws->input = token;
     jws->input_len = dots[1];
 
+    /* the usual header is flat: read in place, jansson for anything else */
+    if (encore_flat_parse(&flat, p, hdec) == 0) {
+        return encore_jws_header_flat(jws, &flat, allowed_algs);
+    }
+
     jws->header = encore_json_object_parse(p, hdec);
     if (jws->header == NULL) {
         return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
@@ -385,54 +480,15 @@ encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
     }
 
     alg = json_object_get(jws->header, "alg");
-    if (!json_is_string(alg)) {
-        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg missing");
-    }
-
-    jws->alg = encore_jws_alg_from_name(json_string_value(alg),
-                                        json_string_length(alg));
-
-    if ((jws->alg & allowed_algs) == 0) {
-        jws->alg = 0;
-        return encore_jws_fail(jws, ENCORE_JWS_EALG, "alg not allowed");
-    }
-
-    /*
-     * RFC 7515 4.1.11: a recipient must reject a JWS whose crit lists an
-     * extension it does not understand; Encore understands none, and a
-     * malformed crit is no better.
-     */
-    if (json_object_get(jws->header, "crit") != NULL) {
-        return encore_jws_fail(jws, ENCORE_JWS_ECRIT,
-                               "crit extension not understood");
-    }
-
     kid = json_object_get(jws->header, "kid");
 
-    if (kid != NULL) {
-        if (!json_is_string(kid)) {
-            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
-                                   "kid is not a string");
-        }
-
-        s = json_string_value(kid);
-        jws->kid_len = json_string_length(kid);
-
-        if (jws->kid_len == 0 || jws->kid_len > ENCORE_JWK_KID_MAX) {
-            return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
-                                   "kid length out of range");
-        }
-
-        for (i = 0; i < jws->kid_len; i++) {
-            if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
-                return encore_jws_fail(jws, ENCORE_JWS_EMALFORMED,
-                                       "kid has control characters");
-            }
-        }
-
-        jws->kid = s;
-    }
-
+    return encore_jws_header_check(jws, json_is_string(alg),
+                                   json_string_value(alg),
+                                   json_string_length(alg),
+                                   json_object_get(jws->header, "crit")
+                                   != NULL,
+                                   kid != NULL, json_string_value(kid),
+                                   json_string_length(kid), allowed_algs);
     return ENCORE_JWS_OK;
 }
 

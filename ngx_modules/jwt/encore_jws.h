@@ -34,7 +34,7 @@ typedef enum {
 typedef struct {
     const char     *input;       /* "header.payload", points into the token */
     size_t          input_len;
-    json_t         *header;      /* owned */
+    json_t         *header;      /* owned; NULL when read flat */
     unsigned char  *payload;     /* decoded and NUL-terminated, in buf */
     size_t          payload_len;
     unsigned char  *sig;         /* decoded, in buf */
@@ -54,8 +54,10 @@ typedef struct {
  * members, a string "alg" in allowed_algs ("none" never is), no "crit", a
  * string "kid" of at most ENCORE_JWK_KID_MAX bytes without control
  * characters.  "jwk", "jku", "x5u", "x5c" are ignored: keys come only from
- * the configured key set.  The signature is not checked here.  jws must be
- * released with encore_jws_free() whatever the result.
+ * the configured key set.  A flat header (encore_flat.h) is read in place,
+ * any other with jansson; the verdicts are the same.  The signature is
+ * not checked here.  jws must be released with encore_jws_free() whatever
+ * the result.
  */
 int encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
     size_t max_len, unsigned allowed_algs);

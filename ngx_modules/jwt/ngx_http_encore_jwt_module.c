@@ -17,6 +17,7 @@
 #include "ngx_http_encore_jwt.h"
 #include "encore_jws.h"
 #include "encore_claims.h"
+#include "encore_flat.h"
 
 
 #define NGX_HTTP_ENCORE_JWT_OFF       0
@@ -87,6 +88,8 @@ static ngx_int_t ngx_http_encore_jwt_check_facts(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_jwt_claims_status(int rc);
 static ngx_int_t ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_encore_jwt_json_claims(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, const u_char *data, size_t len);
 static ngx_int_t ngx_http_encore_jwt_token(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_str_t *token,
     ngx_uint_t *cookie);
@@ -405,10 +408,10 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
     u_char                            key[9];
     time_t                            now;
     ngx_int_t                         status;
-    ngx_uint_t                        i, alg, cached, use_cache;
+    ngx_uint_t                        i, alg, cached, use_cache, flat;
     long long                         exp;
     encore_jws_t                      jws;
-    ngx_pool_cleanup_t               *cln;
+    encore_flat_t                     fl;
     encore_claims_facts_t            *facts;
     ngx_http_encore_jwt_main_conf_t  *jmcf;
 
@@ -469,11 +472,6 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
         }
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
     rc = encore_jws_parse(&jws, (const char *) token->data, token->len,
                           jlcf->max_size, (unsigned) jlcf->algorithms);
 
@@ -483,20 +481,42 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
         return rc == ENCORE_JWS_ENOMEM ? NGX_ERROR : NGX_HTTP_UNAUTHORIZED;
     }
 
-    ctx->claims = encore_json_object_parse(jws.payload, jws.payload_len);
-
-    if (ctx->claims == NULL) {
-        ctx->error = "claims are not a JSON object";
-        encore_jws_free(&jws);
-        return NGX_HTTP_UNAUTHORIZED;
+    if (facts == NULL) {
+        facts = ngx_palloc(r->pool, sizeof(encore_claims_facts_t));
+        if (facts == NULL) {
+            encore_jws_free(&jws);
+            return NGX_ERROR;
+        }
     }
 
-    /* the claims live as long as the request: variables read them */
-    cln->handler = ngx_http_encore_jwt_cleanup_claims;
-    cln->data = ctx;
+    /* the usual claims are flat: their facts without jansson */
+    flat = (encore_flat_parse(&fl, jws.payload, jws.payload_len) == 0
+            && encore_claims_facts_flat(facts, &fl) == 0);
 
-    rc = encore_claims_check_time(ctx->claims, &jlcf->policy, &exp,
-                                  &ctx->error);
+    if (flat) {
+        rc = encore_claims_check_time_facts(facts, &jlcf->policy,
+                                            &ctx->error);
+        exp = facts->has_exp ? facts->exp : 0;
+
+    } else {
+        if (ngx_http_encore_jwt_json_claims(r, ctx, jws.payload,
+                                            jws.payload_len)
+            != NGX_OK)
+        {
+            encore_jws_free(&jws);
+            return NGX_ERROR;
+        }
+
+        if (ctx->claims == NULL) {
+            ctx->error = "claims are not a JSON object";
+            encore_jws_free(&jws);
+            return NGX_HTTP_UNAUTHORIZED;
+        }
+
+        rc = encore_claims_check_time(ctx->claims, &jlcf->policy, &exp,
+                                      &ctx->error);
+    }
+
     if (rc != ENCORE_CLAIMS_OK) {
         encore_jws_free(&jws);
         return NGX_HTTP_UNAUTHORIZED;
@@ -520,16 +540,47 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
                                            : NGX_HTTP_UNAUTHORIZED;
         }
 
-        if (use_cache && encore_claims_facts_init(facts, ctx->claims) == 0) {
+        if (use_cache
+            && (flat || encore_claims_facts_init(facts, ctx->claims) == 0))
+        {
             ngx_http_encore_jwt_cache_store(jmcf->cache_zone, hash,
                                             (time_t) exp, now, jws.alg,
                                             facts);
         }
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "jwt: signature ok (%s), cached:%ui",
-                   encore_jws_alg_name(jws.alg), cached);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "jwt: signature ok (%s), cached:%ui, flat:%ui",
+                   encore_jws_alg_name(jws.alg), cached, flat);
+
+    if (flat) {
+        rc = encore_claims_check_identity_facts(facts, &jlcf->policy,
+                                                &ctx->error);
+
+        if (rc != ENCORE_CLAIMS_EUNKNOWN) {
+            encore_jws_free(&jws);
+
+            ctx->facts = facts;
+            ctx->token = *token;
+
+            return ngx_http_encore_jwt_claims_status(rc);
+        }
+
+        /* a requirement the facts do not hold: the claims decide */
+        if (ngx_http_encore_jwt_json_claims(r, ctx, jws.payload,
+                                            jws.payload_len)
+            != NGX_OK)
+        {
+            encore_jws_free(&jws);
+            return NGX_ERROR;
+        }
+
+        if (ctx->claims == NULL) {
+            ctx->error = "claims are not a JSON object";
+            encore_jws_free(&jws);
+            return NGX_HTTP_UNAUTHORIZED;
+        }
+    }
 
     encore_jws_free(&jws);
 
@@ -537,6 +588,31 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
                                       &ctx->error);
 
     return ngx_http_encore_jwt_claims_status(rc);
+}
+
+
+/*
+ * Parse claims with jansson into ctx->claims (NULL when they are not a JSON
+ * object), released with the request.  NGX_OK or NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_json_claims(ngx_http_request_t *r,
+    ngx_http_encore_jwt_ctx_t *ctx, const u_char *data, size_t len)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the claims live as long as the request: variables read them */
+    ctx->claims = encore_json_object_parse(data, len);
+
+    cln->handler = ngx_http_encore_jwt_cleanup_claims;
+    cln->data = ctx;
+
+    return NGX_OK;
 }
 
 
@@ -602,9 +678,8 @@ static ngx_int_t
 ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx)
 {
-    u_char              *p, *last, *payload, *buf;
-    size_t               len;
-    ngx_pool_cleanup_t  *cln;
+    u_char  *p, *last, *payload, *buf;
+    size_t   len;
 
     p = ngx_strlchr(ctx->token.data, ctx->token.data + ctx->token.len, '.');
     if (p == NULL) {
@@ -630,17 +705,7 @@ ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->claims = encore_json_object_parse(buf, len);
-
-    cln->handler = ngx_http_encore_jwt_cleanup_claims;
-    cln->data = ctx;
-
-    return NGX_OK;
+    return ngx_http_encore_jwt_json_claims(r, ctx, buf, len);
 }
 
 

@@ -637,25 +637,36 @@ ngx_http_encore_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     if (ozone || shm_zone->shm.exists) {
 
-        /* a reload: the same name and size keep the old zone's table */
+        /*
+         * A reload with the same name and size: the zone is the old one,
+         * and the old generation's workers keep adding to its table until
+         * they exit.  The table can be neither freed nor moved, so another
+         * max_series is refused, as limit_req refuses another key.
+         */
+        if (ozone && ozone->max_series != zone->max_series) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "encore_metrics_zone \"%V\" is already declared "
+                          "with a different max_series (%ui, now %ui); "
+                          "change its name or size, or restart",
+                          &shm_zone->shm.name, ozone->max_series,
+                          zone->max_series);
+            return NGX_ERROR;
+        }
+
         mem = zone->shpool->data;
 
-        if (mem != NULL
-            && encore_metrics_attach(&zone->metrics, mem,
+        if (mem == NULL
+            || encore_metrics_attach(&zone->metrics, mem,
                                      (uint32_t) zone->max_series)
-               == 0)
+               != 0)
         {
-            return NGX_OK;
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "encore_metrics_zone \"%V\" holds a table this "
+                          "configuration cannot use", &shm_zone->shm.name);
+            return NGX_ERROR;
         }
 
-        ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
-                      "encore_metrics_zone \"%V\" changed its max_series, "
-                      "counters start from zero", &shm_zone->shm.name);
-
-        if (mem != NULL) {
-            ngx_slab_free(zone->shpool, mem);
-            zone->shpool->data = NULL;
-        }
+        return NGX_OK;
 
     } else {
         len = sizeof(" in encore_metrics_zone \"\"") + shm_zone->shm.name.len;

@@ -40,6 +40,8 @@ typedef struct {
 static ngx_int_t ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_ops_readyz_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_encore_ops_readyz_fail(
+    ngx_http_encore_ops_ctx_t *ctx);
 static void ngx_http_encore_ops_readyz_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
     ngx_http_encore_ops_ctx_t *ctx);
@@ -153,7 +155,7 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
         uri.len = olcf->uri.len + name[i].len;
         uri.data = ngx_pnalloc(r->pool, uri.len);
         if (uri.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ngx_http_encore_ops_readyz_fail(ctx);
         }
 
         ngx_memcpy(ngx_cpymem(uri.data, olcf->uri.data, olcf->uri.len),
@@ -161,7 +163,7 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
 
         ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
         if (ps == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return ngx_http_encore_ops_readyz_fail(ctx);
         }
 
         ps->handler = ngx_http_encore_ops_readyz_done;
@@ -173,7 +175,8 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
                                 |NGX_HTTP_SUBREQUEST_WAITED)
             != NGX_OK)
         {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            /* it may have failed after taking a count: as auth_request */
+            return NGX_ERROR;
         }
 
         ctx->pending++;
@@ -188,6 +191,19 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/*
+ * A failure before any subrequest was posted can still be answered with a
+ * 500 error page; once one is posted, an error page would be sent while
+ * the subrequests run and end into a finalized request: NGX_ERROR
+ * terminates the request and its subrequests together.
+ */
+static ngx_int_t
+ngx_http_encore_ops_readyz_fail(ngx_http_encore_ops_ctx_t *ctx)
+{
+    return ctx->pending ? NGX_ERROR : NGX_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 
@@ -265,9 +281,15 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
                  "\"status\":503,\"detail\":\"workers not ready: \","
                  "\"not_ready\":[],\"workers\":{}}\n");
 
+    /*
+     * each name is written three times: in "detail", in "not_ready" and
+     * as a key of "workers"
+     */
     for (i = 0; i < ctx->nchecks; i++) {
-        len += 2 * (ctx->checks[i].name->len + sizeof("\"\",")
-                    + sizeof("\"\":{\"ready\":false,\"status\":000},"));
+        len += 3 * ctx->checks[i].name->len
+               + sizeof(", ") - 1
+               + sizeof(",\"\"") - 1
+               + sizeof(",\"\":{\"ready\":false,\"status\":999}") - 1;
     }
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -303,8 +325,8 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
                 continue;
             }
 
-            p = ngx_sprintf(p, "%s%V", nbad++ ? ", " : "",
-                            ctx->checks[i].name);
+            p = ngx_slprintf(p, b->end, "%s%V", nbad++ ? ", " : "",
+                             ctx->checks[i].name);
         }
 
         p = ngx_cpymem(p, "\",\"not_ready\":[",
@@ -315,8 +337,8 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
                 continue;
             }
 
-            p = ngx_sprintf(p, "%s\"%V\"", nbad++ ? "," : "",
-                            ctx->checks[i].name);
+            p = ngx_slprintf(p, b->end, "%s\"%V\"", nbad++ ? "," : "",
+                             ctx->checks[i].name);
         }
 
         p = ngx_cpymem(p, "],\"workers\":{", sizeof("],\"workers\":{") - 1);
@@ -325,10 +347,17 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
     for (i = 0; i < ctx->nchecks; i++) {
         ready = (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299);
 
-        p = ngx_sprintf(p, "%s\"%V\":{\"ready\":%s,\"status\":%ui}",
-                        i ? "," : "", ctx->checks[i].name,
-                        ready ? "true" : "false",
-                        ngx_min(ctx->checks[i].status, 999));
+        p = ngx_slprintf(p, b->end,
+                         "%s\"%V\":{\"ready\":%s,\"status\":%ui}",
+                         i ? "," : "", ctx->checks[i].name,
+                         ready ? "true" : "false",
+                         ngx_min(ctx->checks[i].status, 999));
+    }
+
+    if (b->end - p < 3) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "readyz: body of %uz bytes is too small", len);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     p = ngx_cpymem(p, "}}\n", 3);

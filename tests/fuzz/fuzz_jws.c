@@ -1,10 +1,12 @@
 /*
  * libFuzzer harness for the jwt module's token parser: compact JWS split,
  * base64url, header JSON, key selection, signature verification and the
- * claims checks, with the key set loaded once.  Two differential checks
- * abort on any disagreement: the table-driven base64url decoder against a
- * six-bits-at-a-time reference, and the checks on the claims facts a cache
- * entry keeps against the checks on the claims themselves.
+ * claims checks, with the key set loaded once.  Differential checks abort
+ * on any disagreement: the table-driven base64url decoder against a
+ * six-bits-at-a-time reference; the flat scanner against jansson (what it
+ * takes, jansson takes with the same members and values, and the facts
+ * read from either are the same bytes); the checks on the claims facts a
+ * cache entry keeps against the checks on the claims themselves.
  *
  *   clang -fsanitize=fuzzer,address -g -O1 -I ngx_modules/jwt \
  *       tests/fuzz/fuzz_jws.c ngx_modules/jwt/encore_*.c \
@@ -12,7 +14,7 @@
  *
  * auto/fuzz (make fuzz) builds it from this line:
  */
-/* fuzz-sources: ngx_modules/jwt/encore_jws.c ngx_modules/jwt/encore_jwks.c ngx_modules/jwt/encore_claims.c */
+/* fuzz-sources: ngx_modules/jwt/encore_jws.c ngx_modules/jwt/encore_jwks.c ngx_modules/jwt/encore_claims.c ngx_modules/jwt/encore_flat.c */
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 
 #include "encore_jws.h"
 #include "encore_claims.h"
+#include "encore_flat.h"
 
 
 /* one key of each type; the EC and Ed25519 keys are RFC 7515/8037 ones */
@@ -115,6 +118,96 @@ fuzz_b64_differential(const uint8_t *data, size_t size)
 }
 
 
+static void
+fuzz_flat_differential(const void *data, size_t size)
+{
+    char                         name[ENCORE_JWS_DEFAULT_MAX_SIZE];
+    size_t                       i, k;
+    json_t                      *root, *v, *e;
+    encore_flat_t                flat;
+    encore_claims_facts_t        a, b;
+    const encore_flat_member_t  *m;
+
+    if (encore_flat_parse(&flat, data, size) != 0) {
+        return;
+    }
+
+    root = encore_json_object_parse(data, size);
+
+    if (root == NULL || json_object_size(root) != flat.nmembers) {
+        abort();
+    }
+
+    for (i = 0; i < flat.nmembers; i++) {
+        m = &flat.members[i];
+
+        if (m->name.len >= sizeof(name)) {
+            abort();
+        }
+
+        memcpy(name, m->name.data, m->name.len);
+        name[m->name.len] = '\0';
+
+        v = json_object_get(root, name);
+
+        switch (m->type) {
+        case ENCORE_FLAT_STRING:
+            if (!json_is_string(v) || json_string_length(v) != m->value.len
+                || memcmp(json_string_value(v), m->value.data, m->value.len))
+            {
+                abort();
+            }
+            break;
+        case ENCORE_FLAT_INTEGER:
+            if (!json_is_integer(v)
+                || json_integer_value(v) != (json_int_t) m->integer)
+            {
+                abort();
+            }
+            break;
+        case ENCORE_FLAT_TRUE:
+            if (!json_is_true(v)) {
+                abort();
+            }
+            break;
+        case ENCORE_FLAT_FALSE:
+            if (!json_is_false(v)) {
+                abort();
+            }
+            break;
+        default:
+            if (!json_is_array(v) || json_array_size(v) != m->nitems) {
+                abort();
+            }
+
+            for (k = 0; k < m->nitems; k++) {
+                e = json_array_get(v, k);
+
+                if (!json_is_string(e)
+                    || json_string_length(e) != flat.items[m->first + k].len
+                    || memcmp(json_string_value(e),
+                              flat.items[m->first + k].data,
+                              flat.items[m->first + k].len) != 0)
+                {
+                    abort();
+                }
+            }
+        }
+    }
+
+    if (encore_claims_facts_flat(&a, &flat) == 0) {
+        if (encore_claims_facts_init(&b, root) != 0
+            || encore_claims_facts_size(&a) != encore_claims_facts_size(&b)
+            || memcmp(&a, &b, encore_claims_facts_size(&a)) != 0)
+        {
+            abort();
+        }
+    }
+
+    json_decref(root);
+}
+
+
 /* the facts must agree with the claims wherever they decide */
 static void
 fuzz_facts_differential(json_t *claims, encore_claims_policy_t *policy)
@@ -184,12 +277,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
 
     fuzz_b64_differential(data, size);
+    fuzz_flat_differential(data, size);
 
     if (encore_jws_parse(&jws, (const char *) data, size,
                          ENCORE_JWS_DEFAULT_MAX_SIZE, ENCORE_JWS_ALL)
         == ENCORE_JWS_OK)
     {
         (void) encore_jws_verify(&jws, fuzz_jwks);
+
+        fuzz_flat_differential(jws.payload, jws.payload_len);
 
         claims = encore_json_object_parse(jws.payload, jws.payload_len);
 

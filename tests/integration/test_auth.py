@@ -209,14 +209,84 @@ def test_refresh_rotates_and_reuse_revokes_the_family():
     assert_problem(requests.post(url("/api/v1/auth/refresh"), json={"refresh_token": second}), 401)
 
 
-def test_refresh_takes_the_cookie():
+def cookie_session():
+    """A session logged in by cookie, as the web UI is."""
     user, pw = register()
     s = requests.Session()
     r = s.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
     assert r.status_code == 200
-    r = s.post(url("/api/v1/auth/refresh"), json={})
+    assert s.cookies.get("encore_refresh")
+    return s
+
+
+# the origin the edge serves: scheme, host and port as the client addressed it
+ORIGIN = url("")
+
+
+def test_refresh_takes_the_cookie():
+    s = cookie_session()
+    r = s.post(url("/api/v1/auth/refresh"), json={}, headers={"Origin": ORIGIN})
     assert r.status_code == 200, r.text
     assert "encore_refresh=" in r.headers.get("Set-Cookie", "")
+
+
+# ---- CSRF: the refresh cookie on unsafe methods needs our Origin ---------------------
+# The contract: "Unsafe methods authenticated by cookie need an Origin
+# matching the server". encore_refresh is SameSite=Strict, but a same-site
+# attacker (a sibling subdomain) or an older browser still sends it; without
+# this check a cross-site form could rotate or revoke the victim's session.
+
+def test_cookie_refresh_without_origin_is_403():
+    s = cookie_session()
+    body = assert_problem(s.post(url("/api/v1/auth/refresh"), json={}), 403)
+    assert "Origin" in body["detail"]
+    # nothing was rotated: the cookie still works from our origin
+    r = s.post(url("/api/v1/auth/refresh"), json={}, headers={"Origin": ORIGIN})
+    assert r.status_code == 200, r.text
+
+
+def test_cookie_refresh_from_another_origin_is_403():
+    s = cookie_session()
+    port = ORIGIN.rsplit(":", 1)[1]
+    for origin in ("http://evil.example", "null", "https://127.0.0.1:" + port,
+                   "http://127.0.0.1:1", "http://127.0.0.1", ORIGIN + ".evil.example",
+                   ORIGIN + "/", "http://localhost:" + port, ""):
+        r = s.post(url("/api/v1/auth/refresh"), json={}, headers={"Origin": origin})
+        assert_problem(r, 403)
+        assert "Set-Cookie" not in r.headers, origin
+    # the scheme and host compare case-insensitively, as browsers send them
+    r = s.post(url("/api/v1/auth/refresh"), json={},
+               headers={"Origin": ORIGIN.upper().replace("HTTP://", "http://")})
+    assert r.status_code == 200, r.text
+
+
+def test_body_refresh_token_needs_no_origin():
+    user, pw = register()
+    tokens = login(user["username"], pw)
+    for headers in ({}, {"Origin": "http://evil.example"}):
+        r = requests.post(url("/api/v1/auth/refresh"),
+                          json={"refresh_token": tokens["refresh_token"]}, headers=headers)
+        assert r.status_code == 200, r.text
+        tokens = r.json()
+
+
+def test_cookie_logout_needs_our_origin():
+    s = cookie_session()
+    for headers in ({}, {"Origin": "http://evil.example"}):
+        r = s.post(url("/api/v1/auth/logout"), json={}, headers=headers)
+        assert_problem(r, 403)
+        assert "Set-Cookie" not in r.headers
+    # the session survived both
+    refresh = s.cookies.get("encore_refresh", path="/api/v1/auth")
+    r = s.post(url("/api/v1/auth/logout"), json={}, headers={"Origin": ORIGIN})
+    assert r.status_code == 204, r.text
+    assert_problem(requests.post(url("/api/v1/auth/refresh"),
+                                 json={"refresh_token": refresh}), 401)
+
+
+def test_logout_without_any_token_needs_no_origin():
+    # nothing to revoke, nothing forged: still 204, cookies cleared
+    assert requests.post(url("/api/v1/auth/logout"), json={}).status_code == 204
 
 
 def test_logout_revokes_and_clears_cookies():

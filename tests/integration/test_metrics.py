@@ -7,10 +7,13 @@ by `promtool check metrics`. Counts are compared scrape to scrape: the
 suite shares the stack with other tests, so only deltas are asserted.
 """
 import http.client
+import json
 import math
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import time
 
@@ -293,15 +296,15 @@ def test_jwt_outcomes_cache_and_upstream_timings():
 
 # ---- access -------------------------------------------------------------------------
 
-def get_from(source, path):
+def get_from(source, path, full=False):
     port = int(EDGE.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10,
                                       source_address=(source, 0))
     try:
         conn.request("GET", path)
         r = conn.getresponse()
-        r.read()
-        return r.status
+        body = r.read()
+        return (r.status, r.getheader("Content-Type"), body) if full else r.status
     finally:
         conn.close()
 
@@ -312,7 +315,13 @@ def test_metrics_are_loopback_only(path):
     # (conf/ops-access.conf allows 127.0.0.1 and ::1): it stands for any
     # other client
     assert get_from("127.0.0.1", path) == 200
-    assert get_from("127.0.0.2", path) == 403
+    status, ctype, body = get_from("127.0.0.2", path, full=True)
+    assert status == 403
+    # the deny answers problem+json (conf/errors.conf), not nginx's HTML page
+    assert ctype.startswith("application/problem+json"), ctype
+    problem = json.loads(body)
+    assert problem["status"] == 403 and problem["title"] == "Forbidden"
+    assert "role" not in problem["detail"], problem
 
 
 def test_readyz_subrequest_location_is_internal():
@@ -321,8 +330,8 @@ def test_readyz_subrequest_location_is_internal():
 
 # ---- reload --------------------------------------------------------------------------
 
-def nginx_workers():
-    master = pid_of("nginx")
+def nginx_workers(master=None):
+    master = master or pid_of("nginx")
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(master)],
                          capture_output=True, text=True).stdout
     return set(out.split())
@@ -387,3 +396,158 @@ def test_prometheus_config_and_alert_rules():
                  ["test", "rules", str(MONITORING / "tests" / "encore.rules.test.yml")]):
         p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, " ".join(args) + "\n" + p.stdout + p.stderr
+
+
+# ---- a private nginx, for configurations the stack does not run ------------------
+
+class PrivateNginx:
+    """An nginx of its own (the stack's binary and module) under a temporary
+    directory, on a free loopback port, with its own error log: tests that
+    make nginx refuse a reload (an [emerg]) keep it out of the stack's log."""
+
+    def __init__(self, tmp_path, http_conf):
+        self.dir = tmp_path
+        for d in ("logs", "conf", "tmp"):
+            (tmp_path / d).mkdir(exist_ok=True)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.error_log = tmp_path / "logs" / "error.log"
+        self.conf = tmp_path / "conf" / "nginx.conf"
+        self.bin = os.environ.get("ENCORE_NGINX_BIN", "/usr/sbin/nginx")
+        modules = os.environ.get("ENCORE_NGINX_MODULES") or str(
+            ROOT / os.environ.get("ENCORE_BUILD", "build") / "modules")
+        self.module = os.path.join(modules, "ngx_http_encore_module.so")
+        self.write(http_conf)
+
+    def write(self, http_conf):
+        t = self.dir / "tmp"
+        self.conf.write_text(
+            "load_module %s;\n" % self.module
+            + ("user root;\n" if os.getuid() == 0 else "")
+            + "worker_processes 1;\ndaemon on;\npid %s;\n" % (self.dir / "nginx.pid")
+            + "events { worker_connections 64; }\n"
+            + "http {\n    access_log off;\n"
+            + "".join("    %s_temp_path %s;\n" % (k, t / k)
+                      for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            + http_conf.replace("@PORT@", str(self.port)) + "\n}\n")
+
+    def run(self, *args):
+        return subprocess.run([self.bin, "-p", str(self.dir) + "/", "-c", str(self.conf),
+                               "-e", str(self.error_log), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self):
+        r = self.run()
+        assert r.returncode == 0, r.stdout + r.stderr + self.log()
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                requests.get(self.url("/"), timeout=2)
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("private nginx did not answer\n" + self.log())
+
+    def master(self):
+        return int((self.dir / "nginx.pid").read_text())
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def log(self):
+        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+
+    def problems(self, allow=()):
+        """[alert]/[emerg] lines, crashes and sanitizer reports, but those
+        containing one of `allow`."""
+        bad = re.compile(r"\[alert\]|\[emerg\]|exited on signal|AddressSanitizer"
+                         r"|runtime error:")
+        return [l for l in self.log().splitlines()
+                if bad.search(l) and not any(a in l for a in allow)]
+
+    def stop(self):
+        try:
+            pid = self.master()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except ProcessLookupError:
+            return
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def private_nginx(tmp_path):
+    made = []
+
+    def make(http_conf):
+        n = PrivateNginx(tmp_path, http_conf)
+        made.append(n)
+        return n.start()
+
+    yield make
+    for n in made:
+        n.stop()
+
+
+METRICS_ONLY = """
+    encore_metrics_zone  m:256k max_series=%d;
+    server {
+        listen  127.0.0.1:@PORT@;
+        location = /metrics { encore_metrics_route metrics; encore_metrics_expose; }
+        location / { encore_metrics_route other; return 204; }
+    }
+"""
+
+
+def test_reload_with_another_max_series_is_refused(private_nginx):
+    # Regression: such a reload freed the table and made a new one in the
+    # same zone while the old generation's workers still wrote into it
+    # (a use-after-free in shared memory). It is refused now, as limit_req
+    # refuses a zone declared again with another key; the old
+    # configuration keeps running with its counters.
+    n = private_nginx(METRICS_ONLY % 100)
+    for _ in range(5):
+        assert requests.get(n.url("/x")).status_code == 204
+    before = parse(requests.get(n.url("/metrics")).text)
+    assert total(before, "encore_metrics_series_max") == 100
+    old = nginx_workers(n.master())
+    assert old
+
+    n.write(METRICS_ONLY % 200)
+    os.kill(n.master(), signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline and "different max_series" not in n.log():
+        time.sleep(0.1)
+    assert 'encore_metrics_zone "m" is already declared with a different ' \
+        "max_series" in n.log(), n.log()
+    time.sleep(0.5)
+    assert nginx_workers(n.master()) == old, "the reload was not refused"
+
+    after = parse(requests.get(n.url("/metrics")).text)
+    assert total(after, "encore_metrics_series_max") == 100
+    other = delta(before, after, "encore_http_requests_total", route="other")
+    assert sum(other.values()) == 0, other
+    assert total(before, "encore_http_requests_total", route="other") >= 5
+    assert n.problems(allow=("different max_series",)) == []
+
+    # the same settings again reload, and keep the counters
+    n.write(METRICS_ONLY % 100)
+    os.kill(n.master(), signal.SIGHUP)
+    deadline = time.time() + 20
+    while time.time() < deadline and (nginx_workers(n.master()) & old):
+        time.sleep(0.1)
+    assert not (nginx_workers(n.master()) & old), n.log()
+    again = parse(requests.get(n.url("/metrics")).text)
+    assert total(again, "encore_http_requests_total", route="other") == \
+        total(before, "encore_http_requests_total", route="other")
+    assert n.problems(allow=("different max_series",)) == []

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import assert_problem, stack, url, wait_until
+from test_metrics import private_nginx  # noqa: F401 (a fixture)
 
 WORKERS = os.environ.get("ENCORE_WORKERS", "auth probe").split()
 
@@ -95,3 +96,32 @@ def test_many_concurrent_readyz():
     for r in results:
         assert r.status_code == 200, r.text
         assert set(r.json()["workers"]) == set(WORKERS)
+
+
+def test_long_worker_names_fit_the_answer(private_nginx):
+    # Regression: the 503 body was sized for two copies of each name but
+    # holds three (detail, not_ready, workers), and ngx_sprintf() does not
+    # bound: names of the 64 bytes encore_readyz accepts overran the
+    # buffer (a heap overflow, caught by ASan or glibc). Every worker here
+    # answers 503, so every name is written three times.
+    names = ["w%02d-" % i + "x" * 60 for i in range(40)]
+    assert all(len(n) == 64 for n in names)
+    n = private_nginx("""
+    server {
+        listen  127.0.0.1:@PORT@;
+        location = /readyz { encore_readyz %s; encore_readyz_uri /_r/; }
+        location /_r/ { internal; return 503; }
+        location / { return 204; }
+    }
+""" % " ".join(names))
+    for _ in range(20):
+        r = requests.get(n.url("/readyz"))
+        body = assert_problem(r, 503)
+        assert body["not_ready"] == names
+        assert body["detail"] == "workers not ready: " + ", ".join(names)
+        assert list(body["workers"]) == names
+        assert all(w == {"ready": False, "status": 503}
+                   for w in body["workers"].values())
+        assert int(r.headers["Content-Length"]) == len(r.content)
+    assert requests.get(n.url("/")).status_code == 204
+    assert n.problems() == [], n.problems()

@@ -5,6 +5,7 @@ per-route body limits, the contract's rate limit on a private nginx rendered
 from the same files, error pages, and configuration errors that name the
 file and line."""
 import json
+import math
 import os
 import pathlib
 import re
@@ -314,18 +315,24 @@ def test_auth_rate_limit_is_5rs_burst_10_with_retry_after(contract_nginx):
     edge, _ = contract_nginx
     s = requests.Session()
     statuses, limited = [], None
-    for _ in range(16):
+    start = time.monotonic()
+    # 16 at once overrun 1 + burst 10 unless the bucket refilled meanwhile
+    # (a loaded machine, an ASan nginx): then go on until one is refused
+    while len(statuses) < 16 or (limited is None and len(statuses) < 200):
         # an invalid body: the worker answers at once (a real login hashes
         # a password, slow enough for the bucket to refill)
         r = s.post(edge + "/api/v1/auth/login", json={})
         statuses.append(r.status_code)
-        if r.status_code == 429:
+        if r.status_code == 429 and limited is None:
             limited = r
+    elapsed = time.monotonic() - start
     passed = [c for c in statuses if c != 429]
-    # 1 + burst 10 at once; 5r/s refills at most one more in the time taken
-    assert 11 <= len(passed) <= 12, statuses
+    # 1 + burst 10 at once from a fresh zone; 5r/s refills one more per
+    # 200 ms taken, so the bound grows with the time the requests took
+    assert 429 not in statuses[:11], statuses
+    assert 11 <= len(passed) <= 11 + math.ceil(elapsed * 5), (statuses, elapsed)
     assert set(passed) <= {400, 401, 422}, statuses
-    assert statuses[-1] == 429
+    assert limited is not None, (statuses, elapsed)
     assert_problem(limited, 429)
     assert int(limited.headers["Retry-After"]) >= 1
     assert_security_headers(limited)

@@ -228,6 +228,9 @@ int auth_cookie_build(char *buf, size_t cap, const char *name,
    1970) with the same attributes it was set with. */
 int auth_cookie_clear(char *buf, size_t cap, const char *name,
                       const char *path, int secure);
+/* Adds the two Set-Cookie headers that delete the session's cookies
+   (encore_access and encore_refresh, each with its own Path) to w. */
+void auth_cookies_clear_session(enc_resp_t *w, int secure);
 /* 1 if the X-Forwarded-Proto value (may be NULL) says https. */
 int auth_forwarded_https(const char *xfp);
 

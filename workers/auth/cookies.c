@@ -82,6 +82,24 @@ auth_cookie_clear(char *buf, size_t cap, const char *name, const char *path,
 }
 
 
+void
+auth_cookies_clear_session(enc_resp_t *w, int secure)
+{
+    char  buf[256];
+
+    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_ACCESS,
+                          AUTH_COOKIE_ACCESS_PATH, secure) == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_REFRESH,
+                          AUTH_COOKIE_REFRESH_PATH, secure) == 0)
+    {
+        enc_resp_header(w, "Set-Cookie", buf);
+    }
+}
+
+
 int
 auth_forwarded_https(const char *xfp)
 {

@@ -270,8 +270,7 @@ done:
 void
 auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int               ok, secure;
-    char              cookie[256];
+    int               ok;
     PGresult         *res;
     enc_pg_t         *pg;
     auth_app_t       *app;
@@ -346,17 +345,7 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
     auth_user_clear(&u);
     enc_log_info("user %s deleted the account", id);
 
-    secure = auth_cookies_secure(app, r);
-    if (auth_cookie_clear(cookie, sizeof(cookie), AUTH_COOKIE_ACCESS,
-                          AUTH_COOKIE_ACCESS_PATH, secure) == 0)
-    {
-        enc_resp_header(w, "Set-Cookie", cookie);
-    }
-    if (auth_cookie_clear(cookie, sizeof(cookie), AUTH_COOKIE_REFRESH,
-                          AUTH_COOKIE_REFRESH_PATH, secure) == 0)
-    {
-        enc_resp_header(w, "Set-Cookie", cookie);
-    }
+    auth_cookies_clear_session(w, auth_cookies_secure(app, r));
 
     enc_resp_empty(w, 204);
     return;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -52,25 +53,11 @@ session_cookies(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
 }
 
 
+/* clears both session cookies (logout, and refusals that end a session) */
 static void
 session_clear_cookies(auth_app_t *app, enc_req_t *r, enc_resp_t *w)
 {
-    int   secure;
-    char  buf[COOKIE_MAX];
-
-    secure = auth_cookies_secure(app, r);
-
-    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_ACCESS,
-                          AUTH_COOKIE_ACCESS_PATH, secure) == 0)
-    {
-        enc_resp_header(w, "Set-Cookie", buf);
-    }
-
-    if (auth_cookie_clear(buf, sizeof(buf), AUTH_COOKIE_REFRESH,
-                          AUTH_COOKIE_REFRESH_PATH, secure) == 0)
-    {
-        enc_resp_header(w, "Set-Cookie", buf);
-    }
+    auth_cookies_clear_session(w, auth_cookies_secure(app, r));
 }
 
 
@@ -356,9 +343,48 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
 
 
 /*
+ * Whether the request's Origin is the edge's own: <scheme>://<host[:port]>
+ * as the client addressed the edge, which proxy.conf passes on as
+ * X-Forwarded-Proto and X-Forwarded-Host (Host is the server name, without
+ * the port).  Scheme and host compare case-insensitively; "null", a
+ * missing Origin or any other origin does not match.
+ */
+static int
+session_same_origin(enc_req_t *r)
+{
+    size_t       len;
+    const char  *origin, *host, *scheme;
+
+    origin = enc_req_header(r, "Origin");
+    if (origin == NULL) {
+        return 0;
+    }
+
+    host = enc_req_header(r, "X-Forwarded-Host");
+    if (host == NULL || host[0] == '\0') {
+        host = enc_req_header(r, "Host");
+    }
+
+    if (host == NULL || host[0] == '\0') {
+        return 0;
+    }
+
+    scheme = auth_forwarded_https(enc_req_header(r, "X-Forwarded-Proto"))
+             ? "https://" : "http://";
+    len = strlen(scheme);
+
+    return strncasecmp(origin, scheme, len) == 0
+           && strcasecmp(origin + len, host) == 0;
+}
+
+
+/*
  * The refresh token of a request: the body's refresh_token, else the
  * cookie.  Returns 0 with *out set (possibly NULL: none given), or -1 after
- * answering 422 for a malformed body member.
+ * answering 422 for a malformed body member, or 403 for a cookie sent
+ * without the edge's own Origin: the cookie rides along with cross-site
+ * requests, so an unsafe method it authenticates needs a same-origin
+ * Origin (a token in the body needs none: another site cannot read it).
  */
 static int
 request_refresh_token(enc_req_t *r, enc_resp_t *w, const char **out)
@@ -379,6 +405,14 @@ request_refresh_token(enc_req_t *r, enc_resp_t *w, const char **out)
 
     if (*out == NULL || (*out)[0] == '\0') {
         *out = enc_req_cookie(r, AUTH_COOKIE_REFRESH);
+
+        if (*out != NULL && (*out)[0] != '\0' && !session_same_origin(r)) {
+            *out = NULL;
+            enc_resp_problem(w, 403, "Forbidden",
+                             "cookie authentication needs a same-origin "
+                             "Origin");
+            return -1;
+        }
     }
 
     return 0;

@@ -387,7 +387,8 @@ claims_check(json_t *claims, long long now, const char **why)
         *why = "exp missing or not an integer";
         return -1;
     }
-    if (now >= (long long) json_integer_value(v) + AUTH_VERIFY_LEEWAY) {
+    /* the leeway goes on now's side: exp near LLONG_MAX must not overflow */
+    if (now - AUTH_VERIFY_LEEWAY >= (long long) json_integer_value(v)) {
         *why = "token expired";
         return -1;
     }
@@ -398,7 +399,7 @@ claims_check(json_t *claims, long long now, const char **why)
             *why = "nbf not an integer";
             return -1;
         }
-        if (now < (long long) json_integer_value(v) - AUTH_VERIFY_LEEWAY) {
+        if (now + AUTH_VERIFY_LEEWAY < (long long) json_integer_value(v)) {
             *why = "token not yet valid";
             return -1;
         }

@@ -10,6 +10,7 @@
  *     │ inserted                      │ already there (replay)
  *   handler()                         │
  *     │ 0                 -1 / DB error ──▶ ROLLBACK, seek back, backoff
+ *     │                     (seek failed, still assigned: retry in place)
  *   COMMIT ──▶ commit the Kafka offset (synchronous)
  *
  * The offset is committed after the database: a crash in between
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "consumer.h"
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -57,17 +59,15 @@ typedef struct {
 } consumer_t;
 
 static consumer_t  consumer;
+static atomic_int  seek_fail_next;      /* tests: fail this many seeks */
 
 
 static void *consumer_main(void *arg);
 static int consumer_apply(consumer_t *c, const rd_kafka_message_t *m);
 static void consumer_drop_pg(consumer_t *c);
 static int consumer_seek_back(consumer_t *c, const rd_kafka_message_t *m);
+static int consumer_assigned(consumer_t *c, const rd_kafka_message_t *m);
 static void consumer_sleep(consumer_t *c, int ms);
-static void consumer_error_cb(rd_kafka_t *rk, int err, const char *reason,
-    void *opaque);
-static void consumer_log_cb(const rd_kafka_t *rk, int level,
-    const char *fac, const char *buf);
 
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -219,24 +219,6 @@ enc_event_msg_free(enc_event_msg_t *m)
 
 /* ---- the Kafka handle ---------------------------------------------------- */
 
-static void
-consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    enc_log(err == RD_KAFKA_RESP_ERR__FATAL ? ENC_LOG_ERROR : ENC_LOG_WARN,
-            "kafka consumer: %s: %s", rd_kafka_err2name(err), reason);
-}
-
-
-static void
-consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
-    const char *buf)
-{
-    enc_log(level <= 3 ? ENC_LOG_ERROR : level == 4 ? ENC_LOG_WARN
-            : level <= 6 ? ENC_LOG_INFO : ENC_LOG_DEBUG,
-            "kafka consumer: %s: %s", fac, buf);
-}
-
-
 rd_kafka_t *
 enc_consumer_kafka_new(const char *brokers, const char *group,
     const char *client_id, const char *const *extra, char *err,
@@ -296,8 +278,7 @@ enc_consumer_kafka_new(const char *brokers, const char *group,
         }
     }
 
-    rd_kafka_conf_set_error_cb(conf, consumer_error_cb);
-    rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
+    enc_kafka_conf_set_logging(conf);
 
     /* on success rd_kafka_new owns conf */
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, errlen);
@@ -421,12 +402,17 @@ consumer_main(void *arg)
     time_t               now;
     consumer_t          *c = arg;
     rd_kafka_resp_err_t  err;
-    rd_kafka_message_t  *m;
+    rd_kafka_message_t  *m, *held = NULL;
 
     while (!atomic_load(&c->stop)) {
-        m = rd_kafka_consumer_poll(c->rk, CONSUMER_POLL_MS);
-        if (m == NULL) {
-            continue;
+        if (held != NULL) {
+            m = held;
+            held = NULL;
+        } else {
+            m = rd_kafka_consumer_poll(c->rk, CONSUMER_POLL_MS);
+            if (m == NULL) {
+                continue;
+            }
         }
 
         if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -454,8 +440,22 @@ consumer_main(void *arg)
                              (long long) m->offset, rd_kafka_err2str(err));
             }
         } else {
-            /* the next poll must return this message again */
-            (void) consumer_seek_back(c, m);
+            /*
+             * The next poll must return this message again.  If the seek
+             * failed while the partition is still ours, the next poll
+             * would return the message after it, and committing that one
+             * would skip this event: keep it and retry it here instead
+             * (the seek is tried again after each failed attempt).  A
+             * revoked partition needs nothing: its next owner starts from
+             * the last committed offset.
+             */
+            if (consumer_seek_back(c, m) != 0 && consumer_assigned(c, m)) {
+                enc_log_warn("consumer: seek failed, retrying %s [%d] @%lld"
+                             " in place", rd_kafka_topic_name(m->rkt),
+                             (int) m->partition, (long long) m->offset);
+                held = m;
+                m = NULL;
+            }
             enc_metrics_counter_add("encore_consumer_retries_total",
                                     "events rolled back to be retried", 1);
             consumer_sleep(c, backoff);
@@ -463,7 +463,12 @@ consumer_main(void *arg)
                       ? CONSUMER_BACKOFF_MAX_MS : backoff * 2;
         }
 
-        rd_kafka_message_destroy(m);
+        if (m != NULL) {
+            rd_kafka_message_destroy(m);
+        }
+    }
+    if (held != NULL) {
+        rd_kafka_message_destroy(held);
     }
 
     /* leaves the group now rather than after session.timeout.ms */
@@ -610,6 +615,12 @@ consumer_seek_back(consumer_t *c, const rd_kafka_message_t *m)
     rd_kafka_topic_partition_t         *tp;
     rd_kafka_topic_partition_list_t    *parts;
 
+    if (atomic_load(&seek_fail_next) > 0) {
+        atomic_fetch_sub(&seek_fail_next, 1);
+        enc_log_warn("consumer: seek: failure injected (test)");
+        return -1;
+    }
+
     parts = rd_kafka_topic_partition_list_new(1);
     if (parts == NULL) {
         return -1;
@@ -635,6 +646,41 @@ consumer_seek_back(consumer_t *c, const rd_kafka_message_t *m)
 
     rd_kafka_topic_partition_list_destroy(parts);
     return rc;
+}
+
+
+/* 1 if m's partition is (as far as we can tell) still assigned to us */
+static int
+consumer_assigned(consumer_t *c, const rd_kafka_message_t *m)
+{
+    int                               i, found = 0;
+    const char                       *topic = rd_kafka_topic_name(m->rkt);
+    rd_kafka_resp_err_t               err;
+    rd_kafka_topic_partition_list_t  *parts = NULL;
+
+    err = rd_kafka_assignment(c->rk, &parts);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL) {
+        /* unknown: retrying in place is safe (the inbox dedups) */
+        enc_log_warn("consumer: assignment: %s", rd_kafka_err2str(err));
+        return 1;
+    }
+    for (i = 0; i < parts->cnt; i++) {
+        if (parts->elems[i].partition == m->partition
+            && strcmp(parts->elems[i].topic, topic) == 0)
+        {
+            found = 1;
+            break;
+        }
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return found;
+}
+
+
+void
+enc_consumer_test_fail_seeks(int n)
+{
+    atomic_store(&seek_fail_next, n);
 }
 
 

@@ -84,4 +84,8 @@ rd_kafka_t *enc_consumer_kafka_new(const char *brokers, const char *group,
                                    const char *const *extra,
                                    char *err, size_t errlen);
 
+/* Tests: the next n seeks back to a failed event fail as if librdkafka
+   had refused them (the partition staying assigned). */
+void enc_consumer_test_fail_seeks(int n);
+
 #endif /* ENC_CONSUMER_H */

@@ -847,7 +847,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
             if (errno != 0 || n > h->max_body) {
                 memset(&w, 0, sizeof(w));
                 enc_log_set_request_id(r->id);
-                enc_resp_problem(&w, 413, NULL, "request body too large");
+                /* the contract's order: route, credentials, then body */
+                if (check_identity(r, &w) == 0) {
+                    enc_resp_problem(&w, 413, NULL, "request body too large");
+                }
                 ret = send_resp(r, &w);
                 resp_free(&w);
                 enc_log_set_request_id(NULL);
@@ -907,9 +910,10 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 static int
 listen_unix(enc_http_t *h, const char *path, const enc_config_t *c)
 {
-    int                 fd, probe;
+    int                 fd, probe, rc;
     long                mode;
     char               *end, grbuf[4096];
+    mode_t              old_mask;
     const char         *group;
     struct stat         st;
     struct group        gr, *grp = NULL;
@@ -958,19 +962,31 @@ listen_unix(enc_http_t *h, const char *path, const enc_config_t *c)
         enc_log_error("http: socket(): %s", strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+    /*
+     * The socket appears owner-only (umask 0177) and gets its group and
+     * mode after: never, even for an instant, wider than configured.  The
+     * umask is process-wide, but this runs at start-up and only narrows.
+     */
+    old_mask = umask(0177);
+    rc = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+    (void) umask(old_mask);
+    if (rc != 0) {
         enc_log_error("http: bind \"%s\": %s", path, strerror(errno));
         goto failed;
     }
     snprintf(h->unix_path, sizeof(h->unix_path), "%s", path);
 
     group = enc_config_str(c, "http.socket_group");
-    if (group != NULL && group[0] != '\0'
-        && getgrnam_r(group, &gr, grbuf, sizeof(grbuf), &grp) == 0
-        && grp != NULL && chown(path, (uid_t) -1, grp->gr_gid) != 0)
-    {
-        enc_log_warn("http: chgrp \"%s\" to \"%s\": %s", path, group,
-                     strerror(errno));
+    if (group != NULL && group[0] != '\0') {
+        rc = getgrnam_r(group, &gr, grbuf, sizeof(grbuf), &grp);
+        if (rc != 0 || grp == NULL) {
+            enc_log_warn("http: http.socket_group \"%s\" %s; socket \"%s\""
+                         " keeps its group", group,
+                         rc != 0 ? strerror(rc) : "does not exist", path);
+        } else if (chown(path, (uid_t) -1, grp->gr_gid) != 0) {
+            enc_log_warn("http: cannot give socket \"%s\" to group \"%s\":"
+                         " %s", path, group, strerror(errno));
+        }
     }
     if (chmod(path, (mode_t) mode) != 0) {
         enc_log_error("http: chmod \"%s\": %s", path, strerror(errno));

@@ -264,18 +264,10 @@ enc_migrate(enc_pg_t *pg, const char *dir, const char *schema)
 {
     int          rc = -1;
     char         lock_key[128], sql[256];
-    size_t       i;
     const char  *params[1];
 
     /* the schema is interpolated into DDL below: identifiers only */
-    for (i = 0; schema[i] != '\0'; i++) {
-        if (!((schema[i] >= 'a' && schema[i] <= 'z') || schema[i] == '_'
-              || (i > 0 && schema[i] >= '0' && schema[i] <= '9')))
-        {
-            break;
-        }
-    }
-    if (i == 0 || schema[i] != '\0' || i > 63) {
+    if (!enc_ident_valid(schema)) {
         enc_log_error("migrate: invalid schema name \"%s\"", schema);
         return -1;
     }

@@ -15,7 +15,8 @@
  *        │   delivery report
  *        │        ▼
  *        └── stamp delivered rows, count the failed ones (they stay in the
- *            backlog and are retried next round)
+ *            backlog, sit out of the query for a backoff, are retried; an
+ *            error names a row every RELAY_POISON_ATTEMPTS failures)
  *
  * The advisory lock is session-level, so a relay that dies or loses its
  * connection gives the schema up to a standby automatically.  Any
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kafka.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -52,7 +54,8 @@
     " WHERE id = ANY($1::bigint[]) AND published_at IS NULL"
 
 #define RELAY_FAILED_SQL                                                    \
-    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])"
+    "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])" \
+    " AND published_at IS NULL RETURNING id, attempts"
 
 #define RELAY_BACKLOG_COUNT_SQL                                             \
     "SELECT count(*) FROM outbox WHERE published_at IS NULL"
@@ -75,6 +78,21 @@
 #define RELAY_BACKOFF_MIN_MS      100
 #define RELAY_BACKOFF_MAX_MS      10000
 
+/* a row that failed this many deliveries is logged as an error (again
+   every this many more): it is retried forever, never dropped, and an
+   operator has to look at it (too large, unknown topic ...) */
+#define RELAY_POISON_ATTEMPTS     10
+
+/* a row that failed on its own (see relay_round) or is malformed sits out
+   of the backlog query for 100 ms << attempts, at most this long, so it
+   neither wedges a batch nor is retried at NOTIFY rate; at most
+   RELAY_SKIP_MAX rows sit out at once */
+#define RELAY_RETRY_MAX_MS        60000
+#define RELAY_SKIP_MAX            1024
+
+/* a full batch asks the table for the backlog at most this often */
+#define RELAY_COUNT_EVERY_MS      1000
+
 /* exit status of the fault hook; EX_TEMPFAIL, easy to tell from a crash */
 #define RELAY_FAULT_EXIT          75
 
@@ -83,7 +101,14 @@ const char enc_outbox_backlog_sql[] =
     "SELECT id, event_id::text, topic, key, type, source, subject,"
     " to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " data, request_id"
-    " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1";
+    " FROM outbox WHERE published_at IS NULL AND id <> ALL($2::bigint[])"
+    " ORDER BY id LIMIT $1";
+
+
+typedef struct {
+    int64_t  id;
+    int64_t  until_ms;          /* sits out of the backlog query till then */
+} relay_skip_t;
 
 
 typedef struct {
@@ -100,6 +125,9 @@ typedef struct {
     enc_pg_t            *pg;
     int                  locked;
     long                 last_backlog;
+    int64_t              last_count_ms;
+    size_t               nskip;
+    relay_skip_t         skip[RELAY_SKIP_MAX];
 } relay_t;
 
 static relay_t  relay = { .wake = { -1, -1 } };
@@ -111,14 +139,13 @@ static int relay_round(relay_t *r, int *more);
 static int relay_wait(relay_t *r, int ms);
 static int relay_stamp(relay_t *r, const char *sql, const char *ids);
 static void relay_backlog_metric(relay_t *r);
+static int relay_backlog_count(relay_t *r);
+static int relay_failed(relay_t *r, const char *ids, int sit_out);
+static char *relay_skip_list(relay_t *r);
 static int relay_producer(relay_t *r);
 static void relay_sleep(relay_t *r, int ms);
 static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     void *opaque);
-static void error_cb(rd_kafka_t *rk, int err, const char *reason,
-    void *opaque);
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
-    const char *buf);
 static int add_header(rd_kafka_headers_t *h, const char *name,
     const char *value);
 
@@ -293,26 +320,6 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 }
 
 
-static void
-error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
-    /* fatal errors are acted on by the relay loop (rd_kafka_fatal_error);
-       transient ones (broker down) are retried by librdkafka itself */
-    enc_log(err == RD_KAFKA_RESP_ERR__FATAL ? ENC_LOG_ERROR : ENC_LOG_WARN,
-            "kafka: %s: %s", rd_kafka_err2name(err), reason);
-}
-
-
-static void
-log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    /* syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug */
-    enc_log(level <= 3 ? ENC_LOG_ERROR : level == 4 ? ENC_LOG_WARN
-            : level <= 6 ? ENC_LOG_INFO : ENC_LOG_DEBUG,
-            "kafka: %s: %s", fac, buf);
-}
-
-
 rd_kafka_t *
 enc_outbox_producer_new(const char *brokers, const char *client_id,
     const char *const *extra, char *err, size_t errlen)
@@ -363,8 +370,7 @@ enc_outbox_producer_new(const char *brokers, const char *client_id,
     }
 
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_log_cb(conf, log_cb);
+    enc_kafka_conf_set_logging(conf);
 
     /* on success rd_kafka_new owns conf */
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
@@ -540,6 +546,8 @@ enc_relay_start(const enc_config_t *c)
     relay.rk = NULL;
     relay.pg = NULL;
     relay.last_backlog = 0;
+    relay.last_count_ms = 0;
+    relay.nskip = 0;
 
     if ((size_t) snprintf(relay.schema, sizeof(relay.schema), "%s",
                           enc_pg_schema()) >= sizeof(relay.schema))
@@ -799,27 +807,35 @@ relay_session(relay_t *r)
 
 /*
  * Reads one batch of the backlog, publishes it and stamps the outcome.
- * *more is set when the batch was full and fully delivered, so the caller
+ * *more is set when the batch was full and made progress, so the caller
  * goes on without waiting.  -1 on a database failure.
  */
 static int
 relay_round(relay_t *r, int *more)
 {
     int                  rc = -1, i, n;
-    char                *ids = NULL, limit[24];
+    char                *ids = NULL, *skip, limit[24], *end;
     long                 batch;
-    size_t               m, delivered, count;
+    size_t               m, k, delivered, count, skipped;
     PGresult            *res;
-    const char          *params[1];
+    const char          *params[2], *id;
     enc_outbox_row_t    *rows = NULL;
     enc_outbox_state_t  *state = NULL;
 
     *more = 0;
     batch = enc_config_int(r->conf, "outbox.batch");
     (void) snprintf(limit, sizeof(limit), "%ld", batch);
+    skip = relay_skip_list(r);
+    if (skip == NULL) {
+        enc_log_error("relay: out of memory");
+        return -1;
+    }
     params[0] = limit;
+    params[1] = skip;
+    skipped = r->nskip;
 
-    res = enc_pg_exec_sql(r->pg, enc_outbox_backlog_sql, 1, params);
+    res = enc_pg_exec_sql(r->pg, enc_outbox_backlog_sql, 2, params);
+    free(skip);
     if (res == NULL) {
         return -1;
     }
@@ -832,7 +848,7 @@ relay_round(relay_t *r, int *more)
     n = PQntuples(res);
     if (n == 0) {
         PQclear(res);
-        r->last_backlog = 0;
+        r->last_backlog = (long) skipped;
         relay_backlog_metric(r);
         return 0;
     }
@@ -844,16 +860,29 @@ relay_round(relay_t *r, int *more)
         goto failed;
     }
 
-    /* NOT NULL constraints make unmappable rows impossible; should one
-       appear anyway it is skipped (and logged) rather than wedging the
-       relay on it */
-    for (m = 0, i = 0; i < n; i++) {
-        if (enc_outbox_row_from_result(res, i, &rows[m]) != 0) {
-            enc_log_error("relay: outbox row %s is malformed, skipped",
-                          PQgetvalue(res, i, 0));
+    /*
+     * NOT NULL constraints make unmappable rows impossible; should one
+     * appear anyway it is logged, counted as a failed delivery and sits
+     * out like one, so it can neither wedge the batch nor be lost.  Its
+     * slot goes to the end of rows[] (after the ones published), state
+     * FAILED.
+     */
+    for (m = 0, k = (size_t) n, i = 0; i < n; i++) {
+        if (enc_outbox_row_from_result(res, i, &rows[m]) == 0) {
+            m++;
             continue;
         }
-        m++;
+        id = PQgetvalue(res, i, 0);
+        enc_log_error("relay: outbox row %s is malformed (a required column"
+                      " is NULL), not published; fix or remove it", id);
+        enc_metrics_counter_add("encore_outbox_malformed_total",
+                                "outbox rows that cannot be published", 1);
+        errno = 0;
+        k--;
+        memset(&rows[k], 0, sizeof(rows[k]));
+        rows[k].id = strtoll(id, &end, 10);
+        state[k] = (errno == 0 && end != id && *end == '\0')
+                   ? ENC_OUTBOX_FAILED : ENC_OUTBOX_PENDING;
     }
 
     delivered = enc_outbox_publish(r->rk, rows, m, state);
@@ -879,6 +908,14 @@ relay_round(relay_t *r, int *more)
     }
     free(ids);
 
+    /*
+     * Failed deliveries.  When others in the batch went through, the
+     * failure is the row's own (too large, say): it sits out, so the rows
+     * behind it flow.  When nothing went through, Kafka is likely down:
+     * the rows stay at the head and are retried in order, unless one has
+     * failed RELAY_POISON_ATTEMPTS times (a batch of poison rows must not
+     * wedge the relay either).
+     */
     ids = enc_outbox_id_array(rows, state, m, ENC_OUTBOX_FAILED, &count);
     if (count > 0) {
         enc_metrics_counter_add("encore_outbox_failed_total",
@@ -886,17 +923,28 @@ relay_round(relay_t *r, int *more)
                                 (double) count);
         enc_log_warn("relay: %zu of %zu events not delivered, retrying "
                      "later", count, m);
-        if (ids == NULL || relay_stamp(r, RELAY_FAILED_SQL, ids) != 0) {
+        if (ids == NULL || relay_failed(r, ids, delivered > 0) != 0) {
             goto failed;
         }
+    }
+    free(ids);
+
+    /* the malformed rows, in slots k..n, always sit out */
+    ids = enc_outbox_id_array(rows + k, state + k, (size_t) n - k,
+                              ENC_OUTBOX_FAILED, &count);
+    if (count > 0 && (ids == NULL || relay_failed(r, ids, 1) != 0)) {
+        goto failed;
     }
 
     /* a short batch was the whole backlog; otherwise ask the table */
     if (n < batch) {
-        r->last_backlog = (long) (m - delivered) + (n - (int) m);
+        r->last_backlog = (long) (n - (int) delivered) + (long) skipped;
         relay_backlog_metric(r);
     } else {
-        *more = delivered == m;
+        *more = delivered > 0;
+        if (relay_backlog_count(r) != 0) {
+            goto failed;
+        }
     }
 
     rc = 0;
@@ -907,6 +955,118 @@ failed:
     free(rows);
     PQclear(res);
     return rc;
+}
+
+
+/* "{id,...}" of the rows sitting out now; expired entries are dropped.
+   Caller frees; NULL on allocation failure. */
+static char *
+relay_skip_list(relay_t *r)
+{
+    char     *buf, *p;
+    size_t    i, j;
+    int64_t   now = now_ms();
+
+    for (i = 0, j = 0; i < r->nskip; i++) {
+        if (r->skip[i].until_ms > now) {
+            r->skip[j++] = r->skip[i];
+        }
+    }
+    r->nskip = j;
+
+    buf = malloc(r->nskip * 22 + 3);
+    if (buf == NULL) {
+        return NULL;
+    }
+    p = buf;
+    *p++ = '{';
+    for (i = 0; i < r->nskip; i++) {
+        p += sprintf(p, "%s%" PRId64, i == 0 ? "" : ",", r->skip[i].id);
+    }
+    *p++ = '}';
+    *p = '\0';
+    return buf;
+}
+
+
+/*
+ * Counts a failed attempt for each row in ids ("{...}") and logs an error
+ * for the rows that keep failing.  A row sits out of the backlog query for
+ * a backoff when sit_out is set or it failed RELAY_POISON_ATTEMPTS times or
+ * more.  -1 on a database failure.
+ */
+static int
+relay_failed(relay_t *r, const char *ids, int sit_out)
+{
+    int          i, attempts;
+    int64_t      now = now_ms(), delay;
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = ids;
+    res = enc_pg_exec_sql(r->pg, RELAY_FAILED_SQL, 1, params);
+    if (res == NULL) {
+        enc_log_error("relay: connection lost while updating the outbox");
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("relay: update: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return -1;
+    }
+
+    for (i = 0; i < PQntuples(res); i++) {
+        attempts = atoi(PQgetvalue(res, i, 1));
+        if (attempts >= RELAY_POISON_ATTEMPTS
+            && attempts % RELAY_POISON_ATTEMPTS == 0)
+        {
+            enc_log_error("relay: outbox row %s failed %d deliveries; it is "
+                          "kept and retried, check it (size, topic)",
+                          PQgetvalue(res, i, 0), attempts);
+        }
+        if ((!sit_out && attempts < RELAY_POISON_ATTEMPTS)
+            || r->nskip == RELAY_SKIP_MAX)
+        {
+            continue;            /* stays at the head of the backlog */
+        }
+        delay = (int64_t) RELAY_BACKOFF_MIN_MS << (attempts < 10 ? attempts
+                                                                  : 10);
+        r->skip[r->nskip].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+        r->skip[r->nskip].until_ms = now + (delay < RELAY_RETRY_MAX_MS
+                                            ? delay : RELAY_RETRY_MAX_MS);
+        r->nskip++;
+    }
+    PQclear(res);
+    return 0;
+}
+
+
+/* the backlog of a full batch, from the table (the partial index keeps it
+   cheap; at most once per RELAY_COUNT_EVERY_MS).  -1 on a lost
+   connection */
+static int
+relay_backlog_count(relay_t *r)
+{
+    int64_t    now = now_ms();
+    PGresult  *res;
+
+    if (r->last_count_ms != 0 && now - r->last_count_ms < RELAY_COUNT_EVERY_MS)
+    {
+        return 0;
+    }
+    res = enc_pg_exec_sql(r->pg, RELAY_BACKLOG_COUNT_SQL, 0, NULL);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        r->last_backlog = atol(PQgetvalue(res, 0, 0));
+        r->last_count_ms = now;
+        relay_backlog_metric(r);
+    } else {
+        enc_log_warn("relay: backlog count: %s", PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return 0;
 }
 
 

@@ -76,7 +76,8 @@ typedef struct {
 } enc_outbox_row_t;
 
 /* The relay's backlog query; its columns are what enc_outbox_row_from_result
-   expects, in this order.  $1 = batch size. */
+   expects, in this order.  $1 = batch size, $2 = ids to leave out
+   (bigint[] text, "{}" for none: rows sitting out after a failure). */
 extern const char enc_outbox_backlog_sql[];
 
 /* Maps row `i` of a result of enc_outbox_backlog_sql.  Strings in *out point

@@ -8,6 +8,7 @@
  * statement never parses it, and a reconnect needs no replay.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct enc_pg_s {
     int             broken;         /* reconnect before next use */
     int             in_tx;
     int             tx_lost;        /* the session died inside a tx */
+    int             thread_conn;    /* from enc_pg_thread(): may reconnect
+                                       silently when found dead while idle */
     long            backoff_ms;
     struct timespec next_try;
 };
@@ -67,8 +70,8 @@ thread_key_make(void)
 }
 
 
-static int
-ident_valid(const char *s)
+int
+enc_ident_valid(const char *s)
 {
     size_t  i;
 
@@ -112,7 +115,7 @@ enc_pg_configure(const enc_config_t *c, const enc_pg_stmt_t *stmts)
     {
         return -1;
     }
-    if (!ident_valid(cf.schema)) {
+    if (!enc_ident_valid(cf.schema)) {
         enc_log_error("pg: db.schema \"%s\" must match [a-z_][a-z0-9_]*",
                       cf.schema);
         return -1;
@@ -316,6 +319,36 @@ enc_pg_close(enc_pg_t *pg)
 }
 
 
+/*
+ * 0 if an idle session turned out dead.  A terminated backend sends an
+ * ErrorResponse and then closes; libpq reads one of them per
+ * PQconsumeInput, so read while the socket has something (poll with a zero
+ * timeout never waits; a healthy idle connection costs one poll).
+ */
+static int
+idle_alive(PGconn *conn)
+{
+    int            i;
+    struct pollfd  pfd;
+
+    for (i = 0; i < 4; i++) {
+        pfd.fd = PQsocket(conn);
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (pfd.fd < 0) {
+            return 0;
+        }
+        if (poll(&pfd, 1, 0) <= 0) {
+            break;
+        }
+        if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK) {
+            return 0;
+        }
+    }
+    return PQstatus(conn) == CONNECTION_OK;
+}
+
+
 /* a usable connection, reconnecting when needed; -1 if not */
 static int
 ensure(enc_pg_t *pg)
@@ -326,13 +359,18 @@ ensure(enc_pg_t *pg)
     /*
      * A server restart closes the socket, but libpq notices only when it
      * next reads.  Between transactions, read what is pending first (the
-     * socket is non-blocking inside libpq, so this never waits): a closed
+     * socket is polled without waiting, see idle_alive): a closed
      * socket turns the status bad and the statement goes to a fresh
      * connection instead of failing once per idle thread.  Inside a
      * transaction a lost connection must stay an error (tx_lost below).
+     *
+     * Only thread connections do this: a private connection carries
+     * session state its owner relies on (the relay's advisory lock and
+     * LISTEN), so its owner must see the failure and restart its session
+     * rather than continue on a fresh one without that state.
      */
-    if (pg->conn != NULL && !pg->broken && !pg->in_tx
-        && (!PQconsumeInput(pg->conn) || PQstatus(pg->conn) != CONNECTION_OK))
+    if (pg->thread_conn && pg->conn != NULL && !pg->broken && !pg->in_tx
+        && !idle_alive(pg->conn))
     {
         enc_log_info("pg: connection lost while idle; reconnecting");
         pg->broken = 1;
@@ -383,6 +421,7 @@ enc_pg_thread(void)
         if (pg == NULL) {
             return NULL;
         }
+        pg->thread_conn = 1;
         if (pthread_setspecific(thread_key, pg) != 0) {
             enc_pg_close(pg);
             return NULL;

@@ -38,7 +38,11 @@ int  enc_pg_configured(void);
 /* this thread's connection (owned by the thread, closed when it exits),
    connecting if needed; NULL if the DB is unreachable (or in backoff) */
 enc_pg_t *enc_pg_thread(void);
-/* a private connection; NULL if unreachable; free with enc_pg_close */
+/* a private connection; NULL if unreachable; free with enc_pg_close.
+   Unlike a thread connection (found dead while idle → replaced silently),
+   a private one whose session died fails its next statement (NULL), so an
+   owner holding session state (advisory lock, LISTEN) notices and
+   restarts; the use after that reconnects */
 enc_pg_t *enc_pg_connect_new(void);
 void      enc_pg_close(enc_pg_t *pg);
 /* the live PGconn, reconnecting if needed; NULL while unreachable.  The
@@ -63,6 +67,9 @@ int  enc_pg_begin(enc_pg_t *pg);
 /* -1 also when the transaction had failed and COMMIT rolled it back */
 int  enc_pg_commit(enc_pg_t *pg);
 void enc_pg_rollback(enc_pg_t *pg);
+/* 1 if s is a plain lower-case identifier, [a-z_][a-z0-9_]{0,62}: safe to
+   interpolate into SQL unquoted (schema names) */
+int  enc_ident_valid(const char *s);
 /* the configured schema, NULL before enc_pg_configure */
 const char *enc_pg_schema(void);
 

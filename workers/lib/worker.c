@@ -300,7 +300,9 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     enc_log_info("worker: %s started", def->name);
 
     sig = wait_for_signal(&set);
-    enc_log_info("worker: %s received, draining", strsignal(sig));
+    /* strsignal is not thread-safe; sigabbrev_np is (glibc 2.32) */
+    enc_log_info("worker: SIG%s received, draining",
+                 sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
     drain(h, enc_config_int(c, "drain.timeout_ms"));
     rc = 0;
 

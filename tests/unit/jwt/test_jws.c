@@ -25,6 +25,7 @@
 
 #include "../../../ngx_modules/jwt/encore_jws.h"
 #include "../../../ngx_modules/jwt/encore_claims.h"
+#include "../../../ngx_modules/jwt/encore_flat.h"
 
 
 #define TOKEN_MAX  (2 * 1024 * 1024)
@@ -1605,6 +1606,99 @@ test_weak_keys(void **state)
 
 /* ---- claims ------------------------------------------------------------- */
 
+/*
+ * What the flat scanner accepts, jansson accepts with the same members and
+ * values.  Returns whether the scanner accepted json.
+ */
+static int
+flat_agrees(const char *json, size_t len)
+{
+    size_t                       i, k;
+    json_t                      *root, *v;
+    encore_flat_t                flat;
+    const encore_flat_member_t  *m;
+    char                         name[300];
+
+    if (encore_flat_parse(&flat, json, len) != 0) {
+        return 0;
+    }
+
+    root = encore_json_object_parse(json, len);
+    assert_non_null(root);
+    assert_int_equal(json_object_size(root), flat.nmembers);
+
+    for (i = 0; i < flat.nmembers; i++) {
+        m = &flat.members[i];
+        assert_true(m->name.len < sizeof(name));
+        memcpy(name, m->name.data, m->name.len);
+        name[m->name.len] = '\0';
+
+        v = json_object_get(root, name);
+        assert_non_null(v);
+        assert_ptr_equal(encore_flat_get(&flat, name), m);
+
+        switch (m->type) {
+        case ENCORE_FLAT_STRING:
+            assert_true(json_is_string(v));
+            assert_int_equal(json_string_length(v), m->value.len);
+            assert_memory_equal(json_string_value(v), m->value.data,
+                                m->value.len);
+            break;
+        case ENCORE_FLAT_INTEGER:
+            assert_true(json_is_integer(v));
+            assert_true(json_integer_value(v) == (json_int_t) m->integer);
+            break;
+        case ENCORE_FLAT_TRUE:
+            assert_true(json_is_true(v));
+            break;
+        case ENCORE_FLAT_FALSE:
+            assert_true(json_is_false(v));
+            break;
+        default:
+            assert_int_equal(m->type, ENCORE_FLAT_ARRAY);
+            assert_true(json_is_array(v));
+            assert_int_equal(json_array_size(v), m->nitems);
+
+            for (k = 0; k < m->nitems; k++) {
+                assert_true(json_is_string(json_array_get(v, k)));
+                assert_int_equal(json_string_length(json_array_get(v, k)),
+                                 flat.items[m->first + k].len);
+                assert_memory_equal(json_string_value(json_array_get(v, k)),
+                                    flat.items[m->first + k].data,
+                                    flat.items[m->first + k].len);
+            }
+        }
+    }
+
+    json_decref(root);
+
+    return 1;
+}
+
+
+/* facts from a flat scan equal those from jansson, byte for byte */
+static void
+flat_facts_agree(const char *json, const encore_claims_facts_t *facts)
+{
+    encore_flat_t          flat;
+    encore_claims_facts_t  ff;
+
+    if (!flat_agrees(json, strlen(json))) {
+        return;
+    }
+
+    assert_int_equal(encore_flat_parse(&flat, json, strlen(json)), 0);
+
+    if (encore_claims_facts_flat(&ff, &flat) != 0) {
+        return;
+    }
+
+    assert_int_equal(encore_claims_facts_size(&ff),
+                     encore_claims_facts_size(facts));
+    assert_memory_equal(&ff, facts, encore_claims_facts_size(facts));
+}
+
+
 /* claims decided by the cached facts as well as by the claims themselves */
 static unsigned  claims_by_facts;
 
@@ -1636,6 +1730,7 @@ claims_rc(const char *json, encore_claims_policy_t *policy)
     }
 
     assert_true(encore_claims_facts_size(&facts) <= sizeof(facts));
+    flat_facts_agree(json, &facts);
 
     ferr = NULL;
     frc = encore_claims_check_time_facts(&facts, policy, &ferr);
@@ -1693,6 +1788,7 @@ claims_fact_text(const char *json, const char *name, char *out)
     assert_non_null(claims);
     assert_int_equal(encore_claims_facts_init(&facts, claims), 0);
     json_decref(claims);
+    flat_facts_agree(json, &facts);
 
     out[0] = '\0';
     kind = encore_claims_facts_text(&facts, name, &text, &len);
@@ -2001,6 +2097,91 @@ test_claims_facts(void **state)
                      ENCORE_CLAIM_UNKNOWN);
 }
 
+/* the flat scanner: the subset it takes, and what it leaves to jansson */
+static void
+test_flat(void **state)
+{
+    size_t  i;
+
+    static const char  *taken[] = {
+        "{}",
+        " \t\r\n{ } \n",
+        "{\"alg\":\"ES256\",\"typ\":\"JWT\",\"kid\":\"k-1\"}",
+        "{\"a\":0,\"b\":123456789012345678,\"c\":true,\"d\":false}",
+        "{\"aud\":[],\"x\":[ \"a\" , \"b\" ]}",
+        "{\"\":\"\"}",
+        "{ \"a\" : \"~ !#$%&'()*+,-./:;<=>?@[]^_`{|}\" }",
+        NULL
+    };
+
+    static const char  *refused[] = {
+        "", " ", "[]", "\"a\"", "1", "{", "}", "{,}", "{\"a\"}",
+        "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}", "{} x", "{}{}",
+        /* duplicates, escapes, non-ASCII, control characters */
+        "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0041\"}", "{\"a\\u0062\":1}",
+        "{\"a\":\"\\\"\"}", "{\"a\":\"\xc3\xa9\"}", "{\"a\":\"\x7f\"}",
+        "{\"a\":\"\t\"}", "{\"a\":\"\x80\"}",
+        /* numbers jansson reads otherwise, or not at all */
+        "{\"a\":-1}", "{\"a\":01}", "{\"a\":00}", "{\"a\":1.0}",
+        "{\"a\":1e3}", "{\"a\":1E3}", "{\"a\":0.5}",
+        "{\"a\":1234567890123456789}", "{\"a\":+1}",
+        /* literals and types left to jansson */
+        "{\"a\":null}", "{\"a\":tru}", "{\"a\":truee}", "{\"a\":True}",
+        "{\"a\":{}}", "{\"a\":[1]}", "{\"a\":[\"x\",]}", "{\"a\":[[]]}",
+        "{\"a\":[\"x\" \"y\"]}", "{\"a\":\"x}", "{'a':1}",
+        NULL
+    };
+
+    for (i = 0; taken[i]; i++) {
+        assert_true(flat_agrees(taken[i], strlen(taken[i])));
+    }
+
+    for (i = 0; refused[i]; i++) {
+        assert_false(flat_agrees(refused[i], strlen(refused[i])));
+    }
+
+    /* an embedded NUL is never taken */
+    assert_false(flat_agrees("{\"a\":\"x\0y\"}", 10));
+    assert_false(flat_agrees("{\"a\":1}\0", 8));
+
+    /* members and items over the limits are left to jansson */
+    {
+        char    buf[1024];
+        size_t  n;
+
+        n = (size_t) sprintf(buf, "{");
+        for (i = 0; i < ENCORE_FLAT_MAX_MEMBERS; i++) {
+            n += (size_t) sprintf(buf + n, "%s\"m%zu\":%zu", i ? "," : "",
+                                  i, i);
+        }
+        sprintf(buf + n, "}");
+        assert_true(flat_agrees(buf, strlen(buf)));
+
+        n = (size_t) sprintf(buf, "{");
+        for (i = 0; i <= ENCORE_FLAT_MAX_MEMBERS; i++) {
+            n += (size_t) sprintf(buf + n, "%s\"m%zu\":%zu", i ? "," : "",
+                                  i, i);
+        }
+        sprintf(buf + n, "}");
+        assert_false(flat_agrees(buf, strlen(buf)));
+
+        n = (size_t) sprintf(buf, "{\"aud\":[");
+        for (i = 0; i <= ENCORE_FLAT_MAX_ITEMS; i++) {
+            n += (size_t) sprintf(buf + n, "%s\"a%zu\"", i ? "," : "",
+                                  i);
+        }
+        sprintf(buf + n, "]}");
+        assert_false(flat_agrees(buf, strlen(buf)));
+    }
+
+    /* and claims read flat give the facts jansson's reading gives */
+    assert_int_equal(claims_fact_text("{\"exp\":2000000,\"sub\":\"u\","
+                                      "\"role\":0,\"name\":true,"
+                                      "\"aud\":[\"a\",\"b\"],\"iss\":7}",
+                                      "role", (char [8]) { 0 }),
+                     ENCORE_CLAIM_TEXT);
+}
+
 int
 main(void)
 {
@@ -2022,6 +2203,7 @@ main(void)
         cmocka_unit_test(test_weak_keys),
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_claims_facts),
+        cmocka_unit_test(test_flat),
     };
 
     return cmocka_run_group_tests_name("jwt", tests, keys_setup,

@@ -442,6 +442,7 @@ test_404_405_options_head(void **state)
 static void
 test_identity_before_body(void **state)
 {
+    char         big[2048];
     reply_t      rp;
     const char  *bad = "{\"a\":";
     const char  *good = "{\"a\":1}";
@@ -469,6 +470,29 @@ test_identity_before_body(void **state)
             "Content-Type: application/json", "X-Encore-User-Id: u1",
             "X-Encore-User-Role: admin", NULL);
     assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+
+    /* review finding: a Content-Length over max_body answered 413 before
+       the credentials were looked at */
+    memset(big, ' ', sizeof(big));
+    big[0] = '{';
+    big[sizeof(big) - 1] = '}';
+    request(&rp, "POST", "/admin/1", big, sizeof(big),
+            "Content-Type: application/json", NULL);
+    assert_int_equal(rp.status, 401);
+    assert_true(has_header(&rp, "WWW-Authenticate: Bearer"));
+    reply_free(&rp);
+
+    request(&rp, "POST", "/admin/1", big, sizeof(big),
+            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "X-Encore-User-Role: user", NULL);
+    assert_int_equal(rp.status, 403);
+    reply_free(&rp);
+
+    request(&rp, "POST", "/admin/1", big, sizeof(big),
+            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "X-Encore-User-Role: admin", NULL);
+    assert_int_equal(rp.status, 413);
     reply_free(&rp);
 }
 

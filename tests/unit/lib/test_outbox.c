@@ -23,6 +23,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pg.h"
 #include "db_fixture.h"
@@ -642,6 +643,135 @@ test_relay_db(void **state)
 }
 
 
+/* encore_outbox_backlog as rendered, -1 if absent */
+static long
+backlog_gauge(void)
+{
+    long     v = -1;
+    char    *buf = NULL, *p;
+    size_t   len = 0;
+    FILE    *f;
+
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    enc_metrics_render(f);
+    assert_int_equal(fclose(f), 0);
+    p = strstr(buf, "\nencore_outbox_backlog ");
+    if (p != NULL) {
+        v = strtol(p + sizeof("\nencore_outbox_backlog ") - 1, NULL, 10);
+    }
+    free(buf);
+    return v;
+}
+
+
+static int
+file_contains(int fd, const char *needle)
+{
+    char     buf[65536];
+    ssize_t  n;
+
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    return strstr(buf, needle) != NULL;
+}
+
+
+/*
+ * Review finding: poison rows (a delivery that fails every time, here a
+ * message over message.max.bytes) and malformed rows were re-read at the
+ * head of every batch, so batch-many of them wedged the relay for good;
+ * attempts was counted but nothing ever looked at it; the backlog gauge was
+ * never set while batches were full.  Now they sit out with a backoff (kept,
+ * never dropped), an error names a row at 10 attempts, the good rows behind
+ * them flow and the gauge counts what is left.
+ */
+static void
+test_relay_poison_db(void **state)
+{
+    int            i, logfd, left;
+    char           err[128], sql[256], want[96];
+    enc_pg_t      *pg;
+    PGresult      *res;
+    rd_kafka_t    *mrk;
+    db_fixture_t   fx;
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    mrk = mock_producer("5000");
+    db_fixture_init(&fx, "test_outbox_poison",
+        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
+    assert_int_equal(enc_config_set(fx.conf, "outbox.batch", "2", err,
+                                    sizeof(err)), 0);
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+
+    /* two rows too large to ever be produced (one a step from the error
+       threshold), a malformed one, then three good ones */
+    (void) snprintf(sql, sizeof(sql), "ALTER TABLE %s.outbox ALTER COLUMN"
+                    " source DROP NOT NULL", fx.schema);
+    db_admin_exec(fx.admin, sql);
+    res = enc_pg_exec_sql(pg, "INSERT INTO outbox (topic, key, type, source,"
+                          " data, attempts) SELECT 'encore.t.relay', 'p',"
+                          " 'encore.t.created', '/encore/t',"
+                          " repeat('x', 1100000), a FROM unnest('{9,0}'::int[])"
+                          " WITH ORDINALITY AS u(a, o) ORDER BY o"
+                          " RETURNING id", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    (void) snprintf(want, sizeof(want), "outbox row %s failed 10 deliveries",
+                    PQgetvalue(res, 0, 0));
+    PQclear(res);
+    res = enc_pg_exec_sql(pg, "INSERT INTO outbox (topic, type, source, data)"
+                          " VALUES ('encore.t.relay', 'encore.t.created',"
+                          " NULL, '{}')", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    add_events(pg, 1, 3);
+
+    logfd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+    assert_true(logfd >= 0);
+    enc_log_set_fd(logfd);
+
+    assert_int_equal(enc_relay_start(fx.conf), 0);
+    left = 6;
+    for (i = 0; i < 100 && (left = backlog(pg)) > 3; i++) {
+        usleep(50 * 1000);
+    }
+    assert_int_equal(left, 3);
+
+    /* the gauge settles on the three rows that stay */
+    for (i = 0; i < 60 && backlog_gauge() != 3; i++) {
+        usleep(50 * 1000);
+    }
+    assert_int_equal(backlog_gauge(), 3);
+    enc_relay_stop();
+
+    assert_true(file_contains(logfd, want));
+    assert_true(file_contains(logfd, "is malformed"));
+    enc_log_set_fd(open("/dev/null", O_WRONLY));
+    close(logfd);
+
+    /* kept, never dropped, and every failure counted */
+    res = enc_pg_exec_sql(pg, "SELECT count(*) FROM outbox WHERE"
+                          " published_at IS NULL AND attempts > 0", 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "3");
+    PQclear(res);
+
+    enc_pg_close(pg);
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(mrk);
+}
+
+
 int
 main(void)
 {
@@ -654,6 +784,7 @@ main(void)
         cmocka_unit_test(test_publish_broker_error),
         cmocka_unit_test(test_publish_fatal),
         cmocka_unit_test(test_relay_db),
+        cmocka_unit_test(test_relay_poison_db),
     };
 
     /* the failure tests log on purpose; keep the output readable */

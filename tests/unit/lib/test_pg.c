@@ -196,9 +196,20 @@ test_reconnect(void **state)
     pg = enc_pg_thread();
     assert_non_null(pg);
 
+    /* idle thread connection: found dead before use, replaced silently */
     kill_backend(pg);
-    assert_null(enc_pg_exec(pg, "get", 1, p));    /* connection-level */
+    res = enc_pg_exec(pg, "get", 1, p);
+    assert_non_null(res);
+    assert_int_equal(PQntuples(res), 1);
+    PQclear(res);
+    assert_true(enc_pg_ok(pg));
+
+    /* lost under a statement: connection-level failure */
+    assert_int_equal(enc_pg_begin(pg), 0);
+    kill_backend(pg);
+    assert_null(enc_pg_exec(pg, "get", 1, p));
     assert_false(enc_pg_ok(pg));
+    enc_pg_rollback(pg);
 
     /* the next uses reconnect (after a short backoff) and re-prepare */
     res = NULL;
@@ -252,6 +263,36 @@ test_private_connection(void **state)
 }
 
 
+/*
+ * Review finding: the idle check silently reconnected private connections
+ * too, so the outbox relay would have carried on without its advisory lock
+ * and LISTEN (two relays publishing).  A private connection whose backend
+ * died must fail its next statement; the owner restarts its session.
+ */
+static void
+test_private_no_silent_reconnect(void **state)
+{
+    enc_pg_t  *pg;
+    PGresult  *res;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+    kill_backend(pg);
+    assert_null(enc_pg_exec_sql(pg, "SELECT 1", 0, NULL));
+    assert_false(enc_pg_ok(pg));
+
+    /* the thread connection, idle meanwhile, still recovers by itself */
+    kill_backend(enc_pg_thread());
+    res = enc_pg_exec_sql(enc_pg_thread(), "SELECT 1", 0, NULL);
+    assert_non_null(res);
+    PQclear(res);
+    enc_pg_close(pg);
+}
+
+
 int
 main(void)
 {
@@ -260,6 +301,7 @@ main(void)
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_private_connection),
+        cmocka_unit_test(test_private_no_silent_reconnect),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
