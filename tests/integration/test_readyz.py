@@ -48,7 +48,7 @@ def test_head_and_wrong_method():
 
 @pytest.mark.skipif("probe" not in WORKERS, reason="needs the probe worker")
 def test_a_stopped_worker_is_named_and_counted():
-    from test_metrics import delta, parse, scrape
+    from test_metrics import delta, parse, scrape, settled_scrape
 
     before = parse(scrape())
     stack("stop-worker", "probe")
@@ -67,7 +67,10 @@ def test_a_stopped_worker_is_named_and_counted():
         assert requests.get(url("/metrics/probe")).status_code == 502
         if "auth" in WORKERS:
             assert requests.get(url("/metrics/auth")).status_code == 200
-        after = parse(scrape())
+        after = settled_scrape(before, lambda a: sum(delta(
+            before, a, "encore_upstream_failures_total", upstream="encore_probe").values()) >= 1
+            and sum(delta(before, a, "encore_http_requests_total",
+                          route="readyz", status="5xx").values()) >= 1)
         fails = delta(before, after, "encore_upstream_failures_total",
                       upstream="encore_probe")
         assert sum(fails.values()) == 1, fails
