@@ -32,15 +32,38 @@ typedef struct {
 } ngx_http_encore_metrics_zone_t;
 
 
+/*
+ * A worker's cache of series: (route label as read, method, status class)
+ * -> the requests and duration series encore_metrics_get() returned for
+ * them, and (upstream label as read, NGX_HTTP_ENCORE_METRICS_UPSTREAM) ->
+ * its duration series (in requests); direct-mapped.  Series never move
+ * or go away while the zone is mapped, and only series that are not a
+ * family's "other" are kept (those count an overflow per call), so a hit
+ * gives what encore_metrics_get() would.
+ */
+#define NGX_HTTP_ENCORE_METRICS_CACHE     64
+#define NGX_HTTP_ENCORE_METRICS_UPSTREAM  8    /* after the 8 methods */
+
 typedef struct {
-    ngx_shm_zone_t              *shm_zone;
-    ngx_uint_t                   expose;      /* encore_metrics_expose used */
-    ngx_int_t                    route_index;
-    ngx_int_t                    saved_route_index;
-    ngx_int_t                    saved_upstream_index;
-    ngx_int_t                    jwt_sub_index;
-    ngx_int_t                    jwt_error_index;
-    ngx_int_t                    jwt_cache_index;
+    encore_metrics_series_t     *requests;    /* NULL: empty */
+    encore_metrics_series_t     *duration;
+    size_t                       len;
+    ngx_uint_t                   method;
+    ngx_uint_t                   status;
+    u_char                       route[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
+} ngx_http_encore_metrics_cache_t;
+
+
+typedef struct {
+    ngx_shm_zone_t                   *shm_zone;
+    ngx_http_encore_metrics_cache_t  *cache;
+    ngx_uint_t                        expose;  /* encore_metrics_expose used */
+    ngx_int_t                         route_index;
+    ngx_int_t                         saved_route_index;
+    ngx_int_t                         saved_upstream_index;
+    ngx_int_t                         jwt_sub_index;
+    ngx_int_t                         jwt_error_index;
+    ngx_int_t                         jwt_cache_index;
 } ngx_http_encore_metrics_main_conf_t;
 
 
@@ -58,6 +81,8 @@ static void ngx_http_encore_metrics_value(ngx_http_request_t *r,
 static void ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
     ngx_http_encore_metrics_main_conf_t *mmcf,
     ngx_http_encore_metrics_loc_conf_t *mlcf, encore_metrics_t *m);
+static ngx_inline ngx_uint_t ngx_http_encore_metrics_cache_key(u_char *data,
+    size_t len, ngx_uint_t mi, ngx_uint_t ci);
 static void ngx_http_encore_metrics_log_jwt(ngx_http_request_t *r,
     ngx_http_encore_metrics_main_conf_t *mmcf, encore_metrics_t *m);
 static void ngx_http_encore_metrics_log_upstream(ngx_http_request_t *r,
@@ -268,15 +293,24 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
     ngx_http_encore_metrics_main_conf_t *mmcf,
     ngx_http_encore_metrics_loc_conf_t *mlcf, encore_metrics_t *m)
 {
-    u_char                      buf[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
-    ngx_str_t                   route, method;
-    ngx_uint_t                  status;
-    ngx_time_t                 *tp;
-    ngx_msec_int_t              ms;
-    encore_metrics_str_t        labels[3];
-    ngx_http_variable_value_t  *vv;
+    u_char                            buf[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
+    ngx_str_t                         route;
+    ngx_uint_t                        status, mi, ci;
+    ngx_time_t                       *tp;
+    ngx_msec_int_t                    ms;
+    encore_metrics_str_t              labels[3];
+    encore_metrics_series_t          *requests, *duration;
+    ngx_http_variable_value_t        *vv;
+    ngx_http_encore_metrics_cache_t  *c;
 
-    static const char  *classes[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+    static const char  *classes[] = {
+        "1xx", "2xx", "3xx", "4xx", "5xx", "other"
+    };
+
+    static const encore_metrics_str_t  methods[] = {
+        { "GET", 3 }, { "HEAD", 4 }, { "POST", 4 }, { "PUT", 3 },
+        { "PATCH", 5 }, { "DELETE", 6 }, { "OPTIONS", 7 }, { "other", 5 }
+    };
 
     ngx_http_encore_metrics_value(r, mlcf->route, mmcf->saved_route_index,
                                   &route);
@@ -294,21 +328,16 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
         route = ngx_http_encore_metrics_unmatched;
     }
 
-    ngx_http_encore_metrics_label(&labels[0], buf, route.data, route.len, 0);
-
     switch (r->method) {
-    case NGX_HTTP_GET:     ngx_str_set(&method, "GET"); break;
-    case NGX_HTTP_HEAD:    ngx_str_set(&method, "HEAD"); break;
-    case NGX_HTTP_POST:    ngx_str_set(&method, "POST"); break;
-    case NGX_HTTP_PUT:     ngx_str_set(&method, "PUT"); break;
-    case NGX_HTTP_PATCH:   ngx_str_set(&method, "PATCH"); break;
-    case NGX_HTTP_DELETE:  ngx_str_set(&method, "DELETE"); break;
-    case NGX_HTTP_OPTIONS: ngx_str_set(&method, "OPTIONS"); break;
-    default:               ngx_str_set(&method, "other");
+    case NGX_HTTP_GET:     mi = 0; break;
+    case NGX_HTTP_HEAD:    mi = 1; break;
+    case NGX_HTTP_POST:    mi = 2; break;
+    case NGX_HTTP_PUT:     mi = 3; break;
+    case NGX_HTTP_PATCH:   mi = 4; break;
+    case NGX_HTTP_DELETE:  mi = 5; break;
+    case NGX_HTTP_OPTIONS: mi = 6; break;
+    default:               mi = 7;
     }
-
-    labels[1].data = (const char *) method.data;
-    labels[1].len = method.len;
 
     /* as $status */
     if (r->err_status) {
@@ -321,18 +350,48 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
         status = 0;
     }
 
-    if (status >= 100 && status < 600) {
-        labels[2].data = classes[status / 100 - 1];
-        labels[2].len = 3;
+    /* 0 ... 4: 1xx ... 5xx, 5: other */
+    ci = (status >= 100 && status < 600) ? status / 100 - 1 : 5;
 
-    } else {
-        labels[2].data = "other";
-        labels[2].len = sizeof("other") - 1;
+    c = NULL;
+    requests = NULL;
+
+    if (route.len <= NGX_HTTP_ENCORE_METRICS_LABEL_LEN) {
+        c = &mmcf->cache[ngx_http_encore_metrics_cache_key(route.data,
+                                                           route.len, mi, ci)];
+
+        if (c->requests != NULL && c->len == route.len && c->method == mi
+            && c->status == ci && ngx_memcmp(c->route, route.data, route.len)
+                                  == 0)
+        {
+            requests = c->requests;
+            duration = c->duration;
+        }
     }
 
-    encore_metrics_inc(encore_metrics_get(m, ENCORE_METRICS_HTTP_REQUESTS,
-                                          labels),
-                       1);
+    if (requests == NULL) {
+        ngx_http_encore_metrics_label(&labels[0], buf, route.data, route.len,
+                                      0);
+
+        labels[1].data = methods[mi].data;
+        labels[1].len = methods[mi].len;
+        labels[2].data = classes[ci];
+        labels[2].len = ci < 5 ? 3 : sizeof("other") - 1;
+
+        requests = encore_metrics_get(m, ENCORE_METRICS_HTTP_REQUESTS, labels);
+        duration = encore_metrics_get(m, ENCORE_METRICS_HTTP_DURATION, labels);
+
+        if (c != NULL && !requests->other && !duration->other) {
+            c->requests = requests;
+            c->duration = duration;
+            c->len = route.len;
+            c->method = mi;
+            c->status = ci;
+            ngx_memcpy(c->route, route.data, route.len);
+        }
+    }
+
+    encore_metrics_inc(requests, 1);
 
     /* as $request_time */
     tp = ngx_timeofday();
@@ -340,9 +399,35 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
              ((tp->sec - r->start_sec) * 1000 + (tp->msec - r->start_msec));
     ms = ngx_max(ms, 0);
 
-    encore_metrics_observe(encore_metrics_get(m, ENCORE_METRICS_HTTP_DURATION,
-                                              labels),
-                           (uint64_t) ms * 1000);
+    encore_metrics_observe(duration, (uint64_t) ms * 1000);
+}
+
+
+static ngx_inline ngx_uint_t
+ngx_http_encore_metrics_cache_key(u_char *data, size_t len, ngx_uint_t mi,
+    ngx_uint_t ci)
+{
+    size_t    i;
+    uint64_t  a, b;
+
+    if (len >= 8) {
+        ngx_memcpy(&a, data, 8);
+        ngx_memcpy(&b, data + len - 8, 8);
+
+    } else {
+        a = 0;
+
+        for (i = 0; i < len; i++) {
+            a = a << 8 | data[i];
+        }
+
+        b = 0;
+    }
+
+    a = (a ^ (uint64_t) (len << 7 | mi << 3 | ci)) * 0x9e3779b97f4a7c15ull;
+    a ^= (b + (a >> 29)) * 0xbf58476d1ce4e5b9ull;
+
+    return (ngx_uint_t) (a >> 58) & (NGX_HTTP_ENCORE_METRICS_CACHE - 1);
 }
 
 
@@ -404,12 +489,13 @@ ngx_http_encore_metrics_log_upstream(ngx_http_request_t *r,
     ngx_http_encore_metrics_main_conf_t *mmcf,
     ngx_http_encore_metrics_loc_conf_t *mlcf, encore_metrics_t *m)
 {
-    u_char                     buf[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
-    ngx_str_t                  name;
-    ngx_uint_t                 i;
-    encore_metrics_str_t       label;
-    encore_metrics_series_t   *duration, *failures;
-    ngx_http_upstream_state_t  *state;
+    u_char                            buf[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
+    ngx_str_t                         name;
+    ngx_uint_t                        i, labelled;
+    encore_metrics_str_t              label;
+    encore_metrics_series_t          *duration, *failures;
+    ngx_http_upstream_state_t        *state;
+    ngx_http_encore_metrics_cache_t  *c;
 
     if (r->upstream_states == NULL || r->upstream_states->nelts == 0) {
         return;
@@ -426,9 +512,25 @@ ngx_http_encore_metrics_log_upstream(ngx_http_request_t *r,
         name = ngx_http_encore_metrics_unnamed;
     }
 
-    ngx_http_encore_metrics_label(&label, buf, name.data, name.len, 0);
+    /* series are made on first use only: a hit is one that exists */
 
+    c = NULL;
     duration = NULL;
+
+    if (name.len <= NGX_HTTP_ENCORE_METRICS_LABEL_LEN) {
+        c = &mmcf->cache[ngx_http_encore_metrics_cache_key(name.data,
+                                   name.len, NGX_HTTP_ENCORE_METRICS_UPSTREAM,
+                                   0)];
+
+        if (c->requests != NULL && c->len == name.len
+            && c->method == NGX_HTTP_ENCORE_METRICS_UPSTREAM
+            && ngx_memcmp(c->route, name.data, name.len) == 0)
+        {
+            duration = c->requests;
+        }
+    }
+
+    labelled = 0;
     failures = NULL;
     state = r->upstream_states->elts;
 
@@ -441,6 +543,12 @@ ngx_http_encore_metrics_log_upstream(ngx_http_request_t *r,
 
         if (state[i].header_time == (ngx_msec_t) -1) {
             if (failures == NULL) {
+                if (!labelled) {
+                    ngx_http_encore_metrics_label(&label, buf, name.data,
+                                                  name.len, 0);
+                    labelled = 1;
+                }
+
                 failures = encore_metrics_get(m,
                                               ENCORE_METRICS_UPSTREAM_FAILURES,
                                               &label);
@@ -451,9 +559,24 @@ ngx_http_encore_metrics_log_upstream(ngx_http_request_t *r,
 
         if (state[i].response_time != (ngx_msec_t) -1) {
             if (duration == NULL) {
+                if (!labelled) {
+                    ngx_http_encore_metrics_label(&label, buf, name.data,
+                                                  name.len, 0);
+                    labelled = 1;
+                }
+
                 duration = encore_metrics_get(m,
                                              ENCORE_METRICS_UPSTREAM_DURATION,
                                              &label);
+
+                if (c != NULL && !duration->other) {
+                    c->requests = duration;
+                    c->duration = NULL;
+                    c->len = name.len;
+                    c->method = NGX_HTTP_ENCORE_METRICS_UPSTREAM;
+                    c->status = 0;
+                    ngx_memcpy(c->route, name.data, name.len);
+                }
             }
 
             encore_metrics_observe(duration,
@@ -870,6 +993,13 @@ ngx_http_encore_metrics_init(ngx_conf_t *cf)
         }
 
         return NGX_OK;
+    }
+
+    mmcf->cache = ngx_pcalloc(cf->pool,
+                              NGX_HTTP_ENCORE_METRICS_CACHE
+                              * sizeof(ngx_http_encore_metrics_cache_t));
+    if (mmcf->cache == NULL) {
+        return NGX_ERROR;
     }
 
     mmcf->route_index = ngx_http_encore_metrics_variable(cf, "encore_route");

@@ -10,6 +10,9 @@
 #include "encore_route.h"
 
 
+/* up to this many literal children are compared in turn, not hashed */
+#define ENCORE_ROUTE_LINEAR  4
+
 typedef struct encore_route_node_s  encore_route_node_t;
 
 struct encore_route_node_s {
@@ -443,21 +446,54 @@ nomem:
 }
 
 
+/*
+ * The length and the first and last eight bytes (every byte of a segment
+ * of up to 16): a hash probe always compares the whole segment, so a
+ * collision costs a probe, never a wrong match.
+ */
 static uint32_t
 encore_route_hash(const char *p, size_t len)
 {
     size_t    i;
-    uint32_t  h;
+    uint64_t  a, b;
 
-    /* FNV-1a */
-    h = 2166136261u;
+    if (len >= 8) {
+        memcpy(&a, p, 8);
+        memcpy(&b, p + len - 8, 8);
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) p[i];
-        h *= 16777619u;
+    } else {
+        a = 0;
+
+        for (i = 0; i < len; i++) {
+            a = a << 8 | (unsigned char) p[i];
+        }
+
+        b = 0;
     }
 
-    return h;
+    a = (a ^ (uint64_t) len) * 0x9e3779b97f4a7c15ull;
+    a ^= (b + (a >> 29)) * 0xbf58476d1ce4e5b9ull;
+
+    return (uint32_t) (a >> 32);
+}
+
+
+static int
+encore_route_eq(const char *a, const char *b, size_t len)
+{
+    size_t  i;
+
+    if (len > 16) {
+        return memcmp(a, b, len) == 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (a[i] != b[i]) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -499,7 +535,13 @@ encore_route_compile_node(encore_route_node_t *n)
         n->allow_len = a - n->allow;
     }
 
-    if (n->nchildren) {
+    for (k = 0; k < n->nchildren; k++) {
+        if (encore_route_compile_node(n->children[k]) != ENCORE_ROUTE_OK) {
+            return ENCORE_ROUTE_ENOMEM;
+        }
+    }
+
+    if (n->nchildren > ENCORE_ROUTE_LINEAR) {
         size = 4;
 
         while (size < 2 * n->nchildren) {
@@ -522,10 +564,6 @@ encore_route_compile_node(encore_route_node_t *n)
             }
 
             n->hash[slot] = c;
-
-            if (encore_route_compile_node(c) != ENCORE_ROUTE_OK) {
-                return ENCORE_ROUTE_ENOMEM;
-            }
         }
     }
 
@@ -554,10 +592,18 @@ static const encore_route_node_t *
 encore_route_lookup(const encore_route_node_t *n, const char *seg,
     size_t len)
 {
-    size_t                      slot;
+    size_t                      i, slot;
     const encore_route_node_t  *c;
 
     if (n->hash == NULL) {
+        for (i = 0; i < n->nchildren; i++) {
+            c = n->children[i];
+
+            if (c->len == len && encore_route_eq(c->segment, seg, len)) {
+                return c;
+            }
+        }
+
         return NULL;
     }
 
@@ -570,7 +616,7 @@ encore_route_lookup(const encore_route_node_t *n, const char *seg,
             return NULL;
         }
 
-        if (c->len == len && memcmp(c->segment, seg, len) == 0) {
+        if (c->len == len && encore_route_eq(c->segment, seg, len)) {
             return c;
         }
 
@@ -581,35 +627,76 @@ encore_route_lookup(const encore_route_node_t *n, const char *seg,
 
 /*
  * Depth first, literal before parameter: the first node in that order
- * that ends a route wins.  Every node is visited at most once.
+ * that ends a route wins.  Every node is visited at most once; the
+ * parameter branches not taken yet wait on a stack of at most one per
+ * segment.
  */
 static const encore_route_node_t *
 encore_route_walk(const encore_route_node_t *n, const encore_route_seg_t *segs,
-    size_t i, size_t nsegs, size_t np, encore_route_match_t *m)
+    size_t nsegs, encore_route_match_t *m)
 {
-    const encore_route_node_t  *c, *found;
+    size_t                      i, np, top;
+    const encore_route_node_t  *c;
+    struct {
+        const encore_route_node_t  *node;
+        size_t                      i;
+        size_t                      np;
+    }                           alt[ENCORE_ROUTE_MAX_DEPTH];
 
-    if (i == nsegs) {
-        return n->methods ? n : NULL;
-    }
+    i = 0;
+    np = 0;
+    top = 0;
 
-    c = encore_route_lookup(n, segs[i].data, segs[i].len);
+    for ( ;; ) {
 
-    if (c) {
-        found = encore_route_walk(c, segs, i + 1, nsegs, np, m);
-        if (found) {
-            return found;
+        if (i == nsegs) {
+            if (n->methods) {
+                return n;
+            }
+
+        } else {
+            c = encore_route_lookup(n, segs[i].data, segs[i].len);
+
+            if (n->param && segs[i].len > 0) {
+
+                if (c == NULL) {
+                    m->values[np] = segs[i].data;
+                    m->value_lens[np] = segs[i].len;
+                    n = n->param;
+                    i++;
+                    np++;
+                    continue;
+                }
+
+                alt[top].node = n->param;
+                alt[top].i = i;
+                alt[top].np = np;
+                top++;
+            }
+
+            if (c) {
+                n = c;
+                i++;
+                continue;
+            }
         }
-    }
 
-    if (n->param && segs[i].len > 0) {
+        /* a dead end: the latest parameter branch not taken */
+
+        if (top == 0) {
+            return NULL;
+        }
+
+        top--;
+        n = alt[top].node;
+        i = alt[top].i;
+        np = alt[top].np;
+
         m->values[np] = segs[i].data;
         m->value_lens[np] = segs[i].len;
-
-        return encore_route_walk(n->param, segs, i + 1, nsegs, np + 1, m);
+        i++;
+        np++;
     }
-
-    return NULL;
 }
 
 
@@ -715,7 +802,7 @@ encore_route_match(const encore_route_table_t *t, unsigned method,
         }
     }
 
-    n = encore_route_walk(&t->root, segs, 0, nsegs, 0, m);
+    n = encore_route_walk(&t->root, segs, nsegs, m);
 
     if (n == NULL) {
         return ENCORE_ROUTE_NOT_FOUND;

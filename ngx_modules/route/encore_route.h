@@ -3,11 +3,13 @@
  *
  * Routes (METHOD + path template with {param} segments) are added at
  * configuration time into a segment trie; encore_route_compile() then gives
- * every node a hash of its literal children, so matching costs one hash
- * probe per path segment whatever the number of routes.  A literal segment
- * beats a {param} segment; when the literal branch leads to no route the
- * matcher backtracks to the parameter, so each trie node is visited at most
- * once per match.  Nothing here allocates per match or knows about nginx.
+ * every node with more than four literal children a hash of them (fewer are
+ * compared in turn, length first), so matching costs one hash probe or at
+ * most four comparisons per path segment whatever the number of routes.  A
+ * literal segment beats a {param} segment; when the literal branch leads to
+ * no route the matcher backtracks to the parameter, so each trie node is
+ * visited at most once per match.  Nothing here allocates per match or
+ * knows about nginx.
  */
 
 #ifndef ENCORE_ROUTE_H

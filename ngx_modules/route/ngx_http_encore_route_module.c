@@ -43,6 +43,7 @@ typedef struct {
     ngx_int_t                   route_index;
     ngx_int_t                   upstream_index;
     ngx_int_t                   user_index;
+    ngx_int_t                   saved_index;
     ngx_int_t                   sub_index;
     ngx_int_t                   role_index;
 } ngx_http_encore_route_main_conf_t;
@@ -66,6 +67,8 @@ typedef struct {
     const char *const          *names;
     ngx_uint_t                  nparams;
     ngx_str_t                   params[ENCORE_ROUTE_MAX_PARAMS];
+    ngx_str_t                   uri;        /* the match's $uri and method */
+    ngx_uint_t                  method;
     ngx_uint_t                  checked;    /* unsigned  checked:1; */
 } ngx_http_encore_route_ctx_t;
 
@@ -75,6 +78,10 @@ static ngx_int_t ngx_http_encore_route_match(ngx_http_request_t *r,
     ngx_http_encore_route_srv_conf_t *rscf, encore_route_match_t *m);
 static ngx_int_t ngx_http_encore_route_set(ngx_http_request_t *r,
     encore_route_match_t *m);
+static void ngx_http_encore_route_set_variables(ngx_http_request_t *r,
+    ngx_http_encore_route_main_conf_t *rmcf, ngx_http_encore_route_t *route);
+static ngx_http_encore_route_ctx_t *ngx_http_encore_route_saved(
+    ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_route_allow(ngx_http_request_t *r,
     encore_route_match_t *m);
 static ngx_int_t ngx_http_encore_route_policy_handler(ngx_http_request_t *r);
@@ -170,6 +177,8 @@ static ngx_str_t  ngx_http_encore_route_var_param =
     ngx_string("encore_param_");
 static ngx_str_t  ngx_http_encore_route_var_user =
     ngx_string("encore_route_user");
+static ngx_str_t  ngx_http_encore_route_var_saved =
+    ngx_string("encore_route_saved_match");
 static ngx_str_t  ngx_http_encore_route_var_sub =
     ngx_string("encore_jwt_sub");
 static ngx_str_t  ngx_http_encore_route_var_role =
@@ -199,12 +208,14 @@ static ngx_str_t  ngx_http_encore_route_policies[] = {
 static ngx_int_t
 ngx_http_encore_route_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                          rc;
-    encore_route_match_t               m;
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_encore_route_t           *route;
-    ngx_http_encore_route_srv_conf_t  *rscf;
-    ngx_http_encore_route_loc_conf_t  *rlcf;
+    ngx_int_t                           rc;
+    encore_route_match_t                m;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_encore_route_t            *route;
+    ngx_http_variable_value_t          *vv;
+    ngx_http_encore_route_srv_conf_t   *rscf;
+    ngx_http_encore_route_loc_conf_t   *rlcf;
+    ngx_http_encore_route_main_conf_t  *rmcf;
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_route_module);
 
@@ -220,6 +231,10 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
 
     if (rscf->table == NULL) {
         return rlcf->enable ? NGX_HTTP_NOT_FOUND : NGX_DECLINED;
+    }
+
+    if (!rlcf->enable && ngx_http_encore_route_saved(r) != NULL) {
+        return NGX_DECLINED;
     }
 
     rc = ngx_http_encore_route_match(r, rscf, &m);
@@ -284,6 +299,19 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "route: \"%V\" continues in \"%V\"",
                    &route->name, &route->target->name);
+
+    /* the redirect clears the context: keep it for the named location */
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
+
+    vv = &r->variables[rmcf->saved_index];
+    vv->data = (u_char *) ngx_http_get_module_ctx(r,
+                                                  ngx_http_encore_route_module);
+    vv->len = 0;
+    vv->valid = 1;
+    vv->no_cacheable = 0;
+    vv->not_found = 0;
+    vv->escape = 0;
 
     /* as try_files does: the redirect holds its own reference */
     (void) ngx_http_named_location(r, &route->target->name);
@@ -369,14 +397,15 @@ static ngx_int_t
 ngx_http_encore_route_set(ngx_http_request_t *r, encore_route_match_t *m)
 {
     ngx_uint_t                          i;
-    ngx_http_variable_value_t          *vv;
     ngx_http_encore_route_t            *route;
     ngx_http_encore_route_ctx_t        *ctx;
     ngx_http_encore_route_main_conf_t  *rmcf;
 
     route = m->data;
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_route_ctx_t));
+    /* every field is set below; params only up to nparams are read */
+
+    ctx = ngx_palloc(r->pool, sizeof(ngx_http_encore_route_ctx_t));
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -390,9 +419,25 @@ ngx_http_encore_route_set(ngx_http_request_t *r, encore_route_match_t *m)
         ctx->params[i].len = m->value_lens[i];
     }
 
+    ctx->uri = r->uri;
+    ctx->method = r->method;
+    ctx->checked = 0;
+
     ngx_http_set_ctx(r, ctx, ngx_http_encore_route_module);
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
+
+    ngx_http_encore_route_set_variables(r, rmcf, route);
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_encore_route_set_variables(ngx_http_request_t *r,
+    ngx_http_encore_route_main_conf_t *rmcf, ngx_http_encore_route_t *route)
+{
+    ngx_http_variable_value_t  *vv;
 
     vv = &r->variables[rmcf->route_index];
     vv->data = route->name.data;
@@ -409,8 +454,45 @@ ngx_http_encore_route_set(ngx_http_request_t *r, encore_route_match_t *m)
     vv->no_cacheable = 0;
     vv->not_found = 0;
     vv->escape = 0;
+}
 
-    return NGX_DECLINED;
+
+/*
+ * A route's named location after the handler's own redirect: the match
+ * made before it, when nothing the match depends on changed since ($uri,
+ * the method; the raw request line and the table do not change), is the
+ * match made again.  Returns it, reinstalled, or NULL.
+ */
+static ngx_http_encore_route_ctx_t *
+ngx_http_encore_route_saved(ngx_http_request_t *r)
+{
+    ngx_http_variable_value_t          *vv;
+    ngx_http_encore_route_ctx_t        *ctx;
+    ngx_http_encore_route_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
+
+    vv = &r->variables[rmcf->saved_index];
+
+    if (!vv->valid || vv->not_found || vv->data == NULL) {
+        return NULL;
+    }
+
+    ctx = (ngx_http_encore_route_ctx_t *) vv->data;
+
+    if (ctx->uri.data != r->uri.data || ctx->uri.len != r->uri.len
+        || ctx->method != r->method)
+    {
+        return NULL;
+    }
+
+    ctx->checked = 0;
+
+    ngx_http_set_ctx(r, ctx, ngx_http_encore_route_module);
+
+    ngx_http_encore_route_set_variables(r, rmcf, ctx->route);
+
+    return ctx;
 }
 
 
@@ -646,6 +728,16 @@ ngx_http_encore_route_add_variables(ngx_conf_t *cf)
 
     var->get_handler = ngx_http_encore_route_variable;
 
+    /* internal: the match kept across the redirect, always empty */
+
+    var = ngx_http_add_variable(cf, &ngx_http_encore_route_var_saved,
+                                NGX_HTTP_VAR_NOHASH);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_encore_route_variable;
+
     var = ngx_http_add_variable(cf, &ngx_http_encore_route_var_param,
                                 NGX_HTTP_VAR_PREFIX);
     if (var == NULL) {
@@ -671,6 +763,7 @@ ngx_http_encore_route_create_main_conf(ngx_conf_t *cf)
     rmcf->route_index = NGX_CONF_UNSET;
     rmcf->upstream_index = NGX_CONF_UNSET;
     rmcf->user_index = NGX_CONF_UNSET;
+    rmcf->saved_index = NGX_CONF_UNSET;
     rmcf->sub_index = NGX_CONF_UNSET;
     rmcf->role_index = NGX_CONF_UNSET;
 
@@ -783,6 +876,12 @@ ngx_http_encore_route_init(ngx_conf_t *cf)
     rmcf->user_index = ngx_http_get_variable_index(cf,
                                           &ngx_http_encore_route_var_user);
     if (rmcf->user_index == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    rmcf->saved_index = ngx_http_get_variable_index(cf,
+                                          &ngx_http_encore_route_var_saved);
+    if (rmcf->saved_index == NGX_ERROR) {
         return NGX_ERROR;
     }
 

@@ -605,6 +605,96 @@ test_empty_table(void **state)
 }
 
 
+/* "/p<k>/aaa<c>aaa": a segment of len bytes with c in its middle */
+static int
+similar_path(char *path, int k, int len, int c)
+{
+    memset(path, 'a', 4 + len + 1);
+    path[0] = '/';
+    path[1] = 'p';
+    path[2] = (char) ('0' + k);
+    path[3] = '/';
+    path[4 + len / 2] = (char) c;
+
+    return 4 + len;
+}
+
+
+/*
+ * Siblings that differ only where the child hash does not look (the
+ * middle of segments longer than 16 bytes), in every length around the
+ * hash's 8-byte words, under parents with 4 children (compared in turn)
+ * and 10 (hashed): each still matches itself and nothing else.
+ */
+static void
+test_similar_siblings(void **state)
+{
+    int                    i, k, len, rc, nsib;
+    char                   path[64], scratch[64];
+    void                  *other;
+    const char            *err;
+    encore_route_match_t   m;
+    encore_route_table_t  *t;
+
+    static const int  lens[] = { 1, 2, 7, 8, 9, 15, 16, 17, 24, 40 };
+
+    for (nsib = 4; nsib <= 10; nsib += 6) {
+        t = encore_route_table_create();
+        assert_non_null(t);
+
+        for (k = 0; k < 10; k++) {
+            for (i = 0; i < nsib; i++) {
+                len = similar_path(path, k, lens[k], '0' + i);
+                rc = encore_route_add(t, ENCORE_ROUTE_GET, path, len,
+                                      (void *) (intptr_t) (k * 10 + i + 1),
+                                      &other, &err);
+                assert_int_equal(rc, ENCORE_ROUTE_OK);
+            }
+        }
+
+        assert_int_equal(encore_route_compile(t), ENCORE_ROUTE_OK);
+
+        for (k = 0; k < 10; k++) {
+            for (i = 0; i < nsib; i++) {
+                len = similar_path(path, k, lens[k], '0' + i);
+
+                rc = encore_route_match(t, ENCORE_ROUTE_GET, path, len, 0,
+                                        NULL, &m);
+                assert_int_equal(rc, ENCORE_ROUTE_FOUND);
+                assert_int_equal((intptr_t) m.data, k * 10 + i + 1);
+
+                rc = encore_route_match(t, ENCORE_ROUTE_GET, path, len, 1,
+                                        scratch, &m);
+                assert_int_equal(rc, ENCORE_ROUTE_FOUND);
+                assert_int_equal((intptr_t) m.data, k * 10 + i + 1);
+
+                /* one byte longer or shorter, one byte off, a missing one */
+                assert_int_equal(encore_route_match(t, ENCORE_ROUTE_GET,
+                                                    path, len + 1, 0, NULL,
+                                                    &m),
+                                 ENCORE_ROUTE_NOT_FOUND);
+                assert_int_equal(encore_route_match(t, ENCORE_ROUTE_GET,
+                                                    path, len - 1, 0, NULL,
+                                                    &m),
+                                 ENCORE_ROUTE_NOT_FOUND);
+
+                len = similar_path(path, k, lens[k], 'b');
+                assert_int_equal(encore_route_match(t, ENCORE_ROUTE_GET,
+                                                    path, len, 0, NULL, &m),
+                                 ENCORE_ROUTE_NOT_FOUND);
+
+                len = similar_path(path, k, lens[k], '0' + nsib);
+                assert_int_equal(encore_route_match(t, ENCORE_ROUTE_GET,
+                                                    path, len, 0, NULL, &m),
+                                 ENCORE_ROUTE_NOT_FOUND);
+            }
+        }
+
+        encore_route_table_free(t);
+    }
+}
+
+
 int
 main(void)
 {
@@ -618,6 +708,7 @@ main(void)
         cmocka_unit_test(test_many_routes),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_empty_table),
+        cmocka_unit_test(test_similar_siblings),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
