@@ -23,6 +23,7 @@
 #include "encore_jws.h"
 #include "encore_claims.h"
 #include "encore_flat.h"
+#include "../unit/jwt/b64_reference.h"
 
 
 /* one key of each type; the EC and Ed25519 keys are RFC 7515/8037 ones */
@@ -49,54 +50,6 @@ fuzz_clock(void *data)
 }
 
 
-static int
-fuzz_b64_reference(unsigned char *dst, size_t *dst_len, const char *src,
-    size_t len)
-{
-    int            v;
-    size_t         i, n;
-    unsigned       bits;
-    const char    *p;
-    unsigned long  acc;
-
-    static const char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    if (len % 4 == 1) {
-        return -1;
-    }
-
-    acc = 0;
-    bits = 0;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        p = src[i] ? strchr(alphabet, src[i]) : NULL;
-        if (p == NULL) {
-            return -1;
-        }
-
-        v = (int) (p - alphabet);
-        acc = (acc << 6) | (unsigned long) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            dst[n++] = (unsigned char) (acc >> bits);
-            acc &= (1UL << bits) - 1;
-        }
-    }
-
-    if (acc != 0) {
-        return -1;
-    }
-
-    *dst_len = n;
-
-    return 0;
-}
-
-
 static void
 fuzz_b64_differential(const uint8_t *data, size_t size)
 {
@@ -108,7 +61,7 @@ fuzz_b64_differential(const uint8_t *data, size_t size)
     }
 
     rc = encore_base64url_decode(fuzz_buf[0], &n, (const char *) data, size);
-    ref = fuzz_b64_reference(fuzz_buf[1], &m, (const char *) data, size);
+    ref = base64url_reference(fuzz_buf[1], &m, (const char *) data, size);
 
     if (rc != ref || (rc == 0 && (n != m || memcmp(fuzz_buf[0], fuzz_buf[1],
                                                    n) != 0)))

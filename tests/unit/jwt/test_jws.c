@@ -26,6 +26,7 @@
 #include "../../../ngx_modules/jwt/encore_jws.h"
 #include "../../../ngx_modules/jwt/encore_claims.h"
 #include "../../../ngx_modules/jwt/encore_flat.h"
+#include "b64_reference.h"
 
 
 #define TOKEN_MAX  (2 * 1024 * 1024)
@@ -242,53 +243,6 @@ jws_ok(const encore_jwks_t *jwks, const char *token, unsigned algs)
 
 /* ---- base64url --------------------------------------------------------- */
 
-/* the decoder as RFC 4648 reads: six bits at a time, for comparison */
-static int
-base64url_reference(unsigned char *dst, size_t *dst_len, const char *src,
-    size_t len)
-{
-    int            v;
-    size_t         i, n;
-    unsigned       bits;
-    const char    *p;
-    unsigned long  acc;
-
-    static const char  alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-    if (len % 4 == 1) {
-        return -1;
-    }
-
-    acc = 0;
-    bits = 0;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        p = src[i] ? strchr(alphabet, src[i]) : NULL;
-        if (p == NULL) {
-            return -1;
-        }
-
-        v = (int) (p - alphabet);
-        acc = (acc << 6) | (unsigned long) v;
-        bits += 6;
-
-        if (bits >= 8) {
-            bits -= 8;
-            dst[n++] = (unsigned char) (acc >> bits);
-            acc &= (1UL << bits) - 1;
-        }
-    }
-
-    if (acc != 0) {
-        return -1;
-    }
-
-    *dst_len = n;
-
-    return 0;
-}
 
 
 static void
