@@ -177,7 +177,8 @@ def wait_gone(pid, timeout=30):
 def pg_immediate_stop():
     subprocess.run(["runuser", "-u", "postgres", "--",
                     "/usr/lib/postgresql/15/bin/pg_ctl", "-D", str(RUN_DIR / "pg"),
-                    "-m", "immediate", "-w", "stop"], check=True, capture_output=True)
+                    "-m", "immediate", "-w", "stop"], check=True, capture_output=True,
+                   cwd="/")    # postgres may not enter the checkout
 
 
 def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
