@@ -20,7 +20,8 @@ import time
 import pytest
 import requests
 
-from conftest import EDGE, ROOT, RUN_DIR, login, pid_of, register, stack, url
+from conftest import (EDGE, ROOT, RUN_DIR, login, pid_of, register, stack, url,
+                      wait_gone)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -494,14 +495,10 @@ class PrivateNginx:
             os.kill(pid, signal.SIGQUIT)
         except ProcessLookupError:
             return
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-        os.kill(pid, signal.SIGKILL)
+        try:
+            wait_gone(pid, timeout=20)
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
