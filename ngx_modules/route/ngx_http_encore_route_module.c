@@ -383,8 +383,23 @@ ngx_http_encore_route_match(ngx_http_request_t *r,
         }
     }
 
-    return encore_route_match(rscf->table, method, (char *) r->uri.data,
-                              r->uri.len, 0, NULL, m);
+    rc = encore_route_match(rscf->table, method, (char *) r->uri.data,
+                            r->uri.len, 0, NULL, m);
+
+    if (rc == ENCORE_ROUTE_FOUND && (r->complex_uri || r->quoted_uri)) {
+
+        /*
+         * the route was found on the normalised URI (dot segments, double
+         * slashes or escapes resolved): forward that URI, not the raw one,
+         * so that the worker sees the path the edge matched and checked;
+         * nginx's proxy escapes r->uri when the unparsed URI is not valid,
+         * as after a rewrite
+         */
+
+        r->valid_unparsed_uri = 0;
+    }
+
+    return rc;
 }
 
 

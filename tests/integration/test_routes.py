@@ -4,6 +4,7 @@ running stack — 404/405/Allow before 401/403, OPTIONS, HEAD, literal beats
 per-route body limits, the contract's rate limit on a private nginx rendered
 from the same files, error pages, and configuration errors that name the
 file and line."""
+import http.client
 import json
 import math
 import os
@@ -18,7 +19,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import RUN_DIR, assert_problem, login, register, url
+from conftest import (EDGE, RUN_DIR, assert_problem, login, register, url,
+                      worker_request)
 
 SECURITY_HEADERS = ("X-Request-Id", "X-Content-Type-Options", "X-Frame-Options",
                     "Referrer-Policy", "Content-Security-Policy")
@@ -225,6 +227,41 @@ def test_normalised_paths_route():
         r = requests.get(url(path))
         assert_problem(r, 401)
         assert access_log_entry(r.headers["X-Request-Id"])["route"] == "auth_me"
+
+
+EDGE_HOST, EDGE_PORT = EDGE.split("//")[1].split(":")
+
+
+def raw_get(path, headers):
+    """GET with the path exactly as written (requests resolves dot segments
+    itself before sending)."""
+    conn = http.client.HTTPConnection(EDGE_HOST, EDGE_PORT, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_normalised_paths_forward_what_was_matched():
+    # The edge matches the normalised path and checks that route's policy;
+    # the worker must get that same path, not the raw one (which it would
+    # route differently, or not at all).
+    user, password = register()
+    token = login(user["username"], password)["access_token"]
+    raw = "/api/v1/x/../auth/me"
+    assert worker_request("auth", "GET", raw, headers={
+        "X-Encore-User-Id": user["id"], "X-Encore-User-Role": "user",
+        "X-Encore-User-Name": user["username"]}).status_code == 404
+    for path in (raw, "/api/v1//auth/me", "/api/v1/%61uth/me", "/api/v1/auth/./me",
+                 "/api/v1/auth/x/../me?unused=1"):
+        status, body = raw_get(path, bearer(token))
+        assert status == 200, (path, status, body)
+        assert json.loads(body)["id"] == user["id"], path
 
 
 def test_web_ui_and_operational_paths_fall_through():
