@@ -174,6 +174,28 @@ auth_require_user(enc_req_t *r, enc_resp_t *w)
 }
 
 
+int
+auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
+    auth_user_t *u)
+{
+    int  found;
+
+    found = auth_user_by_id(pg, id, u);
+    if (found < 0) {
+        auth_resp_db_error(w, pg);
+        return 0;
+    }
+
+    /* a valid token of a deleted account: the identity is gone */
+    if (found == 0) {
+        auth_resp_unauthorized(w, "the account no longer exists");
+        return 0;
+    }
+
+    return 1;
+}
+
+
 const char *
 auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min)
 {

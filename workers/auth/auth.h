@@ -339,6 +339,11 @@ void auth_resp_unavailable(enc_resp_t *w);
 void auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg);
 /* The caller's user id from the edge, or NULL after answering 401. */
 const char *auth_require_user(enc_req_t *r, enc_resp_t *w);
+/* Loads the caller's own row (id from auth_require_user) into u: 1, and the
+   caller clears u; else 0 after answering (401 when the account was deleted
+   after its token was issued, 503/500 on a DB error). */
+int         auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
+                             auth_user_t *u);
 /* As above, and 403 unless the caller's role is at least min. */
 const char *auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min);
 /* This thread's connection, or NULL after answering 503. */

@@ -56,27 +56,6 @@ resp_user(enc_resp_t *w, auth_user_t *u, auth_user_view_t view)
 }
 
 
-/* Loads the caller's row; 1 found, else the request was answered. */
-static int
-load_self(enc_pg_t *pg, enc_resp_t *w, const char *id, auth_user_t *u)
-{
-    int  found;
-
-    found = auth_user_by_id(pg, id, u);
-    if (found < 0) {
-        auth_resp_db_error(w, pg);
-        return 0;
-    }
-
-    if (found == 0) {
-        auth_resp_unauthorized(w, "the account no longer exists");
-        return 0;
-    }
-
-    return 1;
-}
-
-
 void
 auth_h_user_get(enc_req_t *r, enc_resp_t *w, void *data)
 {
@@ -156,7 +135,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    if (!load_self(pg, w, id, &u)) {
+    if (!auth_load_caller(pg, w, id, &u)) {
         return;
     }
 
@@ -298,7 +277,7 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    if (!load_self(pg, w, id, &u)) {
+    if (!auth_load_caller(pg, w, id, &u)) {
         return;
     }
 

@@ -505,7 +505,6 @@ auth_h_logout(enc_req_t *r, enc_resp_t *w, void *data)
 void
 auth_h_me(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int           found;
     json_t       *body;
     enc_pg_t     *pg;
     const char   *id;
@@ -523,15 +522,7 @@ auth_h_me(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    found = auth_user_by_id(pg, id, &u);
-    if (found < 0) {
-        auth_resp_db_error(w, pg);
-        return;
-    }
-
-    /* a valid token of a deleted account: the identity is gone */
-    if (found == 0) {
-        auth_resp_unauthorized(w, "the account no longer exists");
+    if (!auth_load_caller(pg, w, id, &u)) {
         return;
     }
 
