@@ -36,6 +36,8 @@ typedef struct {
     ngx_uint_t                  type;
     ngx_str_t                   cookie;
     ngx_http_complex_value_t   *value;
+    /* browsers send it on their own (a cookie): unsafe methods need Origin */
+    ngx_uint_t                  ambient;
 } ngx_http_encore_jwt_source_t;
 
 
@@ -104,6 +106,7 @@ static time_t ngx_http_encore_jwt_clock(void *data);
 
 static ngx_int_t ngx_http_encore_jwt_claim_value(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx, const char *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_encore_jwt_has_ctl(ngx_str_t *value);
 static ngx_int_t ngx_http_encore_jwt_claim_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_encore_jwt_prefix_variable(ngx_http_request_t *r,
@@ -315,14 +318,21 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
 
     jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
 
+    /*
+     * an internal redirect clears the ctx and comes back here: identity
+     * headers a previous location set are dropped, before they are set
+     * again, and also when the new location has no jwt at all (error_page,
+     * try_files or X-Accel-Redirect into "encore_jwt off")
+     */
+
     if (jlcf->mode == NGX_HTTP_ENCORE_JWT_OFF) {
+        if (r->internal && ngx_http_encore_jwt_strip(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         return NGX_DECLINED;
     }
 
-    /*
-     * an internal redirect clears the ctx and comes back here: headers a
-     * previous location set are dropped before they are set again
-     */
     if (ngx_http_encore_jwt_strip(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -786,7 +796,7 @@ ngx_http_encore_jwt_token(ngx_http_request_t *r,
                 continue;
             }
 
-            *cookie = 1;
+            *cookie = src[i].ambient;
             return NGX_OK;
 
         default: /* NGX_HTTP_ENCORE_JWT_VARIABLE */
@@ -798,6 +808,7 @@ ngx_http_encore_jwt_token(ngx_http_request_t *r,
                 continue;
             }
 
+            *cookie = src[i].ambient;
             return NGX_OK;
         }
     }
@@ -806,13 +817,17 @@ ngx_http_encore_jwt_token(ngx_http_request_t *r,
 }
 
 
-/* Origin must be http(s)://<the Host header>; "null" never matches */
+/*
+ * Origin must be this connection's scheme and the Host header: an https
+ * edge refuses http://<host> (a page injected into plain HTTP); "null"
+ * never matches
+ */
 static ngx_int_t
 ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
 {
     u_char           *p;
     size_t            len;
-    ngx_str_t        *host;
+    ngx_str_t        *host, scheme;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h, *origin;
@@ -856,23 +871,23 @@ ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
     p = origin->value.data;
     len = origin->value.len;
 
-    if (len > sizeof("https://") - 1
-        && ngx_strncasecmp(p, (u_char *) "https://", sizeof("https://") - 1)
-           == 0)
-    {
-        p += sizeof("https://") - 1;
-        len -= sizeof("https://") - 1;
+#if (NGX_HTTP_SSL)
+    if (r->connection->ssl) {
+        ngx_str_set(&scheme, "https://");
 
-    } else if (len > sizeof("http://") - 1
-               && ngx_strncasecmp(p, (u_char *) "http://",
-                                  sizeof("http://") - 1) == 0)
+    } else
+#endif
     {
-        p += sizeof("http://") - 1;
-        len -= sizeof("http://") - 1;
+        ngx_str_set(&scheme, "http://");
+    }
 
-    } else {
+    if (len <= scheme.len || ngx_strncasecmp(p, scheme.data, scheme.len) != 0)
+    {
         return NGX_DECLINED;
     }
+
+    p += scheme.len;
+    len -= scheme.len;
 
     host = &r->headers_in.host->value;
 
@@ -998,7 +1013,7 @@ ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx)
 {
     ngx_str_t   value;
-    ngx_uint_t  i, k;
+    ngx_uint_t  i;
 
     static const char  *claims[] = { "sub", "role", "name" };
     static ngx_str_t    headers[] = {
@@ -1019,11 +1034,9 @@ ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
         }
 
         /* no header splitting through a claim */
-        for (k = 0; k < value.len; k++) {
-            if (value.data[k] < 0x20 || value.data[k] == 0x7f) {
-                ctx->error = "claim has control characters";
-                return NGX_HTTP_UNAUTHORIZED;
-            }
+        if (ngx_http_encore_jwt_has_ctl(&value)) {
+            ctx->error = "claim has control characters";
+            return NGX_HTTP_UNAUTHORIZED;
         }
 
         if (ngx_http_encore_jwt_push_header(r, &headers[i], &value)
@@ -1246,6 +1259,21 @@ ngx_http_encore_jwt_claim_value(ngx_http_request_t *r,
 }
 
 
+static ngx_uint_t
+ngx_http_encore_jwt_has_ctl(ngx_str_t *value)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < 0x20 || value->data[i] == 0x7f) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_encore_jwt_set_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, const char *name)
@@ -1259,7 +1287,11 @@ ngx_http_encore_jwt_set_variable(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (value.data == NULL) {
+    /*
+     * a claim with CR, LF or other controls is no value: an operator's
+     * proxy_set_header or add_header with it must not split a header
+     */
+    if (value.data == NULL || ngx_http_encore_jwt_has_ctl(&value)) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -1491,6 +1523,7 @@ ngx_http_encore_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_memzero(src, 2 * sizeof(ngx_http_encore_jwt_source_t));
         src[0].type = NGX_HTTP_ENCORE_JWT_BEARER;
         src[1].type = NGX_HTTP_ENCORE_JWT_COOKIE;
+        src[1].ambient = 1;
         src[1].cookie = ngx_http_encore_jwt_default_cookie;
 
         prev->sources = conf->sources;
@@ -1648,6 +1681,7 @@ ngx_http_encore_jwt_token_source(ngx_conf_t *cf, ngx_command_t *cmd,
             src->type = NGX_HTTP_ENCORE_JWT_COOKIE;
             src->cookie.data = value[i].data + sizeof("cookie=") - 1;
             src->cookie.len = value[i].len - (sizeof("cookie=") - 1);
+            src->ambient = 1;
             continue;
         }
 
@@ -1658,6 +1692,16 @@ ngx_http_encore_jwt_token_source(ngx_conf_t *cf, ngx_command_t *cmd,
         }
 
         src->type = NGX_HTTP_ENCORE_JWT_VARIABLE;
+
+        /* $cookie_x or $http_cookie: as ambient as cookie=x */
+        src->ambient =
+            ngx_strlcasestrn(value[i].data, value[i].data + value[i].len,
+                             (u_char *) "$cookie_", sizeof("$cookie_") - 2)
+                != NULL
+            || ngx_strlcasestrn(value[i].data, value[i].data + value[i].len,
+                                (u_char *) "$http_cookie",
+                                sizeof("$http_cookie") - 2)
+               != NULL;
         src->value = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
         if (src->value == NULL) {
             return NGX_CONF_ERROR;

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import threading
 import time
+import uuid
 
 import pytest
 import requests
@@ -683,6 +684,31 @@ location = /echo-identity-nojwt {
     proxy_pass  http://unix:%(run)s/run/probe.sock:/echo-identity;
     include     proxy.conf;
 }
+# verified here, then an internal redirect into a location without jwt
+location = /echo-identity-redirect {
+    encore_jwt  optional;
+    try_files   /nonexistent-%(run_hash)s @echo_identity_nojwt;
+}
+location @echo_identity_nojwt {
+    rewrite     ^ /echo-identity break;
+    proxy_pass  http://unix:%(run)s/run/probe.sock;
+    include     proxy.conf;
+}
+# a claim in an operator's header
+location = /echo-claim {
+    encore_jwt  optional;
+    add_header  X-Claim-Email "$encore_jwt_claim_email" always;
+    include     security-headers.conf;
+    proxy_pass  http://unix:%(run)s/run/probe.sock:/echo-identity;
+    include     proxy.conf;
+}
+# the access cookie read through a variable: as ambient as cookie=
+location = /echo-cookie-variable {
+    encore_jwt        required;
+    encore_jwt_token  $cookie_encore_access;
+    proxy_pass  http://unix:%(run)s/run/probe.sock:/echo-identity;
+    include     proxy.conf;
+}
 """
 
 
@@ -705,11 +731,12 @@ def echo():
     d = RUN_DIR / "conf" / "server.d"
     d.mkdir(exist_ok=True)
     f = d / "echo-identity.conf"
-    f.write_text(ECHO_CONF % {"run": RUN_DIR})
+    f.write_text(ECHO_CONF % {"run": RUN_DIR, "run_hash": uuid.uuid4().hex})
     _reload_edge()
     # until the reloaded workers answer (before, the web UI's fallback does)
     deadline = time.time() + 30
-    for path in ("/echo-identity", "/echo-identity-nojwt"):
+    for path in ("/echo-identity", "/echo-identity-nojwt",
+                 "/echo-identity-redirect", "/echo-claim"):
         while "headers" not in _json_or_none(requests.get(url(path))):
             assert time.time() < deadline, "the echo route never came up"
             time.sleep(0.2)
@@ -754,6 +781,40 @@ def test_attack_spoofed_headers_many_and_repeated(echo, alice):
         "X-Encore-Anything": None, "X-Encore-Admin": None}
 
 
+def test_identity_headers_dropped_on_redirect_into_a_location_without_jwt(
+        echo, alice):
+    """A token verified in one location, then an internal redirect
+    (try_files, error_page) into a location with encore_jwt off: no
+    identity reaches that location's worker, spoofed or verified."""
+    r = echo("/echo-identity-redirect", Authorization="Bearer " + alice["token"],
+             **SPOOFED)
+    assert r.status_code == 200, r.text
+    assert r.json()["headers"] == dict.fromkeys(SPOOFED)
+
+
+@pytest.mark.parametrize("evil", ["a\r\nX-Injected: 1", "a\nX-Injected: 1",
+                                  "tab\there"], ids=["crlf", "lf", "tab"])
+def test_attack_claim_variable_with_controls_is_empty(echo, alice, signer, evil):
+    r = echo("/echo-claim", Authorization="Bearer "
+             + jf.real_token(alice, signer, email=evil))
+    assert r.status_code == 200, r.text
+    assert "X-Injected" not in r.headers
+    assert r.headers.get("X-Claim-Email", "") == ""
+    # a clean claim is there
+    r = echo("/echo-claim", Authorization="Bearer "
+             + jf.real_token(alice, signer, email="a@example.test"))
+    assert r.headers["X-Claim-Email"] == "a@example.test"
+
+
+def test_attack_csrf_cookie_read_through_a_variable(echo, alice):
+    cookie = {"Cookie": "encore_access=" + alice["token"]}
+    r = requests.post(url("/echo-cookie-variable"), headers=cookie)
+    assert_problem(r, 403)
+    r = requests.post(url("/echo-cookie-variable"),
+                      headers=dict(cookie, Origin=ORIGIN))
+    assert r.status_code != 403, r.text
+
+
 def test_identity_headers_of_a_forged_token_never_reach_the_worker(echo, bob,
                                                                     signer):
     forged = jf.token(jf.header_for(signer[0]), jf.claims_for(bob, role="admin"),
@@ -771,8 +832,10 @@ def test_cookie_only_authenticates_get(alice):
 
 @pytest.mark.parametrize("origin", [None, "http://evil.example", "null",
                                     "http://127.0.0.1:%d.evil" % EDGE_PORT,
-                                    "https://evil.example/http://127.0.0.1"],
-                         ids=["none", "evil", "null", "suffix", "embedded"])
+                                    "https://evil.example/http://127.0.0.1",
+                                    "https://127.0.0.1:%d" % EDGE_PORT],
+                         ids=["none", "evil", "null", "suffix", "embedded",
+                              "other-scheme"])
 def test_attack_cookie_csrf_unsafe_method_needs_origin(alice, origin):
     hdrs = {"Cookie": "encore_access=" + alice["token"]}
     if origin:

@@ -1483,9 +1483,29 @@ test_attack_size(void **state)
 
 /* ---- key loading ------------------------------------------------------- */
 
+/* The small-order Ed25519 encodings (libsodium's list), each also with the
+   sign bit set. */
+static const char  *small_order[] = {
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+    "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAIA",
+    "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_AU",
+    "JuiVj8KyJ7BFw_SJ8u-Y8NXfrAXTxjM5sTgCiG1T_IU",
+    "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA3o",
+    "xxdqcD1N2E-6PAt2DRBnDyogU_osOczGTsf9d5KsA_o",
+    "7P_______________________________________38",
+    "7P________________________________________8",
+    "7f_______________________________________38",
+    "7f________________________________________8",
+    "7v_______________________________________38",
+    "7v________________________________________8"
+};
+
 static void
 test_weak_keys(void **state)
 {
+    size_t          i;
     char           err[256], *text;
     EVP_PKEY       *rsa;
     BIGNUM         *n;
@@ -1535,6 +1555,22 @@ test_weak_keys(void **state)
         "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}"));
     assert_null(jwks_from_string("{\"kty\":\"EC\",\"crv\":\"P-256\","
         "\"x\":\"AAAA\",\"y\":\"AAAA\"}"));
+
+    /* Ed25519 points of small order, canonical or not, either sign: with
+       one of these any token "verifies" (R = identity, S = 0) */
+    for (i = 0; i < sizeof(small_order) / sizeof(small_order[0]); i++) {
+        assert_true(asprintf(&text, "{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+                             "\"x\":\"%s\"}", small_order[i]) > 0);
+        assert_null(encore_jwks_parse(text, strlen(text), err, sizeof(err)));
+        assert_non_null(strstr(err, "small order"));
+        free(text);
+    }
+
+    /* ...while a real key (RFC 8037, A.2) loads */
+    jwks = jwks_from_string("{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}");
+    assert_non_null(jwks);
+    encore_jwks_free(jwks);
 
     /* duplicate kid */
     assert_null(jwks_from_string("{\"keys\":["
