@@ -23,10 +23,15 @@
  * connection-level failure drops the connection and starts over at the top.
  *
  * Ordering: one relay per schema and an idempotent producer keep a batch in
- * id order per partition.  A row whose delivery failed is retried after
- * rows that followed it were delivered; per-key order can only be violated
- * across such a failure, and Kafka delivery failures of an idempotent
- * producer (message timeouts) fail every later message of the partition too.
+ * id order per partition.  Per topic and key, order also holds across
+ * failures: a row whose produce call is refused holds back the later rows
+ * of its key in the same batch (HELD), and a row sitting out of the backlog
+ * query holds back the later rows of its key in the query itself, so a
+ * failing row blocks only its own key while every other key flows.  A
+ * message timeout of the idempotent producer fails every later message of
+ * its partition too.  The one gap: a broker that rejects one message for
+ * good (e.g. a topic's max.message.bytes below the producer's) while
+ * accepting the next of the same key; such a row is poison and logged.
  */
 
 #include <errno.h>
@@ -101,7 +106,10 @@ const char enc_outbox_backlog_sql[] =
     "SELECT id, event_id::text, topic, key, type, source, subject,"
     " to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " data, request_id"
-    " FROM outbox WHERE published_at IS NULL AND id <> ALL($2::bigint[])"
+    " FROM outbox o WHERE published_at IS NULL AND id <> ALL($2::bigint[])"
+    /* a row sitting out holds back the later rows of its topic and key */
+    " AND NOT EXISTS (SELECT 1 FROM outbox s WHERE s.id = ANY($2::bigint[])"
+    " AND s.id < o.id AND s.topic = o.topic AND s.key = o.key)"
     " ORDER BY id LIMIT $1";
 
 
@@ -141,6 +149,7 @@ static int relay_stamp(relay_t *r, const char *sql, const char *ids);
 static void relay_backlog_metric(relay_t *r);
 static int relay_backlog_count(relay_t *r);
 static int relay_failed(relay_t *r, const char *ids, int sit_out);
+static int relay_backlog_short(relay_t *r, long left, size_t skipped);
 static char *relay_skip_list(relay_t *r);
 static int relay_producer(relay_t *r);
 static void relay_sleep(relay_t *r, int ms);
@@ -407,12 +416,38 @@ count_state(const enc_outbox_state_t *state, size_t n, enc_outbox_state_t s)
 }
 
 
+/* Whether an earlier row of rows[i]'s topic and key failed to produce in
+   this batch.  Rows without a key promise no order. */
+static int
+held_back(const enc_outbox_row_t *rows, const enc_outbox_state_t *state,
+    size_t i)
+{
+    size_t  j;
+
+    if (rows[i].key == NULL) {
+        return 0;
+    }
+
+    for (j = 0; j < i; j++) {
+        if ((state[j] == ENC_OUTBOX_FAILED || state[j] == ENC_OUTBOX_HELD)
+            && rows[j].key != NULL
+            && strcmp(rows[j].key, rows[i].key) == 0
+            && strcmp(rows[j].topic, rows[i].topic) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 size_t
 enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows, size_t n,
     enc_outbox_state_t *state)
 {
     int                  purged;
-    size_t               i, pending;
+    size_t               i, pending, refused;
     int64_t              deadline;
     rd_kafka_resp_err_t  err;
     rd_kafka_headers_t  *h;
@@ -421,10 +456,18 @@ enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows, size_t n,
         state[i] = ENC_OUTBOX_PENDING;
     }
 
+    refused = 0;
+
     for (i = 0; i < n; i++) {
+        if (refused > 0 && held_back(rows, state, i)) {
+            state[i] = ENC_OUTBOX_HELD;
+            continue;
+        }
+
         h = enc_outbox_headers(&rows[i]);
         if (h == NULL) {
             state[i] = ENC_OUTBOX_FAILED;
+            refused++;
             continue;
         }
 
@@ -453,6 +496,7 @@ enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows, size_t n,
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_headers_destroy(h);
             state[i] = ENC_OUTBOX_FAILED;
+            refused++;
             enc_log_warn("relay: produce to \"%s\" refused: %s",
                          rows[i].topic, rd_kafka_err2str(err));
         }
@@ -848,9 +892,7 @@ relay_round(relay_t *r, int *more)
     n = PQntuples(res);
     if (n == 0) {
         PQclear(res);
-        r->last_backlog = (long) skipped;
-        relay_backlog_metric(r);
-        return 0;
+        return relay_backlog_short(r, 0, skipped);
     }
 
     rows = calloc((size_t) n, sizeof(*rows));
@@ -911,10 +953,12 @@ relay_round(relay_t *r, int *more)
     /*
      * Failed deliveries.  When others in the batch went through, the
      * failure is the row's own (too large, say): it sits out, so the rows
-     * behind it flow.  When nothing went through, Kafka is likely down:
-     * the rows stay at the head and are retried in order, unless one has
-     * failed RELAY_POISON_ATTEMPTS times (a batch of poison rows must not
-     * wedge the relay either).
+     * of other keys behind it flow.  When nothing went through, Kafka is
+     * likely down: the rows stay at the head and are retried in order,
+     * unless one has failed RELAY_POISON_ATTEMPTS times (a batch of poison
+     * rows must not wedge the relay either).  A row sitting out holds back
+     * the rest of its key (enc_outbox_backlog_sql); HELD rows were never
+     * tried and just stay in the backlog.
      */
     ids = enc_outbox_id_array(rows, state, m, ENC_OUTBOX_FAILED, &count);
     if (count > 0) {
@@ -938,8 +982,11 @@ relay_round(relay_t *r, int *more)
 
     /* a short batch was the whole backlog; otherwise ask the table */
     if (n < batch) {
-        r->last_backlog = (long) (n - (int) delivered) + (long) skipped;
-        relay_backlog_metric(r);
+        if (relay_backlog_short(r, (long) (n - (int) delivered), skipped)
+            != 0)
+        {
+            goto failed;
+        }
     } else {
         *more = delivered > 0;
         if (relay_backlog_count(r) != 0) {
@@ -1037,6 +1084,24 @@ relay_failed(relay_t *r, const char *ids, int sit_out)
         r->nskip++;
     }
     PQclear(res);
+    return 0;
+}
+
+
+/*
+ * The backlog after a short batch: what it left plus the rows sitting out,
+ * exact unless rows sitting out hold back others of their key (those were
+ * not selected), when the table is asked instead.  -1 on a lost connection.
+ */
+static int
+relay_backlog_short(relay_t *r, long left, size_t skipped)
+{
+    if (skipped > 0) {
+        return relay_backlog_count(r);
+    }
+
+    r->last_backlog = left;
+    relay_backlog_metric(r);
     return 0;
 }
 

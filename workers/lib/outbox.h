@@ -96,7 +96,9 @@ rd_kafka_headers_t *enc_outbox_headers(const enc_outbox_row_t *row);
 typedef enum {
     ENC_OUTBOX_PENDING = 0,     /* not produced, or no report yet */
     ENC_OUTBOX_DELIVERED,       /* acked by all in-sync replicas */
-    ENC_OUTBOX_FAILED           /* produce refused or delivery failed */
+    ENC_OUTBOX_FAILED,          /* produce refused or delivery failed */
+    ENC_OUTBOX_HELD             /* not produced: an earlier row of its
+                                   topic and key failed in this batch */
 } enc_outbox_state_t;
 
 /*
@@ -113,7 +115,9 @@ rd_kafka_t *enc_outbox_producer_new(const char *brokers,
 
 /*
  * Produces rows[0..n) in order and waits until every one has a delivery
- * report, filling state[i].  Waiting is bounded by the producer's
+ * report, filling state[i].  A row whose produce call is refused holds back
+ * the later rows of its topic and key (HELD, not produced), so that they
+ * never overtake it.  Waiting is bounded by the producer's
  * message.timeout.ms (plus a grace period after which in-flight messages
  * are purged), so state[] never sees a late report after the return.
  * Returns the number delivered.  rows and state are borrowed.

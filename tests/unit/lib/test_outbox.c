@@ -471,6 +471,55 @@ test_publish_broker_error(void **state)
 }
 
 
+/* A row whose produce call is refused (over message.max.bytes) holds back
+   the later rows of its topic and key, which are not produced at all;
+   other keys, and the same key on another topic, go through. */
+static void
+test_publish_refused_holds_its_key(void **state)
+{
+    int                  i, j;
+    char                *big;
+    size_t               n;
+    PGresult            *res;
+    rd_kafka_t          *rk;
+    enc_outbox_row_t     rows[4];
+    enc_outbox_state_t   st[4];
+    const char          *cells[4][COLS];
+
+    big = malloc(1100001);
+    assert_non_null(big);
+    memset(big, 'x', 1100000);
+    big[1100000] = '\0';
+
+    for (i = 0; i < 4; i++) {
+        for (j = 0; j < COLS; j++) {
+            cells[i][j] = good_rows[0][j];
+        }
+    }
+    cells[0][0] = "1"; cells[0][3] = "k"; cells[0][8] = big;
+    cells[1][0] = "2"; cells[1][3] = "k";
+    cells[2][0] = "3"; cells[2][3] = "other";
+    cells[3][0] = "4"; cells[3][3] = "k"; cells[3][2] = "encore.t.others";
+
+    rk = mock_producer("5000");
+    res = fake_result((const char *const (*)[COLS]) cells, 4);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(enc_outbox_row_from_result(res, i, &rows[i]), 0);
+    }
+
+    n = enc_outbox_publish(rk, rows, 4, st);
+    assert_int_equal(n, 2);
+    assert_int_equal(st[0], ENC_OUTBOX_FAILED);
+    assert_int_equal(st[1], ENC_OUTBOX_HELD);
+    assert_int_equal(st[2], ENC_OUTBOX_DELIVERED);
+    assert_int_equal(st[3], ENC_OUTBOX_DELIVERED);
+
+    PQclear(res);
+    free(big);
+    rd_kafka_destroy(rk);
+}
+
+
 /* After a fatal error the producer refuses everything (the relay then
    recreates it): publish must report FAILED promptly, not hang. */
 static void
@@ -725,16 +774,17 @@ test_relay_poison_db(void **state)
     pg = enc_pg_connect_new();
     assert_non_null(pg);
 
-    /* two rows too large to ever be produced (one a step from the error
-       threshold), a malformed one, then three good ones */
+    /* a row too large to ever be produced (a step from the error
+       threshold), a good one of the same key behind it, a malformed one,
+       then three good ones of other keys */
     (void) snprintf(sql, sizeof(sql), "ALTER TABLE %s.outbox ALTER COLUMN"
                     " source DROP NOT NULL", fx.schema);
     db_admin_exec(fx.admin, sql);
     res = enc_pg_exec_sql(pg, "INSERT INTO outbox (topic, key, type, source,"
                           " data, attempts) SELECT 'encore.t.relay', 'p',"
-                          " 'encore.t.created', '/encore/t',"
-                          " repeat('x', 1100000), a FROM unnest('{9,0}'::int[])"
-                          " WITH ORDINALITY AS u(a, o) ORDER BY o"
+                          " 'encore.t.created', '/encore/t', d, a"
+                          " FROM (VALUES (1, repeat('x', 1100000), 9),"
+                          " (2, '{}', 0)) AS v(o, d, a) ORDER BY o"
                           " RETURNING id", 0, NULL);
     assert_non_null(res);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
@@ -772,11 +822,19 @@ test_relay_poison_db(void **state)
     enc_log_set_fd(open("/dev/null", O_WRONLY));
     close(logfd);
 
-    /* kept, never dropped, and every failure counted */
+    /* kept, never dropped, and every failure counted; the row behind the
+       poison one, of the same key, was held back and never tried */
     res = enc_pg_exec_sql(pg, "SELECT count(*) FROM outbox WHERE"
                           " published_at IS NULL AND attempts > 0", 0, NULL);
     assert_non_null(res);
-    assert_string_equal(PQgetvalue(res, 0, 0), "3");
+    assert_string_equal(PQgetvalue(res, 0, 0), "2");
+    PQclear(res);
+    res = enc_pg_exec_sql(pg, "SELECT attempts FROM outbox WHERE key = 'p'"
+                          " AND data = '{}' AND published_at IS NULL",
+                          0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQntuples(res), 1);
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
 
     enc_pg_close(pg);
@@ -794,6 +852,7 @@ main(void)
         cmocka_unit_test(test_id_array),
         cmocka_unit_test(test_publish_mock),
         cmocka_unit_test(test_publish_failure_then_retry),
+        cmocka_unit_test(test_publish_refused_holds_its_key),
         cmocka_unit_test(test_publish_broker_error),
         cmocka_unit_test(test_publish_fatal),
         cmocka_unit_test(test_relay_db),
