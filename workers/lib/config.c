@@ -65,6 +65,8 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "relay polling fallback interval" },
     { "outbox.batch", ENC_CONF_INT, "100", 1, 10000, 0,
       "events per relay round" },
+    { "outbox.retain_hours", ENC_CONF_INT, "168", 0, 87600, 0,
+      "published outbox rows are deleted after this (0 = keep forever)" },
     { "consumer.group", ENC_CONF_STR, "", 0, 0, 0,
       "consumer group id (empty = encore-<worker>)" },
     { "log.level", ENC_CONF_STR, "info", 0, 0, 0,
@@ -249,40 +251,63 @@ enc_config_set(enc_config_t *c, const char *name, const char *value,
 }
 
 
-/* expands ${VAR} from the environment into out; unset variables expand to
-   nothing; "$" not followed by "{" is literal */
+/*
+ * Expands ${VAR} and ${VAR:-default} from the environment into out; "$" not
+ * followed by "{" is literal.  An unset ${VAR} without a default is an
+ * error naming it in err: it would otherwise turn
+ * "${ENCORE_RUN_DIR}/secrets" into "/secrets" without a word.
+ */
 static int
-expand(const char *in, char *out, size_t outlen)
+expand(const char *in, char *out, size_t outlen, char *err, size_t errlen)
 {
     size_t       o = 0, vlen, nlen;
-    const char  *p = in, *close, *val;
-    char         name[256];
+    const char  *p = in, *close, *val, *dflt;
+    char         name[256], *sep;
 
     while (*p != '\0') {
         if (p[0] == '$' && p[1] == '{') {
             close = strchr(p + 2, '}');
             if (close == NULL) {
+                seterr(err, errlen, "unclosed ${ expansion");
                 return -1;
             }
             nlen = (size_t) (close - (p + 2));
             if (nlen == 0 || nlen >= sizeof(name)) {
+                seterr(err, errlen, "empty or too long ${} name");
                 return -1;
             }
             memcpy(name, p + 2, nlen);
             name[nlen] = '\0';
+
+            dflt = NULL;
+            sep = strstr(name, ":-");
+            if (sep != NULL) {
+                *sep = '\0';
+                dflt = sep + 2;
+            }
+
             val = getenv(name);
-            if (val != NULL) {
-                vlen = strlen(val);
-                if (o + vlen >= outlen) {
+            if (val == NULL || (val[0] == '\0' && dflt != NULL)) {
+                if (dflt == NULL) {
+                    seterr(err, errlen, "environment variable %s is not set"
+                           " (set it, or write ${%s:-default})", name, name);
                     return -1;
                 }
-                memcpy(out + o, val, vlen);
-                o += vlen;
+                val = dflt;
             }
+
+            vlen = strlen(val);
+            if (o + vlen >= outlen) {
+                seterr(err, errlen, "value too long after expansion");
+                return -1;
+            }
+            memcpy(out + o, val, vlen);
+            o += vlen;
             p = close + 1;
             continue;
         }
         if (o + 1 >= outlen) {
+            seterr(err, errlen, "value too long after expansion");
             return -1;
         }
         out[o++] = *p++;
@@ -312,7 +337,7 @@ static int
 load_file(enc_config_t *c, const char *path, char *err, size_t errlen)
 {
     int            rc = -1;
-    char           line[CONF_LINE_MAX], where[512];
+    char           line[CONF_LINE_MAX], where[512], why[320];
     char           value[ENC_CONF_VALUE_MAX + 1];
     char          *k, *v, *eq;
     FILE          *f;
@@ -356,9 +381,8 @@ load_file(enc_config_t *c, const char *path, char *err, size_t errlen)
             seterr(err, errlen, "%s: unknown key \"%s\"", where, k);
             goto failed;
         }
-        if (expand(v, value, sizeof(value)) != 0) {
-            seterr(err, errlen, "%s: bad or too long ${} expansion in \"%s\"",
-                   where, k);
+        if (expand(v, value, sizeof(value), why, sizeof(why)) != 0) {
+            seterr(err, errlen, "%s: \"%s\": %s", where, k, why);
             goto failed;
         }
         if (set_entry(e, value, where, err, errlen) != 0) {

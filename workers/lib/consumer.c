@@ -167,8 +167,9 @@ enc_event_parse(const char *topic, const void *key, size_t keylen,
     data = json_loadb(payload, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
                       &jerr);
     if (data == NULL) {
-        (void) snprintf(err, errlen, "value is not JSON: %s (at %d)",
-                        jerr.text, jerr.position);
+        /* jansson's text quotes the input near the error: position only */
+        (void) snprintf(err, errlen, "value is not JSON (line %d, column %d,"
+                        " byte %d)", jerr.line, jerr.column, jerr.position);
         return -1;
     }
 

@@ -62,6 +62,13 @@
     "UPDATE outbox SET attempts = attempts + 1 WHERE id = ANY($1::bigint[])" \
     " AND published_at IS NULL RETURNING id, attempts"
 
+/* published rows past outbox.retain_hours, oldest first, a chunk at a time
+   (outbox_published_idx) */
+#define RELAY_PRUNE_SQL                                                     \
+    "DELETE FROM outbox WHERE id = ANY(ARRAY(SELECT id FROM outbox"         \
+    " WHERE published_at < now() - make_interval(hours => $1::int)"          \
+    " ORDER BY published_at LIMIT $2::int))"
+
 #define RELAY_BACKLOG_COUNT_SQL                                             \
     "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 
@@ -94,6 +101,11 @@
    RELAY_SKIP_MAX rows sit out at once */
 #define RELAY_RETRY_MAX_MS        60000
 #define RELAY_SKIP_MAX            1024
+
+/* how often the relay deletes old published rows, and at most how many
+   per statement (short transactions; the next pass takes the rest) */
+#define RELAY_PRUNE_EVERY_MS      60000
+#define RELAY_PRUNE_CHUNK         "5000"
 
 /* a full batch asks the table for the backlog at most this often */
 #define RELAY_COUNT_EVERY_MS      1000
@@ -134,6 +146,7 @@ typedef struct {
     int                  locked;
     long                 last_backlog;
     int64_t              last_count_ms;
+    int64_t              last_prune_ms;
     size_t               nskip;
     relay_skip_t         skip[RELAY_SKIP_MAX];
 } relay_t;
@@ -149,6 +162,7 @@ static int relay_stamp(relay_t *r, const char *sql, const char *ids);
 static void relay_backlog_metric(relay_t *r);
 static int relay_backlog_count(relay_t *r);
 static int relay_failed(relay_t *r, const char *ids, int sit_out);
+static int relay_prune(relay_t *r);
 static int relay_backlog_short(relay_t *r, long left, size_t skipped);
 static char *relay_skip_list(relay_t *r);
 static int relay_producer(relay_t *r);
@@ -591,6 +605,7 @@ enc_relay_start(const enc_config_t *c)
     relay.pg = NULL;
     relay.last_backlog = 0;
     relay.last_count_ms = 0;
+    relay.last_prune_ms = 0;
     relay.nskip = 0;
 
     if ((size_t) snprintf(relay.schema, sizeof(relay.schema), "%s",
@@ -822,7 +837,7 @@ relay_session(relay_t *r)
             continue;
         }
 
-        if (relay_round(r, &more) != 0) {
+        if (relay_round(r, &more) != 0 || relay_prune(r) != 0) {
             return -1;
         }
 
@@ -1082,6 +1097,54 @@ relay_failed(relay_t *r, const char *ids, int sit_out)
         r->skip[r->nskip].until_ms = now + (delay < RELAY_RETRY_MAX_MS
                                             ? delay : RELAY_RETRY_MAX_MS);
         r->nskip++;
+    }
+    PQclear(res);
+    return 0;
+}
+
+
+/*
+ * Deletes published rows older than outbox.retain_hours, at most once per
+ * RELAY_PRUNE_EVERY_MS, so the table does not grow forever.  Only the
+ * schema's relay (it holds the lock) prunes.  -1 on a lost connection; a
+ * failed statement is logged and retried on the next pass.
+ */
+static int
+relay_prune(relay_t *r)
+{
+    long         hours;
+    char         retain[24];
+    int64_t      now = now_ms();
+    PGresult    *res;
+    const char  *params[2];
+
+    hours = enc_config_int(r->conf, "outbox.retain_hours");
+    if (hours == 0
+        || (r->last_prune_ms != 0
+            && now - r->last_prune_ms < RELAY_PRUNE_EVERY_MS))
+    {
+        return 0;
+    }
+    r->last_prune_ms = now;
+
+    (void) snprintf(retain, sizeof(retain), "%ld", hours);
+    params[0] = retain;
+    params[1] = RELAY_PRUNE_CHUNK;
+
+    res = enc_pg_exec_sql(r->pg, RELAY_PRUNE_SQL, 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_warn("relay: pruning published rows: %s",
+                     PQresultErrorMessage(res));
+    } else if (atol(PQcmdTuples(res)) > 0) {
+        enc_log_info("relay: deleted %s published rows older than %ld h",
+                     PQcmdTuples(res), hours);
+        /* more may be left: take the next chunk on the next round */
+        if (atol(PQcmdTuples(res)) == atol(RELAY_PRUNE_CHUNK)) {
+            r->last_prune_ms = 0;
+        }
     }
     PQclear(res);
     return 0;

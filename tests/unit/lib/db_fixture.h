@@ -15,6 +15,7 @@
 #ifndef ENC_TEST_DB_FIXTURE_H
 #define ENC_TEST_DB_FIXTURE_H
 
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,8 @@ db_fixture_init(db_fixture_t *fx, const char *prefix, const char *brokers)
 {
     char                  path[1024], sql[320], err[256];
     char                 *ddl;
+    size_t                i;
+    glob_t                migrations;
     const char           *kw[5], *val[5];
     static const enc_pg_stmt_t   no_stmts[] = { { NULL, NULL, 0 } };
     static const enc_conf_key_t *tables[] = { enc_runtime_conf_keys, NULL };
@@ -120,20 +123,27 @@ db_fixture_init(db_fixture_t *fx, const char *prefix, const char *brokers)
         fail_msg("fixture: %s", PQerrorMessage(fx->admin));
     }
 
-    (void) snprintf(path, sizeof(path), "%s/schemas/runtime/"
-                    "001_outbox_inbox.sql", db_env("ENCORE_TEST_SRCDIR", "."));
-    ddl = db_read_file(path);
-    if (ddl == NULL) {
-        fail_msg("fixture: cannot read %s", path);
-    }
-
     (void) snprintf(sql, sizeof(sql), "SET client_min_messages = warning;"
                     " DROP SCHEMA IF EXISTS %s CASCADE;"
                     " CREATE SCHEMA %s; SET search_path = %s",
                     fx->schema, fx->schema, fx->schema);
     db_admin_exec(fx->admin, sql);
-    db_admin_exec(fx->admin, ddl);
-    free(ddl);
+
+    /* every runtime migration, in order, as enc_migrate applies them */
+    (void) snprintf(path, sizeof(path), "%s/schemas/runtime/*.sql",
+                    db_env("ENCORE_TEST_SRCDIR", "."));
+    if (glob(path, 0, NULL, &migrations) != 0) {
+        fail_msg("fixture: no migrations match %s", path);
+    }
+    for (i = 0; i < migrations.gl_pathc; i++) {
+        ddl = db_read_file(migrations.gl_pathv[i]);
+        if (ddl == NULL) {
+            fail_msg("fixture: cannot read %s", migrations.gl_pathv[i]);
+        }
+        db_admin_exec(fx->admin, ddl);
+        free(ddl);
+    }
+    globfree(&migrations);
 
     fx->conf = enc_config_new(tables);
     assert_non_null(fx->conf);

@@ -103,14 +103,16 @@ test_file_env_precedence(void **state)
                "  t.name = \"quoted value\"  \n"
                "t.count=7\n"
                "t.flag = yes\n"
-               "t.required = ${ENC_TEST_VAR}/x${ENC_UNSET_VAR_XYZ}\n"
+               "t.required = ${ENC_TEST_VAR}/x${ENC_UNSET_VAR_XYZ:-y}"
+               "${ENC_TEST_VAR:-unused}\n"
                "http.max_body = 100\n");
     setenv("ENCORE_T_COUNT", "9", 1);
     assert_int_equal(enc_config_load(c, path, err, sizeof(err)), 0);
     assert_string_equal(enc_config_str(c, "t.name"), "quoted value");
     assert_int_equal(enc_config_int(c, "t.count"), 9);     /* env wins */
     assert_int_equal(enc_config_bool(c, "t.flag"), 1);
-    assert_string_equal(enc_config_str(c, "t.required"), "expanded/x");
+    assert_string_equal(enc_config_str(c, "t.required"),
+                        "expanded/xyexpanded");
     assert_int_equal(enc_config_int(c, "http.max_body"), 100);
     enc_config_free(c);
 }
@@ -133,6 +135,9 @@ test_errors(void **state)
         { "t.required = x\nt.flag = maybe\n", NULL, "not a boolean" },
         { "t.required = x\njust words\n", NULL, "key = value" },
         { "t.required = ${UNCLOSED\n", NULL, "expansion" },
+        /* an unset variable is an error, not an empty string */
+        { "t.required = ${ENC_UNSET_VAR_XYZ}/secrets\n", NULL,
+          "ENC_UNSET_VAR_XYZ is not set" },
         { "t.required = x\n", "-1", "ENCORE_T_COUNT" },
         { "t.required = x\n", "", "not an integer" },
     };

@@ -843,6 +843,64 @@ test_relay_poison_db(void **state)
 }
 
 
+/* The relay deletes published rows past outbox.retain_hours, and only
+   those: recent published rows and the backlog stay. */
+static void
+test_relay_prunes_published_db(void **state)
+{
+    int            i, left;
+    char           err[128];
+    enc_pg_t      *pg;
+    PGresult      *res;
+    rd_kafka_t    *mrk;
+    db_fixture_t   fx;
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    mrk = mock_producer("5000");
+    db_fixture_init(&fx, "test_outbox_prune",
+        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
+    assert_int_equal(enc_config_set(fx.conf, "outbox.retain_hours", "24",
+                                    err, sizeof(err)), 0);
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+
+    /* three published two days ago, two published an hour ago */
+    add_events(pg, 1, 5);
+    res = enc_pg_exec_sql(pg, "UPDATE outbox SET published_at = now() -"
+                          " CASE WHEN key IN ('k1', 'k2', 'k3')"
+                          " THEN interval '48 hours' ELSE interval '1 hour'"
+                          " END", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+
+    assert_int_equal(enc_relay_start(fx.conf), 0);
+    for (i = 0, left = 5; i < 100 && left > 2; i++) {
+        usleep(50 * 1000);
+        res = enc_pg_exec_sql(pg, "SELECT count(*) FROM outbox", 0, NULL);
+        assert_non_null(res);
+        left = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+    }
+    enc_relay_stop();
+    assert_int_equal(left, 2);
+
+    res = enc_pg_exec_sql(pg, "SELECT string_agg(key, ',' ORDER BY key)"
+                          " FROM outbox", 0, NULL);
+    assert_non_null(res);
+    assert_string_equal(PQgetvalue(res, 0, 0), "k4,k5");
+    PQclear(res);
+
+    enc_pg_close(pg);
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(mrk);
+}
+
+
 int
 main(void)
 {
@@ -857,6 +915,7 @@ main(void)
         cmocka_unit_test(test_publish_fatal),
         cmocka_unit_test(test_relay_db),
         cmocka_unit_test(test_relay_poison_db),
+        cmocka_unit_test(test_relay_prunes_published_db),
     };
 
     /* the failure tests log on purpose; keep the output readable */
