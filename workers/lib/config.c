@@ -55,6 +55,11 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "schema owned by this worker (empty = the worker's name)" },
     { "db.connect_timeout_s", ENC_CONF_INT, "5", 1, 300, 0,
       "libpq connect_timeout" },
+    { "db.statement_timeout_ms", ENC_CONF_INT, "10000", 100, 3600000, 0,
+      "statement deadline: the server's statement_timeout; the client"
+      " cancels a statement still running 200 ms later" },
+    { "db.migrate_timeout_ms", ENC_CONF_INT, "300000", 0, 86400000, 0,
+      "statement deadline for migrations at start-up (0 = none)" },
     { "kafka.brokers", ENC_CONF_STR, "127.0.0.1:9092", 0, 0, 0,
       "bootstrap servers" },
     { "kafka.client_id", ENC_CONF_STR, "", 0, 0, 0,

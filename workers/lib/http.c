@@ -9,16 +9,27 @@
  * handler run.  The completed callback frees the request.  Deciding late
  * keeps the connection in a well-defined state for every method; an early
  * answer is only worth it to avoid reading a body we will refuse anyway.
+ *
+ * Drain: nginx keeps idle keepalive connections to us and reuses them, so
+ * stopping at the first moment no request is in flight would close
+ * sockets nginx may be writing a request to (a 502, and a POST it will not
+ * retry).  Once quiesced, every answer carries "Connection: close" and
+ * connections with no request open are shut down after IDLE_CLOSE_MS;
+ * enc_http_drain waits for libmicrohttpd's connection count to reach 0.
+ * The connections are known through MHD_OPTION_NOTIFY_CONNECTION (conn_t).
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -37,6 +48,12 @@
 #define DISCARD_SLACK      (1024 * 1024)
 #define REQUEST_ID_MAX     128
 #define CONN_MEMORY_LIMIT  (64 * 1024)     /* bounds header sizes: 431 */
+/* /readyz's deadline for its database round trip */
+#define READYZ_TIMEOUT_MS  2000
+/* while draining, a connection idle this long with nothing unread is shut
+   down: a fresh one gets the time for its client's first request */
+#define IDLE_CLOSE_MS      100
+#define DRAIN_POLL_MS      10
 
 enum {
     ROUTE_NONE = -1,          /* 404 */
@@ -50,6 +67,19 @@ typedef struct {
     char  *name;
     char  *value;
 } header_t;
+
+/* one per open connection (its MHD socket context), listed in enc_http_t
+   under h->lock so that a drain can find the idle ones */
+typedef struct conn_s  conn_t;
+
+struct conn_s {
+    conn_t           *prev;
+    conn_t           *next;
+    int               fd;
+    int               busy;           /* a request is open on it */
+    int               closing;        /* shut down by close_idle */
+    struct timespec   idle_since;
+};
 
 struct enc_resp_s {
     int        set;
@@ -69,15 +99,19 @@ struct enc_http_s {
     void                *app;
     size_t               max_body;
     atomic_int           inflight;
+    atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
     char                 unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
     int                  (*ready_check)(void *);
     void                *ready_arg;
+    pthread_mutex_t      lock;         /* guards conns and their fields */
+    conn_t              *conns;
 };
 
 struct enc_req_s {
     enc_http_t             *h;
     struct MHD_Connection  *conn;
+    conn_t                 *cs;         /* NULL if untracked */
     const char             *method;     /* owned by libmicrohttpd */
     char                   *path;       /* owned */
     char                   *segbuf;     /* owned; params point here */
@@ -448,12 +482,29 @@ request_id_generate(char *out)
 }
 
 
+/* marks the connection busy while a request is open on it */
+static void
+conn_busy(enc_http_t *h, conn_t *c, int busy)
+{
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    c->busy = busy;
+    if (!busy) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+
 static enc_req_t *
 req_new(enc_http_t *h, struct MHD_Connection *conn, const char *url,
         const char *method)
 {
-    enc_req_t   *r;
-    const char  *id;
+    enc_req_t                       *r;
+    const char                      *id;
+    const union MHD_ConnectionInfo  *ci;
 
     r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -480,6 +531,9 @@ req_new(enc_http_t *h, struct MHD_Connection *conn, const char *url,
         request_id_generate(r->id);
     }
 
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->cs = ci != NULL ? ci->socket_context : NULL;
+    conn_busy(h, r->cs, 1);
     atomic_fetch_add(&h->inflight, 1);
     return r;
 }
@@ -488,6 +542,7 @@ req_new(enc_http_t *h, struct MHD_Connection *conn, const char *url,
 static void
 req_free(enc_req_t *r)
 {
+    conn_busy(r->h, r->cs, 0);
     atomic_fetch_sub(&r->h->inflight, 1);
     json_decref(r->json);
     free(r->body);
@@ -573,6 +628,12 @@ send_resp(enc_req_t *r, enc_resp_t *w)
                                        w->ctype);
     }
     (void) MHD_add_response_header(mr, "X-Request-Id", r->id);
+    /* draining: libmicrohttpd closes the connection after this answer, and
+       the client (nginx) will not send another request on it */
+    if (atomic_load(&r->h->quiesced)) {
+        (void) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION,
+                                       "close");
+    }
     for (i = 0; i < w->nhdrs; i++) {
         if (MHD_add_response_header(mr, w->hdrs[i].name, w->hdrs[i].value)
             != MHD_YES)
@@ -602,26 +663,21 @@ send_resp(enc_req_t *r, enc_resp_t *w)
 }
 
 
+/* /healthz answers from memory only: a stalled database must not make a
+   live process look dead (restarted); /readyz is the one that asks it, with
+   a short deadline so a stalled database reads as "not ready" in time */
 static void
 builtin_readyz(enc_req_t *r, enc_resp_t *w)
 {
-    enc_pg_t   *pg;
-    PGresult   *res;
-    int         ok;
-
     if (atomic_load(&r->h->quiesced)) {
         enc_resp_problem(w, 503, NULL, "draining");
         return;
     }
-    if (enc_pg_configured()) {
-        pg = enc_pg_thread();
-        res = pg ? enc_pg_exec_sql(pg, "SELECT 1", 0, NULL) : NULL;
-        ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
-        PQclear(res);
-        if (!ok) {
-            enc_resp_problem(w, 503, NULL, "database unreachable");
-            return;
-        }
+    if (enc_pg_configured()
+        && enc_pg_ping(enc_pg_thread(), READYZ_TIMEOUT_MS) != 0)
+    {
+        enc_resp_problem(w, 503, NULL, "database unreachable");
+        return;
     }
     if (r->h->ready_check != NULL && r->h->ready_check(r->h->ready_arg) != 0) {
         enc_resp_problem(w, 503, NULL, "not ready");
@@ -710,10 +766,10 @@ check_body(enc_req_t *r, enc_resp_t *w)
     }
     r->json = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &err);
     if (r->json == NULL) {
-        /* err.text quotes the input only through jansson's own escaping,
-           but keep the detail fixed: it is data we do not control */
-        enc_log_debug("http: malformed json at line %d column %d: %s",
-                      err.line, err.column, err.text);
+        /* err.text quotes the input near the error (a password, say):
+           the position only, and a fixed detail for the client */
+        enc_log_debug("http: malformed json at line %d column %d",
+                      err.line, err.column);
         enc_resp_problem(w, 400, NULL, "the request body is not valid JSON");
         return -1;
     }
@@ -734,6 +790,7 @@ finish(enc_req_t *r)
 
     memset(&w, 0, sizeof(w));
     enc_log_set_request_id(r->id);
+    atomic_fetch_add(&r->h->running, 1);
 
     switch (r->route) {
     case ROUTE_NONE:
@@ -768,6 +825,7 @@ finish(enc_req_t *r)
         }
         break;
     }
+    atomic_fetch_sub(&r->h->running, 1);
 
     ret = send_resp(r, &w);
     resp_free(&w);
@@ -887,6 +945,61 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     req_free(r);
     *con_cls = NULL;
+}
+
+
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION, on the connection's pool thread: keeps
+ * h->conns.  libmicrohttpd reports CLOSED before it closes the socket, so
+ * while h->lock is held every fd on the list is still its connection's
+ * (close_idle never shuts down a reused descriptor).
+ */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    conn_t                          *c;
+    enc_http_t                      *h = cls;
+    const union MHD_ConnectionInfo  *ci;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = NULL;
+        ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        c = calloc(1, sizeof(*c));
+        if (c == NULL || ci == NULL) {
+            /* untracked: a drain waits for it to close by itself */
+            free(c);
+            return;
+        }
+        c->fd = ci->connect_fd;
+        (void) clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+        pthread_mutex_lock(&h->lock);
+        c->next = h->conns;
+        if (h->conns != NULL) {
+            h->conns->prev = c;
+        }
+        h->conns = c;
+        pthread_mutex_unlock(&h->lock);
+        *socket_context = c;
+        return;
+    }
+
+    c = *socket_context;
+    if (c == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&h->lock);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        h->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&h->lock);
+    free(c);
+    *socket_context = NULL;
 }
 
 
@@ -1084,7 +1197,12 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
     atomic_init(&h->inflight, 0);
+    atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
+    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+        free(h);
+        return NULL;
+    }
 
     h->router = enc_router_new(routes);
     if (h->router == NULL) {
@@ -1116,6 +1234,7 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
                MHD_OPTION_THREAD_POOL_SIZE,
                    (unsigned) enc_config_int(c, "http.threads"),
                MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+               MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                MHD_OPTION_CONNECTION_TIMEOUT,
                    (unsigned) enc_config_int(c, "http.timeout_s"),
                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY_LIMIT,
@@ -1138,6 +1257,7 @@ failed:
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);
+    (void) pthread_mutex_destroy(&h->lock);
     free(h);
     return NULL;
 }
@@ -1151,6 +1271,43 @@ enc_http_set_ready_check(enc_http_t *h, int (*check)(void *), void *arg)
 }
 
 
+/*
+ * Connections the kernel completed that libmicrohttpd had not accepted yet
+ * (all pool threads busy) would be reset when the listen socket closes,
+ * though the client may already have written its request to them: hand
+ * them to libmicrohttpd, which answers them like the others.
+ */
+static void
+adopt_queued(enc_http_t *h, int fd)
+{
+    int                      cfd, flags;
+    socklen_t                len;
+    struct sockaddr_storage  sa;
+
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        return;
+    }
+    for ( ;; ) {
+        len = sizeof(sa);
+        cfd = accept4(fd, (struct sockaddr *) &sa, &len, SOCK_CLOEXEC);
+        if (cfd < 0 && errno == EINTR) {
+            continue;
+        }
+        if (cfd < 0) {
+            return;                   /* EAGAIN: the queue is empty */
+        }
+        /* closes cfd itself on failure */
+        if (MHD_add_connection(h->d, cfd, (struct sockaddr *) &sa, len)
+            != MHD_YES)
+        {
+            enc_log_warn("http: a queued connection could not be taken"
+                         " over while quiescing");
+        }
+    }
+}
+
+
 void
 enc_http_quiesce(enc_http_t *h)
 {
@@ -1159,13 +1316,16 @@ enc_http_quiesce(enc_http_t *h)
     if (h == NULL || atomic_exchange(&h->quiesced, 1)) {
         return;
     }
-    fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
-    }
+    /* first, so that no client can connect by path any more: the accept
+       queue adopt_queued empties is then the last one */
     if (h->unix_path[0] != '\0') {
         (void) unlink(h->unix_path);
         h->unix_path[0] = '\0';
+    }
+    fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET) {
+        adopt_queued(h, fd);
+        close(fd);
     }
 }
 
@@ -1174,6 +1334,90 @@ int
 enc_http_inflight(enc_http_t *h)
 {
     return h != NULL ? atomic_load(&h->inflight) : 0;
+}
+
+
+unsigned
+enc_http_connections(enc_http_t *h)
+{
+    const union MHD_DaemonInfo  *di;
+
+    /* libmicrohttpd 0.9.75 (Debian 12) sums its pool threads' counts for
+       a daemon with an internal polling thread (what we start); it writes
+       the sum into the daemon, so only the draining thread may ask */
+    di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return di != NULL ? di->num_connections : 0;
+}
+
+
+static long
+ms_since(const struct timespec *t, const struct timespec *now)
+{
+    return (now->tv_sec - t->tv_sec) * 1000
+           + (now->tv_nsec - t->tv_nsec) / 1000000;
+}
+
+
+/*
+ * Shuts down the connections that have no request open, have been idle
+ * for IDLE_CLOSE_MS and hold no unread bytes (a request arriving).  The
+ * connection's pool thread then reads EOF and closes it; the client sees
+ * the close on its idle connection and does not reuse it.  The window in
+ * which a client picks the connection just as it is shut down cannot be
+ * closed from this side; it is the one every HTTP/1.1 server closing idle
+ * connections has, and these checks keep it to the instant itself (and to
+ * a client whose request headers are still arriving piecemeal, which
+ * nginx, writing them at once, is not).
+ */
+static void
+close_idle(enc_http_t *h)
+{
+    int              unread;
+    conn_t          *c;
+    struct timespec  now;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&h->lock);
+    for (c = h->conns; c != NULL; c = c->next) {
+        if (c->busy || c->closing
+            || ms_since(&c->idle_since, &now) < IDLE_CLOSE_MS
+            || ioctl(c->fd, FIONREAD, &unread) != 0 || unread > 0)
+        {
+            continue;
+        }
+        (void) shutdown(c->fd, SHUT_RDWR);
+        c->closing = 1;
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+
+int
+enc_http_drain(enc_http_t *h, long timeout_ms)
+{
+    unsigned         n;
+    struct timespec  start, now, pause = { 0, DRAIN_POLL_MS * 1000000L };
+
+    if (h == NULL) {
+        return 0;
+    }
+    enc_http_quiesce(h);
+    (void) clock_gettime(CLOCK_MONOTONIC, &start);
+    for ( ;; ) {
+        close_idle(h);
+        n = enc_http_connections(h);
+        if (n == 0) {
+            return 0;
+        }
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        if (ms_since(&start, &now) >= timeout_ms) {
+            break;
+        }
+        (void) nanosleep(&pause, NULL);
+    }
+    enc_log_warn("http: drain timed out with %u connections open and %d"
+                 " requests in flight", n, atomic_load(&h->inflight));
+    return atomic_load(&h->running);
 }
 
 
@@ -1190,5 +1434,8 @@ enc_http_stop(enc_http_t *h)
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);
+    /* every connection was reported CLOSED by MHD_stop_daemon: conns is
+       empty */
+    (void) pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -16,7 +16,9 @@
  *   Content-Type is application/json, 400 unless it parses (duplicate keys,
  *   bad UTF-8, "\u0000", overflowing numbers are all malformed) as an object.
  *   An empty body reaches the handler with enc_req_json() == NULL.
- * Built-in routes: GET /healthz, GET /readyz, GET /metrics.
+ * Built-in routes: GET /healthz (never touches the database), GET /readyz
+ * (SELECT 1 with a 2 s deadline, 503 if it fails or while draining),
+ * GET /metrics.
  * A handler that sets no response yields a 500 problem.
  */
 #ifndef ENC_HTTP_H
@@ -96,8 +98,19 @@ enc_http_t *enc_http_start(const enc_config_t *c, const enc_route_t *routes,
 /* /readyz runs this after its database check; 0 = ready */
 void        enc_http_set_ready_check(enc_http_t *h, int (*check)(void *),
                                      void *arg);
-void        enc_http_quiesce(enc_http_t *h);  /* stop accepting */
+/* stop accepting: the unix socket is removed, connections already in the
+   accept queue are still served; from then on every answer carries
+   "Connection: close" and /readyz is 503 */
+void        enc_http_quiesce(enc_http_t *h);
 int         enc_http_inflight(enc_http_t *h);
+/* open client connections, libmicrohttpd's count */
+unsigned    enc_http_connections(enc_http_t *h);
+/* quiesce, then wait up to timeout_ms until every connection is closed:
+   each closes after its current request, and one with no request open is
+   shut down once idle for 100 ms (a client's keepalive pool).  Returns 0,
+   or the number of handlers still running at the deadline: threads that
+   enc_http_stop would wait for */
+int         enc_http_drain(enc_http_t *h, long timeout_ms);
 void        enc_http_stop(enc_http_t *h);     /* frees h */
 
 /*

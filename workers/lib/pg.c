@@ -6,14 +6,25 @@
  * stops.  Prepared statements are prepared on first use per connection
  * (a flag per statement, reset on reconnect): a worker that never runs a
  * statement never parses it, and a reconnect needs no replay.
+ *
+ * Statements go out with the asynchronous API on a non-blocking connection
+ * and are waited for with poll() against a deadline (await below), because
+ * a blocking PQexec against a stalled server or a partitioned network
+ * never returns: the pool thread, /readyz and the drain on SIGTERM would
+ * all hang with it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "pg.h"
@@ -23,6 +34,26 @@
 #define BACKOFF_MAX_MS   5000
 #define PASSWORD_MAX     1024
 
+/* the client deadline trails the server's statement_timeout by this much,
+   so a server that is alive ends a slow statement itself (57014) and the
+   cancel below is only needed when it cannot answer */
+#define SERVER_FIRST_MS  200
+/* how long a cancelled statement may take to report back before its
+   connection is given up */
+#define CANCEL_GRACE_MS  1000
+/* cancel requests still waiting for a stalled server; past this many no
+   more are sent (the connection is dropped after the grace anyway) */
+#define CANCELS_MAX      16
+
+/* TCP only (libpq ignores them on unix sockets): an idle connection to a
+   vanished host is found dead after about 30 + 3 * 10 s instead of the
+   kernel's two hours, and data unacknowledged for 30 s ends the
+   connection */
+#define KEEPALIVES_IDLE      "30"
+#define KEEPALIVES_INTERVAL  "10"
+#define KEEPALIVES_COUNT     "3"
+#define TCP_USER_TIMEOUT_MS  "30000"
+
 struct enc_pg_s {
     PGconn         *conn;
     unsigned char  *prepared;       /* one flag per statement */
@@ -31,6 +62,8 @@ struct enc_pg_s {
     int             tx_lost;        /* the session died inside a tx */
     int             thread_conn;    /* from enc_pg_thread(): may reconnect
                                        silently when found dead while idle */
+    long            timeout_ms;     /* statement deadline, 0 = none; sent
+                                       as statement_timeout at connect */
     long            backoff_ms;
     struct timespec next_try;
 };
@@ -44,14 +77,15 @@ static struct {
     char                  user[128];
     char                  password_file[1024];
     char                  schema[64];
-    char                  options[128];
     char                  connect_timeout[16];
+    long                  statement_timeout_ms;
     const enc_pg_stmt_t  *stmts;
     size_t                nstmts;
 } cf;
 
 static pthread_key_t   thread_key;
 static pthread_once_t  thread_key_once = PTHREAD_ONCE_INIT;
+static atomic_int      cancels;          /* cancel threads still running */
 
 
 static void
@@ -126,8 +160,7 @@ enc_pg_configure(const enc_config_t *c, const enc_pg_stmt_t *stmts)
     snprintf(cf.port, sizeof(cf.port), "%ld", enc_config_int(c, "db.port"));
     snprintf(cf.connect_timeout, sizeof(cf.connect_timeout), "%ld",
              enc_config_int(c, "db.connect_timeout_s"));
-    /* the schema is a validated identifier: nothing to escape */
-    snprintf(cf.options, sizeof(cf.options), "-c search_path=%s", cf.schema);
+    cf.statement_timeout_ms = enc_config_int(c, "db.statement_timeout_ms");
 
     cf.stmts = stmts;
     cf.nstmts = 0;
@@ -210,6 +243,20 @@ ms_until(const struct timespec *t)
 }
 
 
+/* t = now + ms on the monotonic clock */
+static void
+deadline_in(struct timespec *t, long ms)
+{
+    (void) clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_sec += ms / 1000;
+    t->tv_nsec += (ms % 1000) * 1000000;
+    if (t->tv_nsec >= 1000000000) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000;
+    }
+}
+
+
 static void
 backoff(enc_pg_t *pg)
 {
@@ -217,13 +264,7 @@ backoff(enc_pg_t *pg)
                      ? BACKOFF_MIN_MS
                      : (pg->backoff_ms * 2 > BACKOFF_MAX_MS
                         ? BACKOFF_MAX_MS : pg->backoff_ms * 2);
-    (void) clock_gettime(CLOCK_MONOTONIC, &pg->next_try);
-    pg->next_try.tv_sec += pg->backoff_ms / 1000;
-    pg->next_try.tv_nsec += (pg->backoff_ms % 1000) * 1000000;
-    if (pg->next_try.tv_nsec >= 1000000000) {
-        pg->next_try.tv_sec++;
-        pg->next_try.tv_nsec -= 1000000000;
-    }
+    deadline_in(&pg->next_try, pg->backoff_ms);
 }
 
 
@@ -231,13 +272,14 @@ backoff(enc_pg_t *pg)
 static int
 connect_pg(enc_pg_t *pg)
 {
-    char          password[PASSWORD_MAX];
+    char          password[PASSWORD_MAX], options[160], appname[80];
     const char   *keys[] = {
         "host", "port", "dbname", "user", "password", "options",
-        "connect_timeout", "application_name", NULL
+        "connect_timeout", "application_name", "keepalives",
+        "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "tcp_user_timeout", NULL
     };
-    const char   *vals[9];
-    char          appname[80];
+    const char   *vals[14];
 
     if (pg->backoff_ms != 0 && ms_until(&pg->next_try) > 0) {
         return -1;
@@ -253,15 +295,26 @@ connect_pg(enc_pg_t *pg)
         return -1;
     }
     snprintf(appname, sizeof(appname), "encore-%s", cf.schema);
+    /* the schema is a validated identifier: nothing to escape.  The
+       server's own statement_timeout ends a slow statement cleanly (57014)
+       before the client deadline has to (await) */
+    snprintf(options, sizeof(options),
+             "-c search_path=%s -c statement_timeout=%ld", cf.schema,
+             pg->timeout_ms);
     vals[0] = cf.host;
     vals[1] = cf.port;
     vals[2] = cf.dbname;
     vals[3] = cf.user;
     vals[4] = password[0] != '\0' ? password : NULL;
-    vals[5] = cf.options;
+    vals[5] = options;
     vals[6] = cf.connect_timeout;
     vals[7] = appname;
-    vals[8] = NULL;
+    vals[8] = "1";
+    vals[9] = KEEPALIVES_IDLE;
+    vals[10] = KEEPALIVES_INTERVAL;
+    vals[11] = KEEPALIVES_COUNT;
+    vals[12] = TCP_USER_TIMEOUT_MS;
+    vals[13] = NULL;
 
     pg->conn = PQconnectdbParams(keys, vals, 0);
     explicit_bzero(password, sizeof(password));
@@ -273,6 +326,16 @@ connect_pg(enc_pg_t *pg)
             PQfinish(pg->conn);
             pg->conn = NULL;
         }
+        backoff(pg);
+        return -1;
+    }
+    /* PQsend*() must not block on a full socket buffer either (a large
+       body towards a stalled server); await() flushes under the deadline */
+    if (PQsetnonblocking(pg->conn, 1) != 0) {
+        enc_log_warn("pg: cannot make the connection non-blocking: %s",
+                     PQerrorMessage(pg->conn));
+        PQfinish(pg->conn);
+        pg->conn = NULL;
         backoff(pg);
         return -1;
     }
@@ -301,6 +364,7 @@ pg_alloc(void)
         free(pg);
         return NULL;
     }
+    pg->timeout_ms = cf.statement_timeout_ms;
     return pg;
 }
 
@@ -451,6 +515,20 @@ enc_pg_ok(enc_pg_t *pg)
 }
 
 
+/* the connection is gone (or given up): the next use reconnects, except
+   inside a transaction (tx_lost); always NULL */
+static PGresult *
+conn_lost(enc_pg_t *pg, const char *why)
+{
+    enc_log_warn("pg: connection lost: %s", why);
+    pg->broken = 1;
+    if (pg->in_tx) {
+        pg->tx_lost = 1;
+    }
+    return NULL;
+}
+
+
 /* NULL result or a dead session: the connection is gone */
 static PGresult *
 check_result(enc_pg_t *pg, PGresult *res)
@@ -458,13 +536,277 @@ check_result(enc_pg_t *pg, PGresult *res)
     if (res != NULL && PQstatus(pg->conn) == CONNECTION_OK) {
         return res;
     }
-    enc_log_warn("pg: connection lost: %s", PQerrorMessage(pg->conn));
     PQclear(res);
-    pg->broken = 1;
-    if (pg->in_tx) {
-        pg->tx_lost = 1;
+    return conn_lost(pg, PQerrorMessage(pg->conn));
+}
+
+
+/* 1 when the socket is ready for events, 0 once the deadline (NULL: none)
+   has passed, -1 on error */
+static int
+wait_socket(PGconn *conn, short events, const struct timespec *deadline)
+{
+    int            rc;
+    long           ms;
+    struct pollfd  pfd;
+
+    for ( ;; ) {
+        pfd.fd = PQsocket(conn);
+        pfd.events = events;
+        pfd.revents = 0;
+        if (pfd.fd < 0) {
+            return -1;
+        }
+        ms = -1;
+        if (deadline != NULL) {
+            ms = ms_until(deadline);
+            ms = ms < 0 ? 0 : (ms > INT_MAX ? INT_MAX : ms);
+        }
+        rc = poll(&pfd, 1, (int) ms);
+        if (rc > 0) {
+            return (pfd.revents & POLLNVAL) ? -1 : 1;
+        }
+        if (rc == 0) {
+            return 0;
+        }
+        if (errno != EINTR) {
+            return -1;
+        }
     }
+}
+
+
+/* a cancel request on its way, shared by the thread sending it and the
+   statement waiting for it; freed by whichever lets go last */
+typedef struct {
+    PGcancel    *cn;
+    int          fd;            /* eventfd, readable once it was sent */
+    atomic_int   refs;
+} cancel_t;
+
+
+static void
+cancel_release(cancel_t *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) == 1) {
+        PQfreeCancel(c->cn);
+        close(c->fd);
+        free(c);
+    }
+}
+
+
+static void *
+cancel_main(void *arg)
+{
+    char       err[256];
+    uint64_t   one = 1;
+    cancel_t  *c = arg;
+
+    if (!PQcancel(c->cn, err, sizeof(err))) {
+        enc_log_warn("pg: cancel request failed: %s", err);
+    }
+    (void) !write(c->fd, &one, sizeof(one));
+    atomic_fetch_sub(&cancels, 1);
+    cancel_release(c);
     return NULL;
+}
+
+
+/*
+ * Asks the server to cancel the statement running on conn; NULL if the
+ * request could not be started (logged).  PQcancel blocks until the
+ * postmaster has read the request, with no timeout of its own: against a
+ * stopped server or an unreachable host it would hang the very thread the
+ * deadline is meant to free.  So it runs on a detached thread, with a
+ * PGcancel that does not depend on conn (which may be closed meanwhile);
+ * the caller waits for the statement's result and then, up to the same
+ * grace, for cancel_finish.
+ */
+static cancel_t *
+cancel_start(PGconn *conn)
+{
+    int              ok = 0;
+    cancel_t        *c;
+    pthread_t        t;
+    pthread_attr_t   attr;
+
+    if (atomic_fetch_add(&cancels, 1) >= CANCELS_MAX) {
+        atomic_fetch_sub(&cancels, 1);
+        enc_log_warn("pg: %d cancel requests unanswered; not sending another",
+                     CANCELS_MAX);
+        return NULL;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        goto failed;
+    }
+    atomic_init(&c->refs, 2);
+    c->fd = eventfd(0, EFD_CLOEXEC);
+    c->cn = PQgetCancel(conn);
+    if (c->fd >= 0 && c->cn != NULL && pthread_attr_init(&attr) == 0) {
+        ok = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0
+             && pthread_create(&t, &attr, cancel_main, c) == 0;
+        (void) pthread_attr_destroy(&attr);
+    }
+    if (ok) {
+        return c;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    PQfreeCancel(c->cn);
+    free(c);
+
+failed:
+    enc_log_warn("pg: cannot send a cancel request");
+    atomic_fetch_sub(&cancels, 1);
+    return NULL;
+}
+
+
+/*
+ * Waits until the postmaster has taken c (it signals the backend before it
+ * lets PQcancel return) or the deadline (NULL: do not wait) passes, then
+ * lets go of c.  Waiting matters when the statement ended anyway (the
+ * server's own timeout, or it finished just then): a backend signalled
+ * while idle ignores the cancel, one already running our next statement
+ * would cancel that instead.
+ */
+static void
+cancel_finish(cancel_t *c, const struct timespec *deadline)
+{
+    long           ms;
+    struct pollfd  pfd;
+
+    if (c == NULL) {
+        return;
+    }
+    if (deadline != NULL) {
+        ms = ms_until(deadline);
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        (void) poll(&pfd, 1, ms < 0 ? 0 : (ms > INT_MAX ? INT_MAX : (int) ms));
+    }
+    cancel_release(c);
+}
+
+
+/*
+ * The result of the statement PQsend*() just sent (sent is its return
+ * value), waiting at most ms (0 = no limit).  At the deadline the
+ * statement is cancelled and gets CANCEL_GRACE_MS more: a server that
+ * answers yields its result (an error, 57014 query_canceled, on a healthy
+ * connection); one that does not costs the connection (NULL, marked
+ * broken, so the next use reconnects).  Like PQexec: the first error
+ * result, else the last one.  Caller PQclear()s it.
+ */
+static PGresult *
+await(enc_pg_t *pg, int sent, long ms)
+{
+    int               rc, cancelled = 0;
+    PGconn           *conn = pg->conn;
+    PGresult         *res, *keep = NULL;
+    cancel_t         *cancel = NULL;
+    const char       *why;
+    ExecStatusType    st;
+    struct timespec   deadline, *dl = NULL;
+
+    if (!sent) {
+        return conn_lost(pg, PQerrorMessage(conn));
+    }
+    if (ms > 0) {
+        deadline_in(&deadline, ms);
+        dl = &deadline;
+    }
+
+    /* send what PQsend*() left buffered; read meanwhile, so that a server
+       busy writing to us cannot deadlock the exchange */
+    while ((rc = PQflush(conn)) == 1) {
+        rc = wait_socket(conn, POLLIN | POLLOUT, dl);
+        if (rc == 0) {
+            why = "statement deadline passed while sending";
+            goto failed;
+        }
+        if (rc < 0 || !PQconsumeInput(conn)) {
+            why = PQerrorMessage(conn);
+            goto failed;
+        }
+    }
+    if (rc < 0) {
+        why = PQerrorMessage(conn);
+        goto failed;
+    }
+
+    for ( ;; ) {
+        while (PQisBusy(conn)) {
+            rc = wait_socket(conn, POLLIN, dl);
+            if (rc == 0 && !cancelled) {
+                enc_log_warn("pg: statement still running after %ld ms;"
+                             " cancelling it", ms);
+                cancel = cancel_start(conn);
+                cancelled = 1;
+                deadline_in(&deadline, CANCEL_GRACE_MS);
+                continue;
+            }
+            if (rc == 0) {
+                enc_log_error("pg: no answer %d ms after cancelling a"
+                              " statement; dropping the connection",
+                              CANCEL_GRACE_MS);
+                why = "statement deadline passed";
+                goto failed;
+            }
+            if (rc < 0 || !PQconsumeInput(conn)) {
+                why = PQerrorMessage(conn);
+                goto failed;
+            }
+        }
+        res = PQgetResult(conn);
+        if (res == NULL) {
+            break;
+        }
+        st = PQresultStatus(res);
+        if (keep != NULL && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(res);
+        } else {
+            PQclear(keep);
+            keep = res;
+        }
+        /* COPY hands the connection to the caller, as PQexec does */
+        if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT
+            || st == PGRES_COPY_BOTH)
+        {
+            break;
+        }
+    }
+    cancel_finish(cancel, &deadline);
+    return check_result(pg, keep);
+
+failed:
+    cancel_finish(cancel, NULL);
+    PQclear(keep);
+    return conn_lost(pg, why);
+}
+
+
+/* the client deadline for pg's statements, see SERVER_FIRST_MS */
+static long
+client_ms(const enc_pg_t *pg)
+{
+    return pg->timeout_ms > 0 ? pg->timeout_ms + SERVER_FIRST_MS : 0;
+}
+
+
+static PGresult *
+exec_params(enc_pg_t *pg, const char *sql, int n, const char *const *params,
+            long ms)
+{
+    if (ensure(pg) != 0) {
+        return NULL;
+    }
+    return await(pg, PQsendQueryParams(pg->conn, sql, n, NULL, params, NULL,
+                                       NULL, 0), ms);
 }
 
 
@@ -493,8 +835,8 @@ enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
     }
 
     if (!pg->prepared[i]) {
-        res = check_result(pg, PQprepare(pg->conn, stmt, cf.stmts[i].sql,
-                                         n, NULL));
+        res = await(pg, PQsendPrepare(pg->conn, stmt, cf.stmts[i].sql, n,
+                                      NULL), client_ms(pg));
         if (res == NULL) {
             return NULL;
         }
@@ -507,8 +849,8 @@ enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
         pg->prepared[i] = 1;
     }
 
-    return check_result(pg, PQexecPrepared(pg->conn, stmt, n, params,
-                                           NULL, NULL, 0));
+    return await(pg, PQsendQueryPrepared(pg->conn, stmt, n, params, NULL,
+                                         NULL, 0), client_ms(pg));
 }
 
 
@@ -516,11 +858,51 @@ PGresult *
 enc_pg_exec_sql(enc_pg_t *pg, const char *sql, int n,
                 const char *const *params)
 {
-    if (ensure(pg) != 0) {
-        return NULL;
+    return exec_params(pg, sql, n, params, client_ms(pg));
+}
+
+
+int
+enc_pg_ping(enc_pg_t *pg, long timeout_ms)
+{
+    int        ok;
+    PGresult  *res;
+
+    if (pg == NULL) {
+        return -1;
     }
-    return check_result(pg, PQexecParams(pg->conn, sql, n, NULL, params,
-                                         NULL, NULL, 0));
+    res = exec_params(pg, "SELECT 1", 0, NULL, timeout_ms);
+    ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+
+int
+enc_pg_set_timeout(enc_pg_t *pg, long ms)
+{
+    int        rc;
+    char       sql[64];
+    PGresult  *res;
+
+    if (ms < 0 || pg->in_tx) {
+        enc_log_error("pg: cannot set a statement timeout of %ld ms%s", ms,
+                      pg->in_tx ? " inside a transaction" : "");
+        return -1;
+    }
+    pg->timeout_ms = ms;
+    if (pg->conn == NULL || pg->broken) {
+        return 0;                     /* the next connect sends it */
+    }
+    snprintf(sql, sizeof(sql), "SET statement_timeout = %ld", ms);
+    res = enc_pg_exec_sql(pg, sql, 0, NULL);
+    rc = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0) {
+        enc_log_error("pg: %s: %s", sql,
+                      res ? PQresultErrorMessage(res) : "connection lost");
+    }
+    PQclear(res);
+    return rc;
 }
 
 
@@ -587,7 +969,7 @@ enc_pg_commit(enc_pg_t *pg)
     if (rc != 0 && !pg->broken && !pg->tx_lost
         && PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
     {
-        PQclear(PQexec(pg->conn, "ROLLBACK"));
+        PQclear(await(pg, PQsendQuery(pg->conn, "ROLLBACK"), client_ms(pg)));
     }
     pg->in_tx = 0;
     pg->tx_lost = 0;
@@ -604,7 +986,7 @@ enc_pg_rollback(enc_pg_t *pg)
         && PQstatus(pg->conn) == CONNECTION_OK
         && PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
     {
-        res = check_result(pg, PQexec(pg->conn, "ROLLBACK"));
+        res = await(pg, PQsendQuery(pg->conn, "ROLLBACK"), client_ms(pg));
         PQclear(res);
     }
     pg->in_tx = 0;

@@ -14,6 +14,15 @@
  * a transaction stays failed (every exec returns NULL) until
  * enc_pg_rollback(), so a half-done transaction never silently continues
  * on a fresh session.
+ *
+ * Every statement has a deadline, db.statement_timeout_ms by default (see
+ * enc_pg_set_timeout): the server gets it as statement_timeout, and the
+ * client waits (poll() on the socket) that long plus 200 ms, then cancels
+ * the statement and waits one more second.  A statement ended either way
+ * is a statement-level error (SQLSTATE 57014) on a healthy connection; a
+ * server that does not answer even the cancel costs the connection (NULL,
+ * reconnect on next use).  Connections enable TCP keepalives and
+ * tcp_user_timeout, so a vanished host is noticed while idle too.
  */
 #ifndef ENC_PG_H
 #define ENC_PG_H
@@ -46,7 +55,9 @@ enc_pg_t *enc_pg_thread(void);
 enc_pg_t *enc_pg_connect_new(void);
 void      enc_pg_close(enc_pg_t *pg);
 /* the live PGconn, reconnecting if needed; NULL while unreachable.  The
-   connection stays owned by pg */
+   connection stays owned by pg and is in non-blocking mode; PQexec() on it
+   still works (it blocks regardless) but has only the server-side
+   statement_timeout, no client deadline */
 PGconn   *enc_pg_conn(enc_pg_t *pg);
 /* 1 if the last use found the connection healthy */
 int       enc_pg_ok(enc_pg_t *pg);
@@ -61,6 +72,14 @@ PGresult *enc_pg_exec(enc_pg_t *pg, const char *stmt, int n,
 /* unprepared, parameterised; same contract */
 PGresult *enc_pg_exec_sql(enc_pg_t *pg, const char *sql, int n,
                           const char *const *params);
+/* sets pg's statement deadline to ms (0 = none), on the server at once
+   (SET statement_timeout) and at every reconnect; outside a transaction
+   only.  For owners whose statements may legitimately run long
+   (migrations); thread connections keep db.statement_timeout_ms */
+int  enc_pg_set_timeout(enc_pg_t *pg, long ms);
+/* 0 if "SELECT 1" answered within timeout_ms (a client-side deadline
+   only, with the cancel and grace above); -1 if not or pg is NULL */
+int  enc_pg_ping(enc_pg_t *pg, long timeout_ms);
 /* "23505" ...; "" when the result carries none */
 const char *enc_pg_sqlstate(const PGresult *res);
 int  enc_pg_begin(enc_pg_t *pg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "worker.h"
 
@@ -107,7 +108,9 @@ sleep_ms(long ms)
 
 
 /* migrations on a private connection, waiting for a database that is
-   still starting */
+   still starting.  A migration may rightly run longer than a request's
+   statement (an index build, the advisory lock held by another process
+   migrating), so the connection gets db.migrate_timeout_ms instead */
 static int
 migrate(const enc_config_t *c)
 {
@@ -129,8 +132,11 @@ migrate(const enc_config_t *c)
         waited += (int) delay;
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }
-    rc = enc_migrate(pg, enc_config_str(c, "migrations.dir"),
-                     enc_pg_schema());
+    rc = enc_pg_set_timeout(pg, enc_config_int(c, "db.migrate_timeout_ms"));
+    if (rc == 0) {
+        rc = enc_migrate(pg, enc_config_str(c, "migrations.dir"),
+                         enc_pg_schema());
+    }
     enc_pg_close(pg);
     return rc;
 }
@@ -155,20 +161,24 @@ wait_for_signal(const sigset_t *set)
 }
 
 
+/*
+ * Ends the process while n handlers are still running.  enc_http_stop would
+ * join the pool threads running them — stuck in libpq against a stalled
+ * database, or in a slow handler — for as long as they take, and SIGTERM
+ * must end the process.  What is lost is safe to lose: their transactions
+ * roll back when the sessions drop, and outbox rows not yet marked sent
+ * are relayed again by the next process (consumers dedupe through the
+ * inbox).  _exit, not exit: atexit handlers and the sanitizers' leak check
+ * would run under the threads still using that memory.  Log lines are
+ * written with one write(2) each; stdio is flushed for the rest.
+ */
 static void
-drain(enc_http_t *h, long timeout_ms)
+abandon(int n)
 {
-    long  waited = 0;
-    int   n;
-
-    enc_http_quiesce(h);
-    while ((n = enc_http_inflight(h)) > 0 && waited < timeout_ms) {
-        sleep_ms(10);
-        waited += 10;
-    }
-    if (n > 0) {
-        enc_log_warn("worker: drain timed out with %d requests in flight", n);
-    }
+    enc_log_error("worker: drain timed out; exiting with %d requests"
+                  " abandoned", n);
+    (void) fflush(NULL);
+    _exit(1);
 }
 
 
@@ -184,7 +194,7 @@ relay_ready(void *arg)
 int
 enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
 {
-    int                    rc = 1, sig, consumer = 0, relay = 0;
+    int                    rc = 1, sig, n, consumer = 0, relay = 0;
     int                    inited = 0;
     char                   err[512];
     void                  *app = NULL;
@@ -303,7 +313,10 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     /* strsignal is not thread-safe; sigabbrev_np is (glibc 2.32) */
     enc_log_info("worker: SIG%s received, draining",
                  sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
-    drain(h, enc_config_int(c, "drain.timeout_ms"));
+    n = enc_http_drain(h, enc_config_int(c, "drain.timeout_ms"));
+    if (n > 0) {
+        abandon(n);
+    }
     rc = 0;
 
 failed:

@@ -37,10 +37,13 @@ typedef struct {
  * encore-<name> [-c conf/workers/<name>.conf] [--help] [--dump-config]
  *               [command args...]
  * Order: config, log, pg, migrations, init, consumer, relay, HTTP; then
- * waits for SIGTERM/SIGINT: quiesce HTTP, wait for in-flight requests up to
- * drain.timeout_ms, stop consumer and relay (flushing), fini, return 0.
+ * waits for SIGTERM/SIGINT: drain HTTP (enc_http_drain: quiesce, then wait
+ * up to drain.timeout_ms until every connection is closed), stop consumer
+ * and relay (flushing), fini, return 0.
  * Returns the process exit status: 0, 1 on a start-up failure, 2 on a
- * usage error.
+ * usage error.  If handlers are still running when the drain times out
+ * (stuck in the database, say), the process logs how many requests it
+ * abandons and ends at once with _exit(1), without joining any thread.
  *
  * Defaults filled from def->name when left empty: db.schema = name,
  * http.listen = unix:/tmp/encore-<name>.sock.

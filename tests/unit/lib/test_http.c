@@ -1,6 +1,6 @@
 /*
- * http: route matching (table-driven) and the server end to end over a
- * unix socket with libcurl.
+ * http: route matching (table-driven), the server end to end over a
+ * unix socket with libcurl, and the drain (raw keepalive connections).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,13 +9,17 @@
 #include <cmocka.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "log.h"
+#include "raw_http.h"
 
 
 static void
@@ -674,6 +678,249 @@ test_hostile_headers(void **state)
 }
 
 
+/* ---- drain --------------------------------------------------------------- */
+
+/*
+ * Review finding: a drain ended at the first moment no request was in
+ * flight and then closed every socket, including the keepalive ones nginx
+ * was about to reuse (502s in a rolling restart, POSTs not retried).  Now
+ * answers carry "Connection: close" once quiesced, idle connections are
+ * shut down, and the drain waits for the connection count to reach 0.
+ */
+
+static char          drain_sock[108];
+static atomic_int    hold_entered;
+static atomic_int    hold_release;
+
+
+static void
+h_hold(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    int  i;
+
+    atomic_store(&hold_entered, 1);
+    /* bounded, so that a failing test leaves no thread behind for long */
+    for (i = 0; i < 1000 && !atomic_load(&hold_release); i++) {
+        usleep(10 * 1000);
+    }
+    enc_resp_empty(w, 204);
+}
+
+
+static const enc_route_t  drain_routes[] = {
+    { "GET", "/hold", h_hold, 0, "hold" },
+    { "GET", "/things/{id}", h_echo, 0, "things_get" },
+    { NULL, NULL, NULL, 0, NULL }
+};
+
+
+static enc_http_t *
+drain_server(enc_config_t **cp, const char *threads)
+{
+    char                   err[256], listen[160];
+    enc_http_t            *h;
+    enc_config_t          *c;
+    const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    snprintf(drain_sock, sizeof(drain_sock), "/tmp/enc-test-drain-%d.sock",
+             (int) getpid());
+    snprintf(listen, sizeof(listen), "unix:%s", drain_sock);
+    c = enc_config_new(tables);
+    assert_non_null(c);
+    assert_int_equal(enc_config_load(c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "http.listen", listen, err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "http.threads", threads, err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "http.socket_group", "", err,
+                                    sizeof(err)), 0);
+    h = enc_http_start(c, drain_routes, NULL);
+    assert_non_null(h);
+    atomic_store(&hold_entered, 0);
+    atomic_store(&hold_release, 0);
+    *cp = c;
+    return h;
+}
+
+
+static void
+wait_connections(enc_http_t *h, unsigned n)
+{
+    int  i;
+
+    for (i = 0; i < 200 && enc_http_connections(h) != n; i++) {
+        usleep(10 * 1000);
+    }
+    assert_int_equal(enc_http_connections(h), n);
+}
+
+
+static long
+ms_since(const struct timespec *t)
+{
+    return raw_ms_since(t);
+}
+
+
+static void
+test_quiesce_answers_connection_close(void **state)
+{
+    int            fd;
+    char           buf[4096];
+    enc_http_t    *h;
+    enc_config_t  *c;
+
+    h = drain_server(&c, "2");
+    fd = raw_connect(drain_sock);
+    assert_true(fd >= 0);
+    assert_int_equal(raw_send_get(fd, "/things/1"), 0);
+    assert_int_equal(raw_response(fd, buf, sizeof(buf), 5000), 200);
+    assert_null(strcasestr(buf, "\r\nConnection: close"));
+
+    /* the same keepalive connection, after the quiesce */
+    enc_http_quiesce(h);
+    assert_int_equal(raw_send_get(fd, "/things/2"), 0);
+    assert_int_equal(raw_response(fd, buf, sizeof(buf), 5000), 200);
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_true(raw_closed_within(fd, 2000));
+
+    close(fd);
+    enc_http_stop(h);
+    enc_config_free(c);
+}
+
+
+static void
+test_drain_closes_idle_connections(void **state)
+{
+    int              fd1, fd2;
+    char             buf[4096];
+    enc_http_t      *h;
+    enc_config_t    *c;
+    struct timespec  t0;
+
+    h = drain_server(&c, "2");
+    /* one kept alive after a request, one that never sent any */
+    fd1 = raw_connect(drain_sock);
+    fd2 = raw_connect(drain_sock);
+    assert_true(fd1 >= 0 && fd2 >= 0);
+    assert_int_equal(raw_send_get(fd1, "/things/1"), 0);
+    assert_int_equal(raw_response(fd1, buf, sizeof(buf), 5000), 200);
+    wait_connections(h, 2);
+
+    /* both closed promptly, not left to the 10 s drain timeout (nor to
+       http.timeout_s) */
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(enc_http_drain(h, 10000), 0);
+    assert_true(ms_since(&t0) < 3000);
+    assert_int_equal(enc_http_connections(h), 0);
+    assert_true(raw_closed_within(fd1, 1000));
+    assert_true(raw_closed_within(fd2, 1000));
+    assert_int_not_equal(access(drain_sock, F_OK), 0);
+
+    close(fd1);
+    close(fd2);
+    enc_http_stop(h);
+    enc_config_free(c);
+}
+
+
+/* a connection still in the accept queue when the quiesce closes the
+   listen socket (the only thread was busy) is answered, not reset */
+static void
+test_quiesce_keeps_queued_connections(void **state)
+{
+    int            fd1, fd2, i;
+    char           buf[4096];
+    enc_http_t    *h;
+    enc_config_t  *c;
+
+    h = drain_server(&c, "1");
+    fd1 = raw_connect(drain_sock);
+    assert_true(fd1 >= 0);
+    assert_int_equal(raw_send_get(fd1, "/hold"), 0);
+    for (i = 0; i < 200 && !atomic_load(&hold_entered); i++) {
+        usleep(10 * 1000);
+    }
+    assert_true(atomic_load(&hold_entered));
+    fd2 = raw_connect(drain_sock);
+    assert_true(fd2 >= 0);
+    assert_int_equal(raw_send_get(fd2, "/things/1"), 0);
+    assert_int_equal(enc_http_connections(h), 1);
+
+    enc_http_quiesce(h);
+    atomic_store(&hold_release, 1);
+    assert_int_equal(raw_response(fd1, buf, sizeof(buf), 5000), 204);
+    assert_int_equal(raw_response(fd2, buf, sizeof(buf), 5000), 200);
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_true(raw_closed_within(fd2, 1000));
+    assert_int_equal(enc_http_drain(h, 5000), 0);
+
+    close(fd1);
+    close(fd2);
+    enc_http_stop(h);
+    enc_config_free(c);
+}
+
+
+static void *
+release_later(void *arg)
+{
+    usleep(300 * 1000);
+    atomic_store(&hold_release, 1);
+    return NULL;
+}
+
+
+static void
+test_drain_waits_for_requests(void **state)
+{
+    int              fd, i;
+    char             buf[4096];
+    long             el;
+    pthread_t        t;
+    enc_http_t      *h;
+    enc_config_t    *c;
+    struct timespec  t0;
+
+    h = drain_server(&c, "2");
+    fd = raw_connect(drain_sock);
+    assert_true(fd >= 0);
+    assert_int_equal(raw_send_get(fd, "/hold"), 0);
+    for (i = 0; i < 200 && !atomic_load(&hold_entered); i++) {
+        usleep(10 * 1000);
+    }
+    assert_true(atomic_load(&hold_entered));
+
+    /* a handler still running at the deadline is reported, not waited
+       for beyond it */
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(enc_http_drain(h, 200), 1);
+    el = ms_since(&t0);
+    assert_true(el >= 190 && el < 2000);
+
+    /* the drain returns once the request is answered and its connection
+       closed, well before its timeout */
+    assert_int_equal(pthread_create(&t, NULL, release_later, NULL), 0);
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(enc_http_drain(h, 10000), 0);
+    el = ms_since(&t0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(el >= 250 && el < 3000);
+    assert_int_equal(enc_http_connections(h), 0);
+
+    /* the answer was delivered whole, with the close announced */
+    assert_int_equal(raw_response(fd, buf, sizeof(buf), 1000), 204);
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_true(raw_closed_within(fd, 1000));
+
+    close(fd);
+    enc_http_stop(h);
+    enc_config_free(c);
+}
+
+
 int
 main(void)
 {
@@ -692,10 +939,17 @@ main(void)
         cmocka_unit_test(test_builtins),
         cmocka_unit_test(test_hostile_headers),
     };
+    const struct CMUnitTest  drain[] = {
+        cmocka_unit_test(test_quiesce_answers_connection_close),
+        cmocka_unit_test(test_drain_closes_idle_connections),
+        cmocka_unit_test(test_drain_waits_for_requests),
+        cmocka_unit_test(test_quiesce_keeps_queued_connections),
+    };
     int  rc;
 
     rc = cmocka_run_group_tests_name("router", unit, NULL, NULL);
     rc |= cmocka_run_group_tests_name("server", server, server_setup,
                                       server_teardown);
+    rc |= cmocka_run_group_tests_name("drain", drain, NULL, NULL);
     return rc;
 }
