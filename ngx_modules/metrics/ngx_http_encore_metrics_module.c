@@ -100,6 +100,10 @@ static ngx_int_t ngx_http_encore_metrics_variable(ngx_conf_t *cf,
     char *name);
 static ngx_int_t ngx_http_encore_metrics_saved_variable(
     ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static void ngx_http_encore_metrics_method(ngx_http_request_t *r,
+    ngx_str_t *name);
+static ngx_int_t ngx_http_encore_metrics_method_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_encore_metrics_add_variables(ngx_conf_t *cf);
 
@@ -201,6 +205,9 @@ static ngx_http_variable_t  ngx_http_encore_metrics_vars[] = {
     { ngx_string("encore_metrics_upstream"), NULL,
       ngx_http_encore_metrics_saved_variable, 0, 0, 0 },
 
+    { ngx_string("encore_request_method"), NULL,
+      ngx_http_encore_metrics_method_variable, 0, 0, 0 },
+
       ngx_http_null_variable
 };
 
@@ -294,7 +301,7 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
     ngx_http_encore_metrics_loc_conf_t *mlcf, encore_metrics_t *m)
 {
     u_char                            buf[NGX_HTTP_ENCORE_METRICS_LABEL_LEN];
-    ngx_str_t                         route;
+    ngx_str_t                         route, method;
     ngx_uint_t                        status, mi, ci;
     ngx_time_t                       *tp;
     ngx_msec_int_t                    ms;
@@ -328,15 +335,16 @@ ngx_http_encore_metrics_log_request(ngx_http_request_t *r,
         route = ngx_http_encore_metrics_unmatched;
     }
 
-    switch (r->method) {
-    case NGX_HTTP_GET:     mi = 0; break;
-    case NGX_HTTP_HEAD:    mi = 1; break;
-    case NGX_HTTP_POST:    mi = 2; break;
-    case NGX_HTTP_PUT:     mi = 3; break;
-    case NGX_HTTP_PATCH:   mi = 4; break;
-    case NGX_HTTP_DELETE:  mi = 5; break;
-    case NGX_HTTP_OPTIONS: mi = 6; break;
-    default:               mi = 7;
+    /* the method the client sent, not an error page's GET: 7 is "other" */
+
+    ngx_http_encore_metrics_method(r, &method);
+
+    for (mi = 0; mi < 7; mi++) {
+        if (method.len == methods[mi].len
+            && ngx_strncmp(method.data, methods[mi].data, method.len) == 0)
+        {
+            break;
+        }
     }
 
     /* as $status */
@@ -889,6 +897,58 @@ ngx_http_encore_metrics_saved_variable(ngx_http_request_t *r,
 {
     /* nothing saved: a saved value is stored in r->variables directly */
     v->not_found = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The method the client sent.  An error page's redirect makes the request
+ * a GET (ngx_http_send_error_page()), so r->method_name tells the method
+ * of the error page; the request line keeps the client's (HTTP/2 builds
+ * one too).  Empty (the variable: not found) when the request line could
+ * not be parsed.
+ */
+static void
+ngx_http_encore_metrics_method(ngx_http_request_t *r, ngx_str_t *name)
+{
+    u_char  *p;
+
+    r = r->main;
+
+    if (r->request_line.len) {
+        p = ngx_strlchr(r->request_line.data,
+                        r->request_line.data + r->request_line.len, ' ');
+
+        if (p != NULL) {
+            name->data = r->request_line.data;
+            name->len = p - r->request_line.data;
+            return;
+        }
+    }
+
+    ngx_str_null(name);
+}
+
+
+static ngx_int_t
+ngx_http_encore_metrics_method_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  name;
+
+    ngx_http_encore_metrics_method(r, &name);
+
+    if (name.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = name.data;
+    v->len = name.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

@@ -4,11 +4,17 @@
  * ngx_http_encore_ops_module: the edge's readiness, /readyz.
  *
  * "encore_readyz auth catalog ...;" makes a location a content handler
- * that asks every listed worker at once, through an in-memory subrequest
- * to <encore_readyz_uri><worker> (an internal location that proxies to
- * the worker's own /readyz), and answers 200 when each said 2xx, else
- * 503 as problem+json naming the workers that are not ready.  A worker
- * that is down makes its subrequest fail (502, 504): not ready.
+ * that asks every listed worker at once, through a subrequest to
+ * <encore_readyz_uri><worker> (an internal location that proxies to the
+ * worker's own /readyz), and answers 200 when each said 2xx, else 503 as
+ * problem+json naming the workers that are not ready.  A worker that is
+ * down makes its subrequest fail (502, 504): not ready.
+ *
+ * Only the status line counts, as for auth_request: the subrequests are
+ * header-only, so a worker's body is never read.  An in-memory subrequest
+ * read it into one buffer, and a body larger than that, or a malformed
+ * chunked one, failed the subrequest with NGX_ERROR, which tore down the
+ * client's connection instead of answering 503.
  */
 
 
@@ -169,10 +175,8 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
         ps->handler = ngx_http_encore_ops_readyz_done;
         ps->data = &ctx->checks[i];
 
-        /* the workers' answers are read into memory, never sent on */
         if (ngx_http_subrequest(r, &uri, NULL, &sr, ps,
-                                NGX_HTTP_SUBREQUEST_IN_MEMORY
-                                |NGX_HTTP_SUBREQUEST_WAITED)
+                                NGX_HTTP_SUBREQUEST_WAITED)
             != NGX_OK)
         {
             /* it may have failed after taking a count: as auth_request */
@@ -180,6 +184,20 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
         }
 
         ctx->pending++;
+
+        /*
+         * as auth_request: a fake request body, so that the subrequest
+         * never reads or closes the client's; only the header is wanted,
+         * nothing of the worker's answer is sent on
+         */
+
+        sr->request_body = ngx_pcalloc(r->pool,
+                                       sizeof(ngx_http_request_body_t));
+        if (sr->request_body == NULL) {
+            return NGX_ERROR;
+        }
+
+        sr->header_only = 1;
     }
 
     /*

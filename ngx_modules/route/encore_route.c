@@ -751,9 +751,15 @@ encore_route_match(const encore_route_table_t *t, unsigned method,
             p++;
         }
 
-        /* deeper than any route: cannot match, whatever the table size */
+        /*
+         * deeper than any route: cannot match, whatever the table size;
+         * but a raw path may have dot segments further on that make its
+         * normalised form shorter, so in decoding mode the normalised
+         * match decides
+         */
         if (nsegs == t->max_depth) {
-            return ENCORE_ROUTE_NOT_FOUND;
+            return decode ? ENCORE_ROUTE_NOT_CANONICAL
+                          : ENCORE_ROUTE_NOT_FOUND;
         }
 
         if (!decode) {

@@ -48,7 +48,7 @@
 #define ENCORE_ROUTE_NOT_FOUND     1    /* no route has this path */
 #define ENCORE_ROUTE_NOT_ALLOWED   2    /* the path exists, not the method */
 #define ENCORE_ROUTE_BAD_PATH      3    /* invalid percent-encoding, NUL */
-#define ENCORE_ROUTE_NOT_CANONICAL 4    /* decoding showed . .. or // */
+#define ENCORE_ROUTE_NOT_CANONICAL 4    /* . .. // or too deep (raw) */
 
 
 typedef struct encore_route_table_s  encore_route_table_t;
@@ -95,8 +95,9 @@ size_t encore_route_count(const encore_route_table_t *t);
  * normalised (nginx's $uri); segments are split at "/".  decode = 1: path is
  * raw; it is split at "/" first and each segment is percent-decoded, so an
  * encoded "/" stays inside its segment; a segment that decodes to "." or
- * ".." or an empty segment before the last gives NOT_CANONICAL (match the
- * normalised path instead).  scratch holds decoded segments and must have
+ * "..", an empty segment before the last, or more segments than any route
+ * has (dot segments further on may shorten it) give NOT_CANONICAL (match
+ * the normalised path instead).  scratch holds decoded segments and must have
  * len bytes; parameter values point into path or scratch.  HEAD matches
  * GET routes.  Returns ENCORE_ROUTE_FOUND ... ENCORE_ROUTE_NOT_CANONICAL.
  */

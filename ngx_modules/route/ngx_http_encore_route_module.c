@@ -91,6 +91,8 @@ static ngx_int_t ngx_http_encore_route_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_encore_route_param_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_route_allow_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_encore_route_add_variables(ngx_conf_t *cf);
 static void *ngx_http_encore_route_create_main_conf(ngx_conf_t *cf);
@@ -179,6 +181,8 @@ static ngx_str_t  ngx_http_encore_route_var_user =
     ngx_string("encore_route_user");
 static ngx_str_t  ngx_http_encore_route_var_saved =
     ngx_string("encore_route_saved_match");
+static ngx_str_t  ngx_http_encore_route_var_allow =
+    ngx_string("encore_route_allow");
 static ngx_str_t  ngx_http_encore_route_var_sub =
     ngx_string("encore_jwt_sub");
 static ngx_str_t  ngx_http_encore_route_var_role =
@@ -247,12 +251,21 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
 
         /*
          * a route's named location: the redirect cleared the module
-         * contexts, so the same match is made again for the policy check;
-         * anything else that led here is not ours to answer
+         * contexts, so the same match is made again for the policy check.
+         * Anything else that led here (an error_page or try_files naming
+         * it) has no route whose policy could be checked, while
+         * $encore_upstream may still hold an earlier match's upstream:
+         * refused, not forwarded
          */
 
         if (rc != ENCORE_ROUTE_FOUND) {
-            return NGX_DECLINED;
+            clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "route: \"%V\" entered with no route for \"%V\"",
+                          &clcf->name, &r->uri);
+
+            return NGX_HTTP_NOT_FOUND;
         }
 
         return ngx_http_encore_route_set(r, &m);
@@ -325,7 +338,9 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
 /*
  * The raw path keeps %2F inside its segment; it is used when the request
  * line has a percent-encoded byte and its segments are canonical.  Any
- * other path is matched as nginx normalised it.
+ * other path is matched as nginx normalised it, and so is one with a "#":
+ * nginx ends the path there (what follows is a fragment, which a client
+ * should not send), while the raw path would carry it into a segment.
  */
 static ngx_int_t
 ngx_http_encore_route_match(ngx_http_request_t *r,
@@ -370,16 +385,19 @@ ngx_http_encore_route_match(ngx_http_request_t *r,
         end = r->args_start ? r->args_start - 1 : r->uri_end;
         raw.len = end - raw.data;
 
-        scratch = ngx_pnalloc(r->pool, raw.len);
-        if (scratch == NULL) {
-            return NGX_ERROR;
-        }
+        if (ngx_strlchr(raw.data, end, '#') == NULL) {
 
-        rc = encore_route_match(rscf->table, method, (char *) raw.data,
-                                raw.len, 1, scratch, m);
+            scratch = ngx_pnalloc(r->pool, raw.len);
+            if (scratch == NULL) {
+                return NGX_ERROR;
+            }
 
-        if (rc != ENCORE_ROUTE_NOT_CANONICAL) {
-            return rc;
+            rc = encore_route_match(rscf->table, method, (char *) raw.data,
+                                    raw.len, 1, scratch, m);
+
+            if (rc != ENCORE_ROUTE_NOT_CANONICAL) {
+                return rc;
+            }
         }
     }
 
@@ -717,6 +735,67 @@ ngx_http_encore_route_param_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * The Allow value the table has for the path the client asked for
+ * ($request_uri, which internal redirects keep), in whatever location the
+ * request is now: an error page for a 405 that nginx answered itself
+ * (TRACE, before any location) sends it.  Not found when the table does
+ * not know the path or the raw path is not canonical.
+ */
+static ngx_int_t
+ngx_http_encore_route_allow_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    int                                rc;
+    char                              *scratch;
+    u_char                            *end;
+    encore_route_match_t               m;
+    ngx_http_encore_route_srv_conf_t  *rscf;
+
+    v->not_found = 1;
+
+    rscf = ngx_http_get_module_srv_conf(r, ngx_http_encore_route_module);
+
+    if (rscf->table == NULL
+        || r->unparsed_uri.len == 0
+        || r->unparsed_uri.data[0] != '/')
+    {
+        return NGX_OK;
+    }
+
+    /* the path ends at "?" or, as nginx parses it, at "#" */
+
+    for (end = r->unparsed_uri.data;
+         end < r->unparsed_uri.data + r->unparsed_uri.len;
+         end++)
+    {
+        if (*end == '?' || *end == '#') {
+            break;
+        }
+    }
+
+    scratch = ngx_pnalloc(r->pool, end - r->unparsed_uri.data);
+    if (scratch == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* no method is one of the route's: a known path is NOT_ALLOWED */
+
+    rc = encore_route_match(rscf->table, 0, (char *) r->unparsed_uri.data,
+                            end - r->unparsed_uri.data, 1, scratch, &m);
+
+    if (rc == ENCORE_ROUTE_NOT_ALLOWED) {
+        v->data = (u_char *) m.allow;
+        v->len = m.allow_len;
+        v->valid = 1;
+        v->no_cacheable = 0;
+        v->not_found = 0;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_encore_route_add_variables(ngx_conf_t *cf)
 {
@@ -760,6 +839,13 @@ ngx_http_encore_route_add_variables(ngx_conf_t *cf)
     }
 
     var->get_handler = ngx_http_encore_route_param_variable;
+
+    var = ngx_http_add_variable(cf, &ngx_http_encore_route_var_allow, 0);
+    if (var == NULL) {
+        return NGX_ERROR;
+    }
+
+    var->get_handler = ngx_http_encore_route_allow_variable;
 
     return NGX_OK;
 }

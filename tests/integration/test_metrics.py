@@ -401,10 +401,53 @@ def test_worker_metrics_through_the_edge(worker):
                  upstream="encore_" + worker) >= 1
 
 
-def test_unknown_worker_metrics_is_an_error_not_a_crash():
-    r = requests.get(url("/metrics/nosuchworker"))
-    assert r.status_code == 502
-    assert scrape()                                        # the edge is fine
+def all_label_values(families):
+    return {v for fam in families.values() for (_, labels) in fam["samples"]
+            for (_, v) in labels}
+
+
+def test_unknown_worker_metrics_is_404_and_makes_no_series():
+    # Regression: /metrics/<name> took the upstream label from the URL
+    # (encore_$1), so any name asked for became new series until
+    # max_series was full, and the zone keeps them across reloads
+    from conftest import assert_problem
+
+    name = "nosuch%s" % os.urandom(4).hex()
+    for path in ("/metrics/" + name, "/metrics/" + name + "x", "/metrics/",
+                 "/metrics/auth/x", "/metrics/authx", "/metrics/AUTH"):
+        r = requests.get(url(path))
+        assert_problem(r, 404)
+        assert "encore_" + name not in r.text
+    after = parse(scrape())
+    values = all_label_values(after)
+    assert not [v for v in values if name in v], values
+    # the others still answer (from loopback only: test_metrics_are_loopback_only)
+    assert get_from("127.0.0.1", "/metrics/auth") == 200
+    assert get_from("127.0.0.2", "/metrics/" + name) == 404
+
+
+def test_error_pages_keep_the_method():
+    # Regression: an error page's redirect makes the request a GET, so a
+    # DELETE refused with 401 was counted with method="GET" and logged as
+    # "GET /_error/401"
+    from test_routes import access_log_entry
+
+    n = 3
+    post = "/api/v1/posts/%s" % os.urandom(8).hex()
+    before = parse(scrape())
+    rids = []
+    for _ in range(n):
+        r = requests.delete(url(post + "?x=1"))        # a user route, no token
+        assert r.status_code == 401, r.text
+        rids.append(r.headers["X-Request-Id"])
+    after = settled_scrape(before, lambda a: sum(delta(
+        before, a, "encore_http_requests_total", route="posts_delete").values()) >= n)
+    d = delta(before, after, "encore_http_requests_total", route="posts_delete")
+    assert d == {(("method", "DELETE"), ("route", "posts_delete"), ("status", "4xx")): n}, d
+    for rid in rids:
+        entry = access_log_entry(rid)
+        assert entry["method"] == "DELETE" and entry["uri"] == post + "?x=1", entry
+        assert entry["route"] == "posts_delete" and entry["status"] == 401, entry
 
 
 # ---- monitoring config ------------------------------------------------------------------

@@ -128,3 +128,105 @@ def test_long_worker_names_fit_the_answer(private_nginx):
         assert int(r.headers["Content-Length"]) == len(r.content)
     assert requests.get(n.url("/")).status_code == 204
     assert n.problems() == [], n.problems()
+
+
+# ---- a worker's /readyz body is never read (regression) -----------------------------
+
+class FakeWorker:
+    """A unix-socket HTTP server posing as a worker (RUN/run/<name>.sock)
+    that answers every request with the bytes `answer` holds, then closes."""
+
+    def __init__(self, path):
+        import socket
+        import threading
+
+        self.path = path
+        self.answer = b""
+        self.requests = 0
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o777)           # nginx's workers run as www-data
+        self.sock.listen(16)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    conn.settimeout(5)
+                    data = b""
+                    while b"\r\n\r\n" not in data:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    self.requests += 1
+                    conn.sendall(self.answer)
+                except OSError:
+                    # a header-only subrequest hangs up once it has the header
+                    pass
+
+    def close(self):
+        self.stopping = True
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+
+BIG = 4 * 1024 * 1024
+
+# a worker's answer -> (status, ready) that /readyz reports for it
+ANSWERS = {
+    # Regression: /readyz read each worker's answer into one in-memory
+    # buffer; a larger body made the subrequest fail with NGX_ERROR, which
+    # closed the client's connection with no answer at all
+    "huge-200": (lambda: b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % BIG + b" " * BIG, 200, True),
+    "huge-503": (lambda: b"HTTP/1.1 503 Service Unavailable\r\n"
+                 b"Content-Type: application/json\r\n"
+                 b"Content-Length: %d\r\n\r\n" % BIG + b"x" * BIG, 503, False),
+    # a malformed chunked body did the same
+    "bad-chunks-200": (lambda: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       b"zz-not-a-chunk-size\r\n{}\r\n", 200, True),
+    "bad-chunks-503": (lambda: b"HTTP/1.1 503 Service Unavailable\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\n"
+                       b"fffffffffffffffffffff\r\n", 503, False),
+    # only the header counts: one that nginx cannot parse is not ready
+    "bad-header": (lambda: b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", 502, False),
+}
+
+
+@pytest.mark.skipif("probe" not in WORKERS, reason="needs the probe worker")
+@pytest.mark.parametrize("case", sorted(ANSWERS))
+def test_a_worker_answer_body_never_fails_readyz(case):
+    from conftest import RUN_DIR
+
+    answer, status, ready = ANSWERS[case]
+    stack("stop-worker", "probe")
+    fake = FakeWorker(str(RUN_DIR / "run" / "probe.sock"))
+    fake.answer = answer()
+    try:
+        for _ in range(3):
+            r = requests.get(url("/readyz"), timeout=10)
+            assert r.headers.get("X-Request-Id"), r.headers
+            if ready:
+                assert r.status_code == 200, r.text
+                body = r.json()
+            else:
+                body = assert_problem(r, 503)
+                assert body["not_ready"] == ["probe"], body
+                assert "probe" in body["detail"], body
+            assert body["workers"]["probe"] == {"ready": ready, "status": status}
+            assert int(r.headers["Content-Length"]) == len(r.content)
+        assert fake.requests >= 3
+    finally:
+        fake.close()
+        stack("start-worker", "probe")

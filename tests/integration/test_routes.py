@@ -21,6 +21,7 @@ import requests
 
 from conftest import (EDGE, RUN_DIR, assert_problem, login, register, url,
                       worker_request)
+from test_metrics import private_nginx  # noqa: F401 (a fixture)
 
 SECURITY_HEADERS = ("X-Request-Id", "X-Content-Type-Options", "X-Frame-Options",
                     "Referrer-Policy", "Content-Security-Policy")
@@ -117,27 +118,64 @@ def test_404_and_405_precede_401():
 
 
 def test_credentials_precede_the_body_limit(user_token):
-    big = {"body": "x" * 100000}
+    big = {"body": "x" * 300000}
     # a user route without a token: 401, not 413
     r = requests.post(url("/api/v1/posts/%s/comments" % uuid.uuid4()), json=big)
     assert_problem(r, 401)
-    # with one: the comment route takes 64k
+    # with one: the comment route takes 256k
     r = requests.post(url("/api/v1/posts/%s/comments" % uuid.uuid4()), json=big,
                       headers=bearer(user_token))
     assert_problem(r, 413)
     assert_security_headers(r)
     entry = access_log_entry(r.headers["X-Request-Id"])
     assert entry["route"] == "comments_create" and entry["status"] == 413
-    # posts take 256k: the same body passes the edge (the content worker is
+    # posts take 1m: the same body passes the edge (the content worker is
     # not part of this stack: 502 problem+json)
     r = requests.post(url("/api/v1/posts"), json=big, headers=bearer(user_token))
     assert r.status_code in (201, 502), r.status_code
     assert r.headers["Content-Type"].startswith(("application/json",
                                                  "application/problem+json"))
-    # and nothing passes 256k
-    r = requests.post(url("/api/v1/posts"), json={"body": "x" * 300000},
+    # and nothing passes 1m
+    r = requests.post(url("/api/v1/posts"), json={"body": "x" * (1 << 20)},
                       headers=bearer(user_token))
     assert_problem(r, 413)
+
+
+# The longest text each route takes (CONTRACT.md, in characters), every
+# character one outside the BMP: JSON escapes each as a \uXXXX\uXXXX
+# surrogate pair, 12 bytes (Python's json.dumps does so by default).
+ASTRAL = "\U0001F3B5"
+LARGEST_BODIES = [
+    ("POST", "/api/v1/posts", "posts_create",
+     {"title": ASTRAL * 200, "body": ASTRAL * 50000, "status": "published",
+      "artist_ids": [str(uuid.uuid4()) for _ in range(10)], "tags": ["rock"] * 10}),
+    ("PATCH", "/api/v1/posts/%s" % uuid.uuid4(), "posts_patch",
+     {"title": ASTRAL * 200, "body": ASTRAL * 50000}),
+    ("POST", "/api/v1/posts/%s/comments" % uuid.uuid4(), "comments_create",
+     {"body": ASTRAL * 10000, "parent_id": str(uuid.uuid4())}),
+    ("PATCH", "/api/v1/comments/%s" % uuid.uuid4(), "comments_patch",
+     {"body": ASTRAL * 10000}),
+    ("POST", "/api/v1/feedback", "feedback_create",
+     {"category": "other", "subject": ASTRAL * 200, "message": ASTRAL * 10000}),
+    ("POST", "/api/v1/chat/sessions/%s/messages" % uuid.uuid4(), "chat_messages_create",
+     {"content": ASTRAL * 10000}),
+]
+
+
+@pytest.mark.parametrize("method, path, route, body", LARGEST_BODIES,
+                         ids=[b[2] for b in LARGEST_BODIES])
+def test_the_largest_valid_body_passes_the_edge(user_token, method, path, route, body):
+    # Regression: the limits were set in bytes for bodies CONTRACT.md
+    # bounds in characters; a valid post of 50,000 characters escaped as
+    # surrogate pairs is 600 KB and was refused with 413
+    data = json.dumps(body).encode()
+    assert len(data) > 100000
+    r = requests.request(method, url(path), data=data, headers=dict(
+        bearer(user_token), **{"Content-Type": "application/json"}))
+    # the edge lets it through: the worker answers, or (not in this
+    # stack) its absence is a 502
+    assert r.status_code not in (413, 404, 405), (r.status_code, r.text[:200])
+    assert access_log_entry(r.headers["X-Request-Id"])["route"] == route
 
 
 def test_public_route_body_limit_is_413_problem():
@@ -264,6 +302,106 @@ def test_normalised_paths_forward_what_was_matched():
         assert json.loads(body)["id"] == user["id"], path
 
 
+def raw_get_full(path, headers=None):
+    """raw_get that also returns the answer's X-Request-Id."""
+    conn = http.client.HTTPConnection(EDGE_HOST, EDGE_PORT, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read(), resp.getheader("X-Request-Id")
+    finally:
+        conn.close()
+
+
+def encoded_first(s):
+    return "%%%02X" % ord(s[0]) + s[1:]
+
+
+def test_deep_raw_path_with_dot_segments_routes_as_normalised():
+    # Regression: with a "%" in the request line the raw path is matched
+    # first, and the matcher gave up (404) at the depth of the deepest
+    # route, before the dot segments that make the normalised path
+    # /api/v1/users/<id> shorter
+    user, _ = register()
+    path = "/api/v1/users/a/b/c/d/../../../../" + encoded_first(user["id"])
+    status, body, rid = raw_get_full(path)
+    assert status == 200, (status, body)
+    assert json.loads(body)["id"] == user["id"]
+    entry = access_log_entry(rid)
+    assert entry["route"] == "users_get" and entry["uri"] == path, entry
+    # deeper than any route with nothing to shorten it: still the edge's 404
+    status, body, rid = raw_get_full("/api/v1/users/a/b/c/d/e/f/g%41")
+    assert status == 404
+    assert access_log_entry(rid)["route"] == ""
+
+
+def test_fragment_in_the_request_line_is_not_part_of_the_path():
+    # Regression: the raw path was taken up to "?" with its "#...":
+    # /api/v1/posts/%41#/comments was routed to comments_list (and the raw
+    # path forwarded) while nginx's path is /api/v1/posts/A
+    status, body, rid = raw_get_full("/api/v1/posts/%41#/comments")
+    entry = access_log_entry(rid)
+    assert entry["route"] == "posts_get", entry
+    assert entry["uri"] == "/api/v1/posts/%41#/comments", entry
+    # and what the worker gets is the path the edge matched
+    user, _ = register()
+    for path in ("/api/v1/users/%s#/x" % encoded_first(user["id"]),
+                 "/api/v1/users/%s#frag?x=1" % encoded_first(user["id"])):
+        status, body, rid = raw_get_full(path)
+        assert status == 200, (path, status, body)
+        assert json.loads(body)["id"] == user["id"], path
+        assert access_log_entry(rid)["route"] == "users_get"
+
+
+FAIL_OPEN = """
+    upstream fail_open_up { server 127.0.0.1:%(up)d; }
+    server {
+        listen  127.0.0.1:%(up)d;
+        location / { return 200 "reached the upstream\n"; }
+    }
+    server {
+        listen  127.0.0.1:@PORT@;
+        recursive_error_pages  on;
+        encore_route_location  @r;
+        encore_routes {
+            GET  "/a"  a  fail_open_up  user;
+            GET  "/p"  p  fail_open_up  public;
+        }
+        location = /a { encore_route on; }
+        location = /p { encore_route on; }
+        # @r is a route's named location; /b sends a request there with
+        # no route of its own, after /a's match set $encore_upstream
+        location @r {
+            error_page  401 = /b;
+            proxy_pass  http://$encore_upstream;
+        }
+        location = /b {
+            error_page  418 = @r;
+            return 418;
+        }
+        location / { return 204; }
+    }
+"""
+
+
+def test_route_location_without_a_route_fails_closed(private_nginx):
+    # Regression: a route's named location entered without a match (here
+    # GET /a, refused 401 by its policy, whose error page leads back into
+    # @r from /b) declined: the policy check was skipped, and proxy_pass
+    # still forwarded to the upstream /a's match had left in
+    # $encore_upstream. It answers 404 now.
+    n = private_nginx(FAIL_OPEN % {"up": free_port()})
+    r = requests.get(n.url("/p"))
+    assert r.status_code == 200 and r.text == "reached the upstream\n"
+    r = requests.get(n.url("/a"))
+    assert r.status_code == 404, (r.status_code, r.text)
+    assert "reached" not in r.text
+    assert n.problems() == [], n.problems()
+
+
 def test_web_ui_and_operational_paths_fall_through():
     r = requests.get(url("/some/client/route"))
     assert r.status_code == 200 and "<title>Encore</title>" in r.text
@@ -378,6 +516,40 @@ def test_auth_rate_limit_is_5rs_burst_10_with_retry_after(contract_nginx):
     # and it refills at 5 per second
     time.sleep(1.1)
     assert s.post(edge + "/api/v1/auth/register", json={}).status_code != 429
+
+
+def test_rate_limited_post_keeps_its_method(contract_nginx):
+    # Regression: an error page's redirect makes the request a GET, so a
+    # POST refused with 429 was logged as "GET /_error/429" and counted
+    # with method="GET"
+    from test_metrics import parse, samples
+
+    edge, base = contract_nginx
+    s = requests.Session()
+    limited = None
+    for _ in range(200):
+        r = s.post(edge + "/api/v1/auth/login?x=1", json={})
+        if r.status_code == 429:
+            limited = r
+            break
+    assert limited is not None
+    rid = limited.headers["X-Request-Id"]
+    log = base / "nginx-access.log"
+    deadline = time.time() + 5
+    entry = None
+    while entry is None and time.time() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if rid in line:
+                entry = json.loads(line)
+        time.sleep(0.05)
+    assert entry, "no access log line for %s" % rid
+    assert entry["method"] == "POST" and entry["uri"] == "/api/v1/auth/login?x=1", entry
+    assert entry["status"] == 429 and entry["route"] == "auth_login", entry
+    fams = parse(requests.get(edge + "/metrics").text)
+    assert sum(samples(fams, "encore_http_requests_total", route="auth_login",
+                       method="POST", status="4xx").values()) >= 1
+    assert not samples(fams, "encore_http_requests_total", route="auth_login",
+                       method="GET")
 
 
 # ---- configuration errors name the file and line -------------------------------------------

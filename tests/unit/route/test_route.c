@@ -434,7 +434,11 @@ test_long_and_many_segments(void **state)
                             scratch, &m);
     assert_int_equal(rc, ENCORE_ROUTE_NOT_FOUND);
 
-    /* 500,000 segments: refused at the depth of the deepest route */
+    /*
+     * 500,000 segments: refused at the depth of the deepest route; a raw
+     * path is handed to the normalised match then (dot segments further
+     * on could shorten it), which refuses it the same way
+     */
     for (i = 0; i + 1 < len; i += 2) {
         path[i] = '/';
         path[i + 1] = 'x';
@@ -442,7 +446,7 @@ test_long_and_many_segments(void **state)
 
     rc = encore_route_match(t, ENCORE_ROUTE_GET, path, len & ~1u, 1, scratch,
                             &m);
-    assert_int_equal(rc, ENCORE_ROUTE_NOT_FOUND);
+    assert_int_equal(rc, ENCORE_ROUTE_NOT_CANONICAL);
 
     rc = encore_route_match(t, ENCORE_ROUTE_GET, path, len & ~1u, 0, NULL,
                             &m);
