@@ -74,6 +74,9 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "published outbox rows are deleted after this (0 = keep forever)" },
     { "consumer.group", ENC_CONF_STR, "", 0, 0, 0,
       "consumer group id (empty = encore-<worker>)" },
+    { "consumer.inbox_retain_hours", ENC_CONF_INT, "720", 0, 87600, 0,
+      "applied event ids are forgotten after this; keep it above the"
+      " topics' retention (0 = keep forever)" },
     { "log.level", ENC_CONF_STR, "info", 0, 0, 0,
       "debug, info, warn or error" },
     { "drain.timeout_ms", ENC_CONF_INT, "10000", 0, 600000, 0,

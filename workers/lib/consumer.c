@@ -37,6 +37,14 @@
     "INSERT INTO inbox (event_id, topic) VALUES ($1, $2)"                   \
     " ON CONFLICT (event_id) DO NOTHING"
 
+/* applied event ids older than consumer.inbox_retain_hours, oldest first,
+   a chunk at a time (inbox_received_idx) */
+#define CONSUMER_PRUNE_SQL                                                  \
+    "DELETE FROM inbox WHERE event_id = ANY(ARRAY(SELECT event_id FROM"     \
+    " inbox WHERE received_at < now() - make_interval(hours => $1::int)"     \
+    " ORDER BY received_at LIMIT 5000))"
+
+#define CONSUMER_PRUNE_EVERY_S   60
 #define CONSUMER_POLL_MS         500
 #define CONSUMER_BACKOFF_MIN_MS  200
 #define CONSUMER_BACKOFF_MAX_MS  30000   /* well below max.poll.interval.ms */
@@ -56,6 +64,7 @@ typedef struct {
     int                    started;
     atomic_int             stop;
     time_t                 last_errlog;
+    time_t                 last_prune;
 } consumer_t;
 
 static consumer_t  consumer;
@@ -68,6 +77,7 @@ static void consumer_drop_pg(consumer_t *c);
 static int consumer_seek_back(consumer_t *c, const rd_kafka_message_t *m);
 static int consumer_assigned(consumer_t *c, const rd_kafka_message_t *m);
 static void consumer_sleep(consumer_t *c, int ms);
+static void consumer_prune(consumer_t *c);
 
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -342,6 +352,7 @@ enc_consumer_start(const enc_config_t *c, const char *const *topics,
     consumer.app = app;
     consumer.pg = NULL;
     consumer.last_errlog = 0;
+    consumer.last_prune = 0;
     atomic_store(&consumer.stop, 0);
 
     consumer.rk = enc_consumer_kafka_new(enc_config_str(c, "kafka.brokers"),
@@ -406,6 +417,8 @@ consumer_main(void *arg)
     rd_kafka_message_t  *m, *held = NULL;
 
     while (!atomic_load(&c->stop)) {
+        consumer_prune(c);
+
         if (held != NULL) {
             m = held;
             held = NULL;
@@ -481,6 +494,53 @@ consumer_main(void *arg)
     c->rk = NULL;
     consumer_drop_pg(c);
     return NULL;
+}
+
+
+/*
+ * Forgets applied event ids older than consumer.inbox_retain_hours, at most
+ * once per CONSUMER_PRUNE_EVERY_S, so the inbox does not grow forever.  An
+ * id only has to outlive every redelivery of its event, i.e. the topics'
+ * retention.  Several consumers of a group may prune at once; they only
+ * race to delete the same rows.  Failures are logged and retried later.
+ */
+static void
+consumer_prune(consumer_t *c)
+{
+    long         hours;
+    char         retain[24];
+    time_t       now;
+    PGresult    *res;
+    const char  *params[1];
+
+    hours = enc_config_int(c->conf, "consumer.inbox_retain_hours");
+    now = time(NULL);
+    if (hours == 0 || now - c->last_prune < CONSUMER_PRUNE_EVERY_S) {
+        return;
+    }
+    c->last_prune = now;
+
+    if (c->pg == NULL) {
+        c->pg = enc_pg_connect_new();
+        if (c->pg == NULL) {
+            return;
+        }
+    }
+
+    (void) snprintf(retain, sizeof(retain), "%ld", hours);
+    params[0] = retain;
+    res = enc_pg_exec_sql(c->pg, CONSUMER_PRUNE_SQL, 1, params);
+    if (res == NULL) {
+        return;
+    }
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enc_log_warn("consumer: pruning the inbox: %s",
+                     PQresultErrorMessage(res));
+    } else if (atol(PQcmdTuples(res)) > 0) {
+        enc_log_info("consumer: forgot %s event ids older than %ld h",
+                     PQcmdTuples(res), hours);
+    }
+    PQclear(res);
 }
 
 

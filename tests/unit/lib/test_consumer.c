@@ -483,6 +483,53 @@ test_consumer_inbox_db(void **state)
 }
 
 
+/* Applied event ids older than consumer.inbox_retain_hours are forgotten;
+   the recent ones stay (they may still be redelivered). */
+static void
+test_consumer_prunes_inbox_db(void **state)
+{
+    int               i;
+    char              sql[320];
+    rd_kafka_t       *prk;
+    db_fixture_t      fx;
+    handler_state_t   hs;
+    const char       *topics[] = { DB_TOPIC, NULL };
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    prk = mock_producer();
+    db_fixture_init(&fx, "test_consumer_prune", bootstraps(prk));
+
+    (void) snprintf(sql, sizeof(sql), "INSERT INTO %s.inbox (event_id, topic,"
+                    " received_at) SELECT 'ev-' || n, 't', now() -"
+                    " CASE WHEN n <= 3 THEN interval '800 hours'"
+                    " ELSE interval '1 hour' END FROM generate_series(1, 5) n",
+                    fx.schema);
+    db_admin_exec(fx.admin, sql);
+
+    memset(&hs, 0, sizeof(hs));
+    assert_int_equal(enc_consumer_start(fx.conf, topics, count_handler, &hs),
+                     0);
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox",
+                    fx.schema);
+    for (i = 0; i < 100 && admin_count(fx.admin, sql) > 2; i++) {
+        usleep(50 * 1000);
+    }
+    enc_consumer_stop();
+    assert_int_equal(admin_count(fx.admin, sql), 2);
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox WHERE"
+                    " event_id IN ('ev-4', 'ev-5')", fx.schema);
+    assert_int_equal(admin_count(fx.admin, sql), 2);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
 int
 main(void)
 {
@@ -492,6 +539,7 @@ main(void)
         cmocka_unit_test(test_parse_nul),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_consumer_inbox_db),
+        cmocka_unit_test(test_consumer_prunes_inbox_db),
     };
 
     /* malformed events are logged on purpose; keep the output readable */
