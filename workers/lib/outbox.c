@@ -533,6 +533,19 @@ enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows, size_t n,
                                       | RD_KAFKA_PURGE_F_INFLIGHT);
             purged = 1;
         }
+
+        /*
+         * the relay is asked to stop (SIGTERM) while Kafka is slow or
+         * down: give the rows up now rather than after the message
+         * timeout; they stay in the backlog for the next relay
+         */
+        if (!purged && atomic_load(&relay.stop)) {
+            enc_log_warn("relay: stopping with %zu deliveries pending; they"
+                         " stay in the outbox", pending);
+            (void) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE
+                                      | RD_KAFKA_PURGE_F_INFLIGHT);
+            purged = 1;
+        }
         (void) rd_kafka_poll(rk, 100);
     }
 

@@ -119,7 +119,8 @@ rd_kafka_t *enc_outbox_producer_new(const char *brokers,
  * the later rows of its topic and key (HELD, not produced), so that they
  * never overtake it.  Waiting is bounded by the producer's
  * message.timeout.ms (plus a grace period after which in-flight messages
- * are purged), so state[] never sees a late report after the return.
+ * are purged; purged at once when the relay is being stopped), so state[]
+ * never sees a late report after the return.
  * Returns the number delivered.  rows and state are borrowed.
  */
 size_t enc_outbox_publish(rd_kafka_t *rk, const enc_outbox_row_t *rows,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -901,6 +902,52 @@ test_relay_prunes_published_db(void **state)
 }
 
 
+/* Stopping the relay while Kafka is down does not wait out the 30 s
+   message timeout of the batch in flight: the rows are given up at once
+   and stay in the backlog. */
+static void
+test_relay_stops_promptly_with_kafka_down_db(void **state)
+{
+    long                      el;
+    enc_pg_t                 *pg;
+    rd_kafka_t               *mrk;
+    db_fixture_t              fx;
+    struct timespec           t0, t1;
+    rd_kafka_mock_cluster_t  *mc;
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    mrk = mock_producer("5000");
+    mc = rd_kafka_handle_mock_cluster(mrk);
+    db_fixture_init(&fx, "test_outbox_stop",
+                    rd_kafka_mock_cluster_bootstraps(mc));
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+    add_events(pg, 1, 2);
+
+    assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), 0);
+    assert_int_equal(enc_relay_start(fx.conf), 0);
+    usleep(1500 * 1000);            /* the batch is in flight by now */
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    enc_relay_stop();
+    (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+    el = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+
+    /* not the 30 s message timeout (plus 10 s grace) */
+    assert_true(el < 15000);
+    assert_int_equal(backlog(pg), 2);
+
+    assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), 0);
+    enc_pg_close(pg);
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(mrk);
+}
+
+
 int
 main(void)
 {
@@ -916,6 +963,7 @@ main(void)
         cmocka_unit_test(test_relay_db),
         cmocka_unit_test(test_relay_poison_db),
         cmocka_unit_test(test_relay_prunes_published_db),
+        cmocka_unit_test(test_relay_stops_promptly_with_kafka_down_db),
     };
 
     /* the failure tests log on purpose; keep the output readable */
