@@ -97,6 +97,16 @@ def login(login_name, password):
     return r.json()
 
 
+def auth_cli(*args, check=True):
+    """Run an encore-auth operator command against the test stack."""
+    env = dict(os.environ)
+    build = env.get("ENCORE_BUILD", "build")
+    return subprocess.run([str(ROOT / build / "bin" / "encore-auth"),
+                           "-c", "conf/workers/auth.conf", *args],
+                          cwd=str(ROOT), env=env, check=check,
+                          capture_output=True, text=True, timeout=60)
+
+
 def assert_problem(r, status):
     assert r.status_code == status, (r.status_code, r.text)
     assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers

@@ -1,13 +1,22 @@
 """Auth flows through the edge (CONTRACT.md, Auth), and the identity routes
 straight against the worker until the jwt module opens them at the edge."""
 import base64
+import hashlib
 import json
+import os
+import select
+import subprocess
+import threading
 import uuid
 
+import pytest
 import requests
 
-from conftest import (assert_problem, login, register, unique, url,
-                      worker_request)
+from conftest import (PG_PORT, RUN_DIR, assert_problem, auth_cli, login, register,
+                      unique, url, worker_request)
+
+
+ADMIN_PASSWORD = os.environ.get("ENCORE_ADMIN_PASSWORD", "encore-admin")
 
 
 def b64url_json(seg):
@@ -353,23 +362,83 @@ def test_patch_me_password_change_revokes_refresh_tokens():
     login(user["username"], "a brand new password")
 
 
+def real_admin():
+    """The identity headers of the admin account that start created."""
+    return identity(login("admin", ADMIN_PASSWORD)["user"], "admin")
+
+
 def test_admin_routes_need_admin_role():
     user, _ = register()
     r = worker_request("auth", "GET", "/api/v1/users", headers=identity(user))
     assert r.status_code == 403
     r = worker_request("auth", "GET", "/api/v1/users?q=" + user["username"][:6],
-                       headers=identity(user, "admin"))
+                       headers=real_admin())
     assert r.status_code == 200
     body = r.json()
     assert "items" in body and "next_cursor" in body
 
 
+def test_admin_role_is_checked_in_the_database_not_only_the_token():
+    """Review finding: a demoted or disabled admin kept admin rights for the
+    life of the access token (15 min), enough to re-promote themselves and
+    lock the other admin out.  A role header (from a token) that the
+    database no longer backs is refused."""
+    user, _ = register()
+    for method, path, body in (("GET", "/api/v1/users", None),
+                               ("PATCH", "/api/v1/users/" + user["id"],
+                                {"role": "admin"})):
+        r = worker_request("auth", method, path, headers=identity(user, "admin"),
+                           body=body)
+        assert r.status_code == 403, (method, r.content)
+    r = worker_request("auth", "GET", "/api/v1/users/" + user["id"])
+    assert r.json()["role"] == "user"
+
+
+def test_demoted_admin_cannot_undo_it():
+    admin = real_admin()
+    user, pw = register()
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"], headers=admin,
+                       body={"role": "admin"})
+    assert r.status_code == 200, r.content
+    second = identity(user, "admin")       # as the token issued now would say
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"], headers=admin,
+                       body={"role": "user", "disabled": True})
+    assert r.status_code == 200, r.content
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"], headers=second,
+                       body={"role": "admin", "disabled": False})
+    assert r.status_code == 403, r.content
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + admin["X-Encore-User-Id"],
+                       headers=second, body={"disabled": True})
+    assert r.status_code == 403, r.content
+    login("admin", ADMIN_PASSWORD)
+
+
+def test_admin_cannot_change_their_own_rights():
+    admin = real_admin()
+    for body in ({"role": "user"}, {"disabled": True}, {"role": "admin"}):
+        r = worker_request("auth", "PATCH", "/api/v1/users/" + admin["X-Encore-User-Id"],
+                           headers=admin, body=body)
+        assert r.status_code == 409, (body, r.content)
+    assert login("admin", ADMIN_PASSWORD)["user"]["role"] == "admin"
+
+
+def test_disabled_account_token_stops_working_at_the_auth_worker():
+    user, pw = register()
+    r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"], headers=real_admin(),
+                       body={"disabled": True})
+    assert r.status_code == 200, r.content
+    for method, path, body in (("GET", "/api/v1/auth/me", None),
+                               ("PATCH", "/api/v1/users/me", {"bio": "still here"}),
+                               ("DELETE", "/api/v1/users/me", {"password": pw})):
+        r = worker_request("auth", method, path, headers=identity(user), body=body)
+        assert r.status_code == 401, (method, path, r.content)
+
+
 def test_admin_disables_a_user():
     user, pw = register()
     tokens = login(user["username"], pw)
-    admin = {"id": str(uuid.uuid4()), "username": "admin"}
     r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
-                       headers=identity(admin, "admin"), body={"disabled": True})
+                       headers=real_admin(), body={"disabled": True})
     assert r.status_code == 200, r.content
     r = requests.post(url("/api/v1/auth/login"), json={"login": user["username"], "password": pw})
     assert_problem(r, 403)
@@ -379,15 +448,15 @@ def test_admin_disables_a_user():
 
 def test_admin_changes_role():
     user, pw = register()
-    admin = {"id": str(uuid.uuid4()), "username": "admin"}
+    admin = real_admin()
     r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
-                       headers=identity(admin, "admin"), body={"role": "moderator"})
+                       headers=admin, body={"role": "moderator"})
     assert r.status_code == 200, r.content
     assert r.json()["role"] == "moderator"
     token = login(user["username"], pw)["access_token"]
     assert b64url_json(token.split(".")[1])["role"] == "moderator"
     r = worker_request("auth", "PATCH", "/api/v1/users/" + user["id"],
-                       headers=identity(admin, "admin"), body={"role": "emperor"})
+                       headers=admin, body={"role": "emperor"})
     assert r.status_code == 422
 
 
@@ -405,5 +474,132 @@ def test_delete_me_removes_the_account():
 
 
 def test_admin_account_exists():
-    body = login("admin", "encore-admin")
+    body = login("admin", ADMIN_PASSWORD)
     assert body["user"]["role"] == "admin"
+
+
+# ---- review findings: concurrency and the bootstrap admin ---------------------------------
+
+def test_logout_waits_for_a_rotation_in_progress():
+    """Review finding: a revocation (logout, password change, reuse) did not
+    see the child token of a rotation that had not committed yet, so the
+    token minted by that rotation stayed valid.  Every token-changing
+    transaction now locks the user's row first: the logout waits for the
+    rotation, then revokes what it minted."""
+    user, pw = register()
+    t1 = login(user["username"], pw)["refresh_token"]
+    child = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    h1 = hashlib.sha256(t1.encode()).hexdigest()
+    h2 = hashlib.sha256(child.encode()).hexdigest()
+
+    # a rotation of t1 in progress, as the worker runs it: the user first
+    with _held(user, "SELECT 'locked' FROM users WHERE id = '%s'"
+                     " FOR NO KEY UPDATE" % user["id"]) as session:
+        logout = _in_thread(lambda: requests.post(
+            url("/api/v1/auth/logout"), json={"refresh_token": t1}, timeout=30))
+        assert logout.is_alive(), "the logout did not wait for the rotation"
+        session.finish(
+            "UPDATE refresh_tokens SET used_at = now()"
+            " WHERE token_hash = decode('%s', 'hex');\n"
+            "INSERT INTO refresh_tokens (user_id, family_id, parent_id, token_hash,"
+            " expires_at) SELECT user_id, family_id, id, decode('%s', 'hex'),"
+            " now() + interval '1 hour' FROM refresh_tokens"
+            " WHERE token_hash = decode('%s', 'hex')" % (h1, h2, h1))
+    assert logout.result().status_code == 204
+
+    # the token the rotation minted went with the rest
+    assert_problem(requests.post(url("/api/v1/auth/refresh"),
+                                 json={"refresh_token": child}), 401)
+
+
+def test_rotation_waits_for_a_revocation_in_progress():
+    """The other side of the same finding: a refresh that comes while a
+    password change (which revokes every token of the user) is being
+    committed must wait for it, then fail, rather than mint a token the
+    revocation does not see."""
+    user, pw = register()
+    t1 = login(user["username"], pw)["refresh_token"]
+
+    # a password change in progress: it holds the user's row
+    with _held(user, "UPDATE users SET updated_at = now() WHERE id = '%s'"
+                     " RETURNING 'locked'" % user["id"]) as session:
+        refresh = _in_thread(lambda: requests.post(
+            url("/api/v1/auth/refresh"), json={"refresh_token": t1}, timeout=30))
+        assert refresh.is_alive(), "the refresh did not wait for the revocation"
+        session.finish("UPDATE refresh_tokens SET revoked_at = now()"
+                       " WHERE user_id = '%s'" % user["id"])
+    assert_problem(refresh.result(), 401)
+
+
+class _held:
+    """A psql session as the auth worker's role holding the user's row (the
+    first statement must print 'locked'), the way a concurrent worker
+    transaction would; finish() runs more SQL and commits."""
+
+    def __init__(self, user, lock_sql):
+        password = (RUN_DIR / "secrets" / "pg-auth.password").read_text().strip()
+        self.proc = subprocess.Popen(
+            ["psql", "-X", "-q", "-tA", "-h", "127.0.0.1", "-p", PG_PORT,
+             "-U", "encore_auth", "-d", "encore", "-v", "ON_ERROR_STOP=1"],
+            env={"PGPASSWORD": password, "PATH": "/usr/bin:/bin"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+        self.lock_sql = lock_sql
+
+    def __enter__(self):
+        self.proc.stdin.write("BEGIN;\n%s;\n" % self.lock_sql)
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10.0)
+        assert ready, "psql did not answer"
+        line = self.proc.stdout.readline().strip()
+        assert line == "locked", line
+        return self
+
+    def finish(self, sql):
+        self.proc.stdin.write("%s;\nCOMMIT;\n" % sql)
+        self.proc.stdin.close()
+        assert self.proc.wait(10) == 0, self.proc.stdout.read()
+
+    def __exit__(self, *exc):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class _in_thread(threading.Thread):
+    """Runs call; is_alive() 1.5 s later says whether it is waiting."""
+
+    def __init__(self, call):
+        super().__init__(daemon=True)
+        self.call, self.value = call, None
+        self.start()
+        self.join(1.5)
+
+    def run(self):
+        self.value = self.call()
+
+    def result(self):
+        self.join(30)
+        return self.value
+
+
+def test_start_leaves_a_changed_admin_password_alone():
+    """Review finding: every `make start` reset the admin's password to the
+    public default.  bootstrap-admin now only creates a missing account;
+    --reset is the explicit way back."""
+    admin = real_admin()
+    changed = "the admin changed it"
+    r = worker_request("auth", "PATCH", "/api/v1/users/me", headers=admin,
+                       body={"password": changed, "current_password": ADMIN_PASSWORD})
+    assert r.status_code == 200, r.content
+    try:
+        out = auth_cli("bootstrap-admin")
+        assert "left unchanged" in out.stdout, out.stdout
+        login("admin", changed)
+        r = requests.post(url("/api/v1/auth/login"),
+                          json={"login": "admin", "password": ADMIN_PASSWORD})
+        assert_problem(r, 401)
+    finally:
+        out = auth_cli("bootstrap-admin", "--reset", check=False)
+        assert out.returncode == 0, out.stderr
+    login("admin", ADMIN_PASSWORD)

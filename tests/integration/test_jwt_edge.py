@@ -23,7 +23,8 @@ import pytest
 import requests
 
 import jwt_forge as jf
-from conftest import EDGE, RUN_DIR, ROOT, assert_problem, login, register, url
+from conftest import (EDGE, RUN_DIR, ROOT, assert_problem, auth_cli, login, register,
+                      url)
 
 EDGE_PORT = int(os.environ.get("ENCORE_EDGE_PORT", "18080"))
 ORIGIN = "http://127.0.0.1:%d" % EDGE_PORT
@@ -886,15 +887,6 @@ def test_attack_role_claim_tampered_to_admin(alice):
 
 # ---- key rotation with reload (last: it changes the signing key) ------------------------------
 
-def _auth_cli(*args):
-    env = dict(os.environ)
-    build = env.get("ENCORE_BUILD", "build")
-    return subprocess.run([str(ROOT / build / "bin" / "encore-auth"),
-                           "-c", "conf/workers/auth.conf", *args],
-                          cwd=str(ROOT), env=env, check=True,
-                          capture_output=True, text=True, timeout=60)
-
-
 def _stack(*args):
     return subprocess.run([str(ROOT / "auto" / "stack"), *args], check=True,
                           capture_output=True, text=True, timeout=300)
@@ -915,7 +907,7 @@ def test_key_rotation_with_reload(alice):
     old_kid = jf.decode_part(old_tok, 0)["kid"]
     assert me(old_tok).status_code == 200          # and now in the cache
 
-    _auth_cli("rotate-key")
+    auth_cli("rotate-key")
     _stack("reload")
     _stack("stop-worker", "auth")
     _stack("start-worker", "auth")
@@ -930,7 +922,7 @@ def test_key_rotation_with_reload(alice):
     assert me(old_tok).status_code == 200          # still published
 
     old_key = jf.real_key(old_kid)
-    _auth_cli("remove-key", old_kid)
+    auth_cli("remove-key", old_kid)
     _stack("reload")
     # the cached verdict for old_tok belongs to the old key set's generation
     assert_invalid_token(_wait_status(old_tok, 401))

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "auth.h"
+#include "sql.h"
 #include "log.h"
 
 
@@ -192,7 +193,40 @@ auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
         return 0;
     }
 
+    /* a token issued before the account was disabled: as for refresh */
+    if (u->disabled) {
+        auth_user_clear(u);
+        auth_resp_unauthorized(w, "this account is disabled");
+        return 0;
+    }
+
     return 1;
+}
+
+
+int
+auth_caller_is_admin(enc_pg_t *pg, enc_resp_t *w, const char *id)
+{
+    int          admin;
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = id;
+    res = enc_pg_exec(pg, AUTH_SQL_ADMIN_CALLER, 1, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        auth_resp_db_error(w, pg);
+        return 0;
+    }
+    admin = PQntuples(res) == 1;
+    PQclear(res);
+
+    if (!admin) {
+        enc_resp_problem(w, 403, "Forbidden",
+                         "the caller is no longer an enabled admin");
+    }
+
+    return admin;
 }
 
 

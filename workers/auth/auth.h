@@ -341,9 +341,13 @@ void auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg);
 const char *auth_require_user(enc_req_t *r, enc_resp_t *w);
 /* Loads the caller's own row (id from auth_require_user) into u: 1, and the
    caller clears u; else 0 after answering (401 when the account was deleted
-   after its token was issued, 503/500 on a DB error). */
+   or disabled after its token was issued, 503/500 on a DB error). */
 int         auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
                              auth_user_t *u);
+/* Whether the caller (id) is an enabled admin now, in the database, not
+   only in its token (which outlives a demotion by up to access_ttl): 1, else
+   0 after answering 403 (or 503/500 on a DB error). */
+int         auth_caller_is_admin(enc_pg_t *pg, enc_resp_t *w, const char *id);
 /* As above, and 403 unless the caller's role is at least min. */
 const char *auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min);
 /* This thread's connection, or NULL after answering 503. */

@@ -4,7 +4,8 @@
  *
  *   rotate-key            add a signing key and republish the JWKS
  *   remove-key KID        drop an old key (never the newest) and republish
- *   bootstrap-admin       create or update the "admin" account
+ *   bootstrap-admin       create the "admin" account when it is missing
+ *   bootstrap-admin --reset   reset its password, role and enabled flag
  *
  * Exit status: 0 done, 1 failed, 2 usage error.
  */
@@ -33,9 +34,12 @@ usage(FILE *out)
             "  rotate-key        add a signing key and rewrite the JWKS\n"
             "  remove-key KID    remove an older signing key, rewrite the "
             "JWKS\n"
-            "  bootstrap-admin   create or update the admin account (password "
+            "  bootstrap-admin [--reset]\n"
+            "                    create the admin account if missing (password "
             "from\n"
-            "                    ENCORE_ADMIN_PASSWORD, default \"%s\")\n",
+            "                    ENCORE_ADMIN_PASSWORD, default \"%s\"); an "
+            "existing\n"
+            "                    one is left alone unless --reset is given\n",
             ADMIN_DEFAULT_PASSWORD);
     return 2;
 }
@@ -139,19 +143,22 @@ cmd_remove_key(const enc_config_t *c, const char *kid)
 
 
 /*
- * Idempotent: an admin account that already has this password, the admin
- * role and is enabled is left alone (no write, no event); otherwise it is
- * created or reset in one upsert together with its event.
+ * Creates the "admin" account with ENCORE_ADMIN_PASSWORD when no account
+ * has that name.  An existing account is left alone, whatever its password
+ * or role: `make start` runs this on every start, and must neither undo an
+ * admin's password change nor promote someone who registered the name
+ * after the admin deleted it.  With reset, the account named admin gets
+ * the password and the admin role and is enabled (its sessions end).
  */
 static int
-cmd_bootstrap_admin(const enc_config_t *c)
+cmd_bootstrap_admin(const enc_config_t *c, int reset)
 {
-    int                    rc, found, inserted;
+    int                    rc, found;
     char                   hash[AUTH_ARGON2_ENCODED_MAX];
     size_t                 chars;
     PGresult              *res;
     enc_pg_t              *pg;
-    const char            *password, *params[3];
+    const char            *password, *params[3], *done;
     auth_user_t            u;
     auth_argon2_params_t   argon2;
 
@@ -179,27 +186,31 @@ cmd_bootstrap_admin(const enc_config_t *c)
         return 1;
     }
 
-    auth_argon2_from_config(c, &argon2);
-
     found = auth_user_by_login(pg, ADMIN_USERNAME, &u);
     if (found < 0) {
         fprintf(stderr, "encore-auth: reading the admin account failed\n");
         goto failed;
     }
 
-    if (found == 1) {
-        if (strcmp(u.role, "admin") == 0 && !u.disabled
-            && auth_password_verify(u.password_hash, password,
-                                    strlen(password)) == 1
-            && !auth_password_needs_rehash(&argon2, u.password_hash))
-        {
-            printf("admin account %s is up to date\n", u.id);
-            auth_user_clear(&u);
-            rc = 0;
-            goto failed;
+    if (found == 1 && !reset) {
+        if (strcmp(u.role, "admin") != 0 || u.disabled) {
+            fprintf(stderr, "encore-auth: the account \"%s\" (%s) is %s;"
+                    " left unchanged (bootstrap-admin --reset makes it the"
+                    " admin again)\n", ADMIN_USERNAME, u.id,
+                    u.disabled ? "disabled" : "not an admin");
+        } else {
+            printf("admin account %s exists; left unchanged\n", u.id);
         }
         auth_user_clear(&u);
+        rc = 0;
+        goto failed;
     }
+
+    if (found == 1) {
+        auth_user_clear(&u);
+    }
+
+    auth_argon2_from_config(c, &argon2);
 
     if (auth_password_hash(&argon2, password, strlen(password), hash,
                            sizeof(hash)) != 0)
@@ -214,31 +225,40 @@ cmd_bootstrap_admin(const enc_config_t *c)
     }
 
     params[0] = ADMIN_USERNAME;
-    params[1] = enc_config_str(c, "auth.admin_email");
-    params[2] = hash;
+    if (found == 1) {
+        params[1] = hash;
+        res = enc_pg_exec(pg, AUTH_SQL_ADMIN_RESET, 2, params);
+        done = "reset";
+    } else {
+        params[1] = enc_config_str(c, "auth.admin_email");
+        params[2] = hash;
+        res = enc_pg_exec(pg, AUTH_SQL_ADMIN_CREATE, 3, params);
+        done = "created";
+    }
 
-    res = enc_pg_exec(pg, AUTH_SQL_ADMIN_UPSERT, 3, params);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK
         || PQntuples(res) != 1)
     {
-        fprintf(stderr, "encore-auth: admin upsert failed (%s)%s\n",
-                res != NULL ? enc_pg_sqlstate(res) : "connection lost",
-                res != NULL && strcmp(enc_pg_sqlstate(res), "23505") == 0
-                ? ": auth.admin_email belongs to another account" : "");
+        /* no row from the insert: the name or the email was taken meanwhile
+           or the email belongs to another account */
+        fprintf(stderr, "encore-auth: storing the admin account failed (%s)"
+                "\n", res == NULL ? "connection lost"
+                : PQresultStatus(res) != PGRES_TUPLES_OK
+                  ? enc_pg_sqlstate(res)
+                  : "auth.admin_email or the name belongs to another"
+                    " account");
         PQclear(res);
         enc_pg_rollback(pg);
         goto failed;
     }
 
-    inserted = PQgetvalue(res, 0, AUTH_USER_NCOLS)[0] == 't';
     auth_user_from_result(res, 0, &u);
 
-    if (inserted) {
-        /* the upsert matched nothing, so no session exists to revoke */
-        rc = auth_user_event(pg, "encore.user.registered", &u);
-    } else {
+    if (found == 1) {
         rc = auth_tokens_revoke_user(pg, u.id) != 0
              || auth_user_event(pg, "encore.user.updated", &u) != 0 ? -1 : 0;
+    } else {
+        rc = auth_user_event(pg, "encore.user.registered", &u);
     }
 
     if (rc != 0 || enc_pg_commit(pg) != 0) {
@@ -249,7 +269,7 @@ cmd_bootstrap_admin(const enc_config_t *c)
         goto failed;
     }
 
-    printf("admin account %s %s\n", u.id, inserted ? "created" : "updated");
+    printf("admin account %s %s\n", u.id, done);
     auth_user_clear(&u);
     rc = 0;
 
@@ -277,7 +297,13 @@ auth_command(const enc_config_t *c, int argc, char **argv)
     }
 
     if (strcmp(argv[0], "bootstrap-admin") == 0 && argc == 1) {
-        return cmd_bootstrap_admin(c);
+        return cmd_bootstrap_admin(c, 0);
+    }
+
+    if (strcmp(argv[0], "bootstrap-admin") == 0 && argc == 2
+        && strcmp(argv[1], "--reset") == 0)
+    {
+        return cmd_bootstrap_admin(c, 1);
     }
 
     if (strcmp(argv[0], "help") == 0) {

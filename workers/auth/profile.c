@@ -395,6 +395,10 @@ auth_h_users_list(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
+    if (!auth_caller_is_admin(pg, w, enc_req_user_id(r))) {
+        return;
+    }
+
     snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     params[0] = prefix;
     params[1] = cursor != NULL ? after : NULL;
@@ -488,6 +492,9 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     if (in.role == NULL && in.disabled < 0) {
+        if (!auth_caller_is_admin(pg, w, caller)) {
+            return;
+        }
         found = auth_user_by_id(pg, id, &u);
         if (found < 0) {
             auth_resp_db_error(w, pg);
@@ -501,6 +508,28 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_begin(pg) != 0) {
         auth_resp_db_error(w, pg);
+        return;
+    }
+
+    /* one change of rights at a time, by an admin who still is one */
+    res = enc_pg_exec(pg, AUTH_SQL_ADMIN_LOCK, 0, NULL);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        goto failed;
+    }
+    PQclear(res);
+
+    if (!auth_caller_is_admin(pg, w, caller)) {
+        enc_pg_rollback(pg);
+        return;
+    }
+
+    /* an admin's own rights are not theirs to change: demoting or
+       disabling oneself could leave no admin at all */
+    if (strcasecmp(id, caller) == 0) {
+        enc_pg_rollback(pg);
+        enc_resp_problem(w, 409, "Conflict", "an admin cannot change their"
+                         " own role or disable their own account");
         return;
     }
 

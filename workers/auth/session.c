@@ -233,11 +233,12 @@ failed:
 }
 
 
-/* Replaces a hash made with weaker parameters; failure only costs another
-   try at the next login. */
+/* Replaces a hash made with weaker parameters, leaving the stored hash in
+   stored (the new one, or still the old one: failure only costs another try
+   at the next login). */
 static void
 login_rehash(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
-    const auth_login_in_t *in)
+    const auth_login_in_t *in, char *stored, size_t cap)
 {
     char         hash[AUTH_ARGON2_ENCODED_MAX];
     PGresult    *res;
@@ -256,17 +257,73 @@ login_rehash(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
     res = enc_pg_exec(pg, AUTH_SQL_USER_REHASH, 3, params);
     if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
         enc_log_warn("password rehash for user %s failed", u->id);
+
+    } else if (strcmp(PQcmdTuples(res), "1") == 0 && strlen(hash) < cap) {
+        strcpy(stored, hash);
     }
     PQclear(res);
     OPENSSL_cleanse(hash, sizeof(hash));
 }
 
 
+/*
+ * Stores the refresh token of a new login, in a transaction holding the
+ * user's row (sql.c): 0 done; 1 the password changed, or the account was
+ * disabled, since it was verified against hash — the login must fail as
+ * it would have a moment later; -1 a database error.
+ */
+static int
+login_issue(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
+    const char *hash, char *refresh, size_t cap)
+{
+    int          current;
+    PGresult    *res;
+    const char  *params[2];
+
+    if (enc_pg_begin(pg) != 0) {
+        return -1;
+    }
+
+    params[0] = u->id;
+    params[1] = hash;
+    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_SESSION, 2, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        return -1;
+    }
+    current = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 'f';
+    PQclear(res);
+
+    if (!current) {
+        enc_pg_rollback(pg);
+        return 1;
+    }
+
+    auth_tokens_purge_user(pg, u->id);
+
+    if (auth_tokens_issue(pg, u->id, NULL, NULL, app->refresh_ttl, refresh,
+                          cap) != 0)
+    {
+        enc_pg_rollback(pg);
+        return -1;
+    }
+
+    if (enc_pg_commit(pg) != 0) {
+        OPENSSL_cleanse(refresh, cap);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 void
 auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int               found, ok;
+    int               found, ok, rc;
     char              refresh[AUTH_REFRESH_TOKEN_LEN + 1];
+    char              stored[AUTH_ARGON2_ENCODED_MAX];
     enc_pg_t         *pg;
     auth_app_t       *app;
     auth_user_t       u;
@@ -319,17 +376,29 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
+    /* the hash the password was verified against, as stored now */
+    if (strlen(u.password_hash) >= sizeof(stored)) {
+        auth_user_clear(&u);
+        auth_resp_internal(w);
+        return;
+    }
+    strcpy(stored, u.password_hash);
+
     if (auth_password_needs_rehash(&app->argon2, u.password_hash)) {
-        login_rehash(app, pg, &u, &in);
+        login_rehash(app, pg, &u, &in, stored, sizeof(stored));
     }
 
-    auth_tokens_purge_user(pg, u.id);
+    rc = login_issue(app, pg, &u, stored, refresh, sizeof(refresh));
+    OPENSSL_cleanse(stored, sizeof(stored));
 
-    if (auth_tokens_issue(pg, u.id, NULL, NULL, app->refresh_ttl, refresh,
-                          sizeof(refresh)) != 0)
-    {
+    if (rc != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        if (rc > 0) {
+            /* changed or disabled a moment ago: as if it had been before */
+            auth_resp_unauthorized(w, LOGIN_FAILED);
+        } else {
+            auth_resp_db_error(w, pg);
+        }
         return;
     }
 

@@ -59,13 +59,47 @@ const enc_pg_stmt_t  auth_statements[] = {
       "AND ($2::text IS NULL OR username COLLATE \"C\" > $2) "
       "ORDER BY username COLLATE \"C\" LIMIT $3::int", 3 },
 
-    { AUTH_SQL_ADMIN_UPSERT,
+    /*
+     * Every transaction that creates or revokes refresh tokens first locks
+     * the user's row (updates of the row lock it too): without it a token
+     * minted by a rotation that had not committed yet escaped a family
+     * revocation, a logout or a password change running at the same time,
+     * since their UPDATE did not see the new row.
+     */
+
+    /* a login's new family: the password verified ($2) is still the
+       stored one (not changed meanwhile); the row says if disabled */
+    { AUTH_SQL_USER_LOCK_SESSION,
+      "SELECT disabled FROM users "
+      "WHERE id = $1::uuid AND password_hash = $2 FOR NO KEY UPDATE", 2 },
+
+    { AUTH_SQL_USER_LOCK_BY_TOKEN,
+      "SELECT 1 FROM users WHERE id = (SELECT user_id FROM refresh_tokens "
+      "WHERE token_hash = decode($1, 'hex')) FOR NO KEY UPDATE", 1 },
+
+    /* role and disabled changes run one at a time, so two admins cannot
+       remove each other's rights at once and leave none */
+    { AUTH_SQL_ADMIN_LOCK,
+      "SELECT pg_advisory_xact_lock(hashtext('encore.auth.admins'))", 0 },
+
+    /* the caller's rights as they are now, not as the token says */
+    { AUTH_SQL_ADMIN_CALLER,
+      "SELECT 1 FROM users WHERE id = $1::uuid AND role = 'admin' "
+      "AND NOT disabled", 1 },
+
+    /* the bootstrap admin, created only when no account has its name or
+       email; an existing one is never changed (see ADMIN_RESET) */
+    { AUTH_SQL_ADMIN_CREATE,
       "INSERT INTO users (username, email, password_hash, role) "
-      "VALUES ($1, $2, $3, 'admin') "
-      "ON CONFLICT ((lower(username))) DO UPDATE "
-      "SET password_hash = EXCLUDED.password_hash, role = 'admin', "
+      "VALUES ($1, $2, $3, 'admin') ON CONFLICT DO NOTHING "
+      "RETURNING " USER_COLS, 3 },
+
+    /* bootstrap-admin --reset: the named account gets the password and the
+       admin role, and is enabled again */
+    { AUTH_SQL_ADMIN_RESET,
+      "UPDATE users SET password_hash = $2, role = 'admin', "
       "disabled = false, updated_at = now() "
-      "RETURNING " USER_COLS ", (xmax = 0)", 3 },
+      "WHERE lower(username) = lower($1) RETURNING " USER_COLS, 2 },
 
     { AUTH_SQL_TOKEN_INSERT,
       "INSERT INTO refresh_tokens "

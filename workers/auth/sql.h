@@ -14,7 +14,7 @@
 #define AUTH_SQL_USER_REHASH           "auth_user_rehash"
 #define AUTH_SQL_USER_DELETE           "auth_user_delete"
 #define AUTH_SQL_USERS_LIST            "auth_users_list"
-#define AUTH_SQL_ADMIN_UPSERT          "auth_admin_upsert"
+#define AUTH_SQL_ADMIN_CREATE          "auth_admin_create"
 #define AUTH_SQL_TOKEN_INSERT          "auth_token_insert"
 #define AUTH_SQL_TOKEN_LOCK            "auth_token_lock"
 #define AUTH_SQL_TOKEN_MARK_USED       "auth_token_mark_used"
@@ -22,6 +22,11 @@
 #define AUTH_SQL_TOKEN_REVOKE_BY_HASH  "auth_token_revoke_by_hash"
 #define AUTH_SQL_TOKEN_REVOKE_USER     "auth_token_revoke_user"
 #define AUTH_SQL_TOKEN_PURGE_USER      "auth_token_purge_user"
+#define AUTH_SQL_USER_LOCK_SESSION     "auth_user_lock_session"
+#define AUTH_SQL_USER_LOCK_BY_TOKEN    "auth_user_lock_by_token"
+#define AUTH_SQL_ADMIN_LOCK            "auth_admin_lock"
+#define AUTH_SQL_ADMIN_CALLER          "auth_admin_caller"
+#define AUTH_SQL_ADMIN_RESET           "auth_admin_reset"
 
 /* column positions of a user row (USER_COLS in sql.c) */
 #define AUTH_COL_ID             0

@@ -10,7 +10,10 @@
  *
  * The token row is locked (SELECT ... FOR UPDATE) for the rotation, so two
  * concurrent refreshes with the same token serialise and the second one is
- * seen as reuse, which is exactly what it is.
+ * seen as reuse, which is exactly what it is.  Before it, the user's row is
+ * locked, as by every transaction that creates or revokes tokens (login,
+ * logout, password change, disabling, deletion): a revocation then waits
+ * for a rotation in progress and sees the token it minted.
  */
 
 #include <stdio.h>
@@ -160,6 +163,14 @@ auth_tokens_rotate(enc_pg_t *pg, const char *token, long ttl, auth_user_t *u,
     rc = AUTH_ROTATE_ERROR;
     params[0] = hash;
 
+    /* the user first, as every token-changing transaction does (sql.c) */
+    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_BY_TOKEN, 1, params);
+    if (!res_ok(res, PGRES_TUPLES_OK)) {
+        PQclear(res);
+        goto failed;
+    }
+    PQclear(res);
+
     res = enc_pg_exec(pg, AUTH_SQL_TOKEN_LOCK, 1, params);
     if (!res_ok(res, PGRES_TUPLES_OK)) {
         PQclear(res);
@@ -262,12 +273,27 @@ auth_tokens_revoke(enc_pg_t *pg, const char *token)
         return -1;
     }
 
+    if (enc_pg_begin(pg) != 0) {
+        return -1;
+    }
+
     params[0] = hash;
-    res = enc_pg_exec(pg, AUTH_SQL_TOKEN_REVOKE_BY_HASH, 1, params);
-    ok = res_ok(res, PGRES_COMMAND_OK);
+    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_BY_TOKEN, 1, params);
+    ok = res_ok(res, PGRES_TUPLES_OK);
     PQclear(res);
 
-    return ok ? 0 : -1;
+    if (ok) {
+        res = enc_pg_exec(pg, AUTH_SQL_TOKEN_REVOKE_BY_HASH, 1, params);
+        ok = res_ok(res, PGRES_COMMAND_OK);
+        PQclear(res);
+    }
+
+    if (!ok) {
+        enc_pg_rollback(pg);
+        return -1;
+    }
+
+    return enc_pg_commit(pg) == 0 ? 0 : -1;
 }
 
 
