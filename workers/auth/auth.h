@@ -25,6 +25,7 @@
 #include "http.h"
 #include "json.h"
 #include "pg.h"
+#include "worker.h"
 
 
 /* ---- limits (CONTRACT.md, Auth) ------------------------------------------ */
@@ -381,6 +382,9 @@ extern const enc_pg_stmt_t auth_statements[];
 
 /* ---- cli.c: encore-auth <command> ---------------------------------------- */
 
+extern const enc_worker_cmd_t auth_commands[];
+
+/* argv[0] is one of auth_commands (checked by enc_worker_main) */
 int auth_command(const enc_config_t *c, int argc, char **argv);
 
 #endif /* ENCORE_AUTH_H */

@@ -26,21 +26,31 @@
 #define ADMIN_DEFAULT_PASSWORD  "encore-admin"
 
 
+/* what --help lists (enc_worker_main refuses other names before the
+   database is touched) */
+const enc_worker_cmd_t  auth_commands[] = {
+    { "rotate-key", "", "add a signing key and rewrite the JWKS" },
+    { "remove-key", "KID", "remove an older signing key, rewrite the JWKS" },
+    { "bootstrap-admin", "[--reset]",
+      "create the \"" ADMIN_USERNAME "\" account if missing (password from"
+      " ENCORE_ADMIN_PASSWORD, default \"" ADMIN_DEFAULT_PASSWORD "\"); an"
+      " existing one is left alone unless --reset is given" },
+    { NULL, NULL, NULL }
+};
+
+
+/* a known command with the wrong arguments */
 static int
-usage(FILE *out)
+usage(const char *cmd)
 {
-    fprintf(out,
-            "usage: encore-auth [-c FILE] <command>\n"
-            "  rotate-key        add a signing key and rewrite the JWKS\n"
-            "  remove-key KID    remove an older signing key, rewrite the "
-            "JWKS\n"
-            "  bootstrap-admin [--reset]\n"
-            "                    create the admin account if missing (password "
-            "from\n"
-            "                    ENCORE_ADMIN_PASSWORD, default \"%s\"); an "
-            "existing\n"
-            "                    one is left alone unless --reset is given\n",
-            ADMIN_DEFAULT_PASSWORD);
+    const enc_worker_cmd_t  *c;
+
+    for (c = auth_commands; c->name != NULL; c++) {
+        if (strcmp(c->name, cmd) == 0) {
+            fprintf(stderr, "usage: encore-auth [-c FILE] %s %s\n", c->name,
+                    c->args);
+        }
+    }
     return 2;
 }
 
@@ -284,10 +294,6 @@ failed:
 int
 auth_command(const enc_config_t *c, int argc, char **argv)
 {
-    if (argc < 1) {
-        return usage(stderr);
-    }
-
     if (strcmp(argv[0], "rotate-key") == 0 && argc == 1) {
         return cmd_rotate_key(c);
     }
@@ -306,11 +312,5 @@ auth_command(const enc_config_t *c, int argc, char **argv)
         return cmd_bootstrap_admin(c, 1);
     }
 
-    if (strcmp(argv[0], "help") == 0) {
-        usage(stdout);
-        return 0;
-    }
-
-    fprintf(stderr, "encore-auth: unknown command \"%s\"\n", argv[0]);
-    return usage(stderr);
+    return usage(argv[0]);
 }

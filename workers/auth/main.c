@@ -81,6 +81,7 @@ static const enc_worker_def_t  auth_worker = {
     .on_event = NULL,
     .init = auth_init,
     .command = auth_command,
+    .commands = auth_commands,
     .fini = auth_fini,
 };
 

@@ -54,19 +54,51 @@ enc_worker_parse_args(int argc, char **argv, enc_worker_args_t *a,
 
 
 static void
-usage(const char *name, const enc_config_t *c, FILE *out)
+usage(const enc_worker_def_t *def, const enc_config_t *c, FILE *out)
 {
+    const enc_worker_cmd_t  *cmd;
+
     fprintf(out,
             "usage: encore-%s [-c FILE] [--help] [--dump-config]"
             " [command args...]\n\n"
             "  -c, --config FILE  read \"key = value\" settings from FILE\n"
             "  --dump-config      print the effective configuration, exit\n"
-            "  -h, --help         this text\n\n"
-            "settings (every key a.b is also read from ENCORE_A_B):\n",
-            name);
+            "  -h, --help         this text\n\n",
+            def->name);
+
+    if (def->commands != NULL) {
+        fprintf(out, "commands (run instead of the server, after the"
+                " migrations):\n");
+        for (cmd = def->commands; cmd->name != NULL; cmd++) {
+            fprintf(out, "  %s %s\n      %s\n", cmd->name, cmd->args,
+                    cmd->help);
+        }
+        fprintf(out, "\n");
+    }
+
+    fprintf(out, "settings (every key a.b is also read from ENCORE_A_B):\n");
     if (c != NULL) {
         enc_config_help(c, out);
     }
+}
+
+
+/* whether argv[0] names one of def's commands (their arguments are the
+   command's own business) */
+static int
+command_known(const enc_worker_def_t *def, const char *name)
+{
+    const enc_worker_cmd_t  *cmd;
+
+    if (def->command == NULL || def->commands == NULL) {
+        return def->command != NULL;
+    }
+    for (cmd = def->commands; cmd->name != NULL; cmd++) {
+        if (strcmp(cmd->name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 
@@ -209,7 +241,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
 
     if (enc_worker_parse_args(argc, argv, &a, err, sizeof(err)) != 0) {
         fprintf(stderr, "encore-%s: %s\n", def->name, err);
-        usage(def->name, NULL, stderr);
+        usage(def, NULL, stderr);
         return 2;
     }
 
@@ -221,9 +253,17 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         fprintf(stderr, "encore-%s: out of memory\n", def->name);
         return 1;
     }
-    if (a.help) {
-        usage(def->name, c, stdout);
+    if (a.help || (a.argc > 0 && strcmp(a.argv[0], "help") == 0)) {
+        usage(def, c, stdout);
         rc = 0;
+        goto failed;
+    }
+    /* before the configuration and the database: a typo answers now */
+    if (a.argc > 0 && !command_known(def, a.argv[0])) {
+        fprintf(stderr, "encore-%s: unknown command \"%s\"\n", def->name,
+                a.argv[0]);
+        usage(def, NULL, stderr);
+        rc = 2;
         goto failed;
     }
     if (enc_config_load(c, a.config, err, sizeof(err)) != 0) {

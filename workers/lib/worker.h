@@ -19,6 +19,14 @@
 #include "outbox.h"
 #include "pg.h"
 
+/* One CLI subcommand, for --help and to refuse unknown ones before the
+   database is touched. */
+typedef struct {
+    const char  *name;          /* "rotate-key"; NULL ends the list */
+    const char  *args;          /* "KID", "[--reset]" or "" */
+    const char  *help;          /* one line */
+} enc_worker_cmd_t;
+
 typedef struct {
     const char                  *name;        /* "auth" -> schema, log, metrics */
     const enc_route_t           *routes;      /* ends with {NULL} */
@@ -30,6 +38,7 @@ typedef struct {
     /* CLI subcommands, optional: runs after migrations instead of serving;
        argv[0] is the command name; the return value is the exit status */
     int  (*command)(const enc_config_t *c, int argc, char **argv);
+    const enc_worker_cmd_t      *commands;    /* what command accepts */
     void (*fini)(void *app);
 } enc_worker_def_t;
 

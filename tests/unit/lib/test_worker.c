@@ -100,7 +100,7 @@ static const enc_route_t    w_routes[] = {
 };
 static const enc_pg_stmt_t  w_stmts[] = { { NULL, NULL, 0 } };
 static const enc_worker_def_t  w_def = {
-    "wtest", w_routes, w_stmts, NULL, NULL, NULL, NULL, NULL, NULL
+    .name = "wtest", .routes = w_routes, .statements = w_stmts
 };
 
 
