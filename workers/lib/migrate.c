@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "log.h"
@@ -269,6 +270,18 @@ enc_migrate(enc_pg_t *pg, const char *dir, const char *schema)
     /* the schema is interpolated into DDL below: identifiers only */
     if (!enc_ident_valid(schema)) {
         enc_log_error("migrate: invalid schema name \"%s\"", schema);
+        return -1;
+    }
+
+    /* without runtime/ there is no outbox or inbox: a wrong migrations.dir
+       (a worker started from another directory) must stop the start, not
+       leave every statement failing later with "relation does not exist" */
+    snprintf(sql, sizeof(sql), "%s/runtime", dir);
+    if (access(sql, R_OK | X_OK) != 0) {
+        enc_log_error("migrate: no migrations in \"%s\" (%s); set"
+                      " migrations.dir to the checkout's schemas/ directory"
+                      " or run the worker from the checkout", sql,
+                      strerror(errno));
         return -1;
     }
 

@@ -173,6 +173,10 @@ test_migrate(void **state)
     (void) pg_env_exec(admin, "SELECT pg_advisory_unlock_all()");
 
     assert_int_equal(enc_migrate(pg, dir, "Bad-Name"), -1);
+
+    /* a migrations.dir without runtime/ (the worker started elsewhere)
+       stops the start instead of leaving the tables missing */
+    assert_int_equal(enc_migrate(pg, "/nonexistent/schemas", schema), -1);
     enc_pg_close(pg);
 }
 
