@@ -17,7 +17,7 @@
 #include "config.h"
 
 
-static const char *
+static inline const char *
 pg_env(const char *name, const char *def)
 {
     const char  *v = getenv(name);
@@ -26,7 +26,7 @@ pg_env(const char *name, const char *def)
 }
 
 
-static int
+static inline int
 pg_env_missing(void)
 {
     return getenv("ENCORE_TEST_PGHOST") == NULL;
@@ -34,7 +34,7 @@ pg_env_missing(void)
 
 
 /* a loaded config pointing at the test database and schema */
-static enc_config_t *
+static inline enc_config_t *
 pg_env_config(const char *schema)
 {
     char                         err[256];
@@ -65,7 +65,7 @@ pg_env_config(const char *schema)
 
 
 /* a plain libpq connection for setup and inspection */
-static PGconn *
+static inline PGconn *
 pg_env_admin(void)
 {
     const char  *kw[] = { "host", "port", "user", "dbname", NULL };
@@ -80,7 +80,7 @@ pg_env_admin(void)
 }
 
 
-static int
+static inline int
 pg_env_exec(PGconn *conn, const char *sql)
 {
     int        ok;

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pg_env.h"
 #include "raw_http.h"
 #include "worker.h"
 
@@ -64,16 +65,7 @@ test_args(void **state)
 
 /* ---- SIGTERM ------------------------------------------------------------- */
 
-static char  w_sock[108], w_log[64], w_dir[64], w_schema[64];
-
-
-static const char *
-env_or(const char *name, const char *def)
-{
-    const char  *v = getenv(name);
-
-    return v != NULL && v[0] != '\0' ? v : def;
-}
+static char  w_sock[108], w_log[64], w_dir[64], w_rt[80], w_schema[64];
 
 
 static void
@@ -120,7 +112,11 @@ worker_spawn(const char *drain_ms)
              (int) getpid());
     snprintf(w_dir, sizeof(w_dir), "/tmp/enc-test-wtest-%d.d",
              (int) getpid());
-    (void) mkdir(w_dir, 0700);            /* no migrations of its own */
+    /* no migrations, its own or the runtime's (the outbox is off), but
+       the layout enc_migrate insists on */
+    (void) mkdir(w_dir, 0700);
+    snprintf(w_rt, sizeof(w_rt), "%s/runtime", w_dir);
+    (void) mkdir(w_rt, 0700);
     snprintf(listen, sizeof(listen), "unix:%s", w_sock);
 
     pid = fork();
@@ -130,10 +126,10 @@ worker_spawn(const char *drain_ms)
         if (fd < 0 || dup2(fd, 2) < 0) {
             _exit(99);
         }
-        setenv("ENCORE_DB_HOST", env_or("ENCORE_TEST_PGHOST", ""), 1);
-        setenv("ENCORE_DB_PORT", env_or("ENCORE_TEST_PGPORT", "5432"), 1);
-        setenv("ENCORE_DB_USER", env_or("ENCORE_TEST_PGUSER", "postgres"), 1);
-        setenv("ENCORE_DB_NAME", env_or("ENCORE_TEST_PGDATABASE",
+        setenv("ENCORE_DB_HOST", pg_env("ENCORE_TEST_PGHOST", ""), 1);
+        setenv("ENCORE_DB_PORT", pg_env("ENCORE_TEST_PGPORT", "5432"), 1);
+        setenv("ENCORE_DB_USER", pg_env("ENCORE_TEST_PGUSER", "postgres"), 1);
+        setenv("ENCORE_DB_NAME", pg_env("ENCORE_TEST_PGDATABASE",
                                         "postgres"), 1);
         setenv("ENCORE_DB_PASSWORD_FILE", "", 1);
         setenv("ENCORE_DB_SCHEMA", w_schema, 1);
@@ -207,17 +203,10 @@ log_has(const char *needle)
 static void
 worker_cleanup(void)
 {
-    char         sql[160];
-    PGconn      *admin;
-    const char  *kw[] = { "host", "port", "user", "dbname", NULL };
-    const char  *val[5];
+    char     sql[160];
+    PGconn  *admin;
 
-    val[0] = env_or("ENCORE_TEST_PGHOST", "");
-    val[1] = env_or("ENCORE_TEST_PGPORT", "5432");
-    val[2] = env_or("ENCORE_TEST_PGUSER", "postgres");
-    val[3] = env_or("ENCORE_TEST_PGDATABASE", "postgres");
-    val[4] = NULL;
-    admin = PQconnectdbParams(kw, val, 0);
+    admin = pg_env_admin();
     snprintf(sql, sizeof(sql), "SET client_min_messages = warning;"
              " DROP SCHEMA IF EXISTS %s CASCADE", w_schema);
     if (PQstatus(admin) == CONNECTION_OK) {
@@ -225,6 +214,7 @@ worker_cleanup(void)
     }
     PQfinish(admin);
     (void) unlink(w_log);
+    (void) rmdir(w_rt);
     (void) rmdir(w_dir);
 }
 
@@ -245,7 +235,7 @@ test_sigterm_drains_connections(void **state)
     long   took = 0;
     pid_t  pid;
 
-    if (getenv("ENCORE_TEST_PGHOST") == NULL) {
+    if (pg_env_missing()) {
         skip();
     }
     pid = worker_spawn("8000");
@@ -284,7 +274,7 @@ test_sigterm_abandons_stuck_requests(void **state)
     long   took = 0;
     pid_t  pid;
 
-    if (getenv("ENCORE_TEST_PGHOST") == NULL) {
+    if (pg_env_missing()) {
         skip();
     }
     pid = worker_spawn("300");
