@@ -383,6 +383,20 @@ test_private_no_silent_reconnect(void **state)
 }
 
 
+/* ms since t0, once res is checked to be a cancelled statement's error
+   (57014 query_canceled); res is freed */
+static long
+expect_cancelled(PGresult *res, const struct timespec *t0)
+{
+    long  el = elapsed_ms(t0);
+
+    assert_non_null(res);
+    assert_string_equal(enc_pg_sqlstate(res), "57014");
+    PQclear(res);
+    return el;
+}
+
+
 static void
 test_statement_timeout_server(void **state)
 {
@@ -408,11 +422,7 @@ test_statement_timeout_server(void **state)
     /* the server ends a slow statement itself; the session lives on */
     pid = backend_pid(pg);
     (void) clock_gettime(CLOCK_MONOTONIC, &t0);
-    res = enc_pg_exec(pg, "sleep", 1, p);
-    el = elapsed_ms(&t0);
-    assert_non_null(res);
-    assert_string_equal(enc_pg_sqlstate(res), "57014");
-    PQclear(res);
+    el = expect_cancelled(enc_pg_exec(pg, "sleep", 1, p), &t0);
     assert_true(el < 5000);
     assert_true(enc_pg_ok(pg));
     assert_int_equal(backend_pid(pg), pid);
@@ -467,20 +477,13 @@ test_statement_deadline_client(void **state)
     pid = backend_pid(pg);
 
     (void) clock_gettime(CLOCK_MONOTONIC, &t0);
-    res = enc_pg_exec_sql(pg, "SELECT pg_sleep(30)", 0, NULL);
-    el = elapsed_ms(&t0);
-    assert_non_null(res);
-    assert_string_equal(enc_pg_sqlstate(res), "57014");
-    PQclear(res);
+    el = expect_cancelled(enc_pg_exec_sql(pg, "SELECT pg_sleep(30)", 0,
+                                          NULL), &t0);
     assert_true(el >= 500 && el < 5000);
 
     /* prepared statements go the same way */
     (void) clock_gettime(CLOCK_MONOTONIC, &t0);
-    res = enc_pg_exec(pg, "sleep", 1, p);
-    el = elapsed_ms(&t0);
-    assert_non_null(res);
-    assert_string_equal(enc_pg_sqlstate(res), "57014");
-    PQclear(res);
+    el = expect_cancelled(enc_pg_exec(pg, "sleep", 1, p), &t0);
     assert_true(el < 5000);
 
     /* the same session, usable */
