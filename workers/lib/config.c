@@ -79,8 +79,9 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       " topics' retention (0 = keep forever)" },
     { "log.level", ENC_CONF_STR, "info", 0, 0, 0,
       "debug, info, warn or error" },
-    { "drain.timeout_ms", ENC_CONF_INT, "10000", 0, 600000, 0,
-      "how long SIGTERM waits for in-flight requests" },
+    { "drain.timeout_ms", ENC_CONF_INT, "15000", 0, 600000, 0,
+      "how long SIGTERM waits for in-flight requests (above"
+      " db.statement_timeout_ms + 1.2 s, so a slow statement can end)" },
     { "migrations.dir", ENC_CONF_STR, "schemas", 0, 0, 0,
       "directory holding runtime/ and <schema>/ migrations" },
     { NULL, 0, NULL, 0, 0, 0, NULL }

@@ -515,12 +515,21 @@ enc_pg_ok(enc_pg_t *pg)
 }
 
 
-/* the connection is gone (or given up): the next use reconnects, except
-   inside a transaction (tx_lost); always NULL */
+/*
+ * The connection is gone, or given up: it is closed now, so that the
+ * server rolls back what it held (a session left "idle in transaction"
+ * would keep its locks until this thread's next statement), and the next
+ * use reconnects, except inside a transaction (tx_lost).  why may point
+ * into the connection's error buffer: it is logged first.  Always NULL.
+ */
 static PGresult *
 conn_lost(enc_pg_t *pg, const char *why)
 {
     enc_log_warn("pg: connection lost: %s", why);
+    if (pg->conn != NULL) {
+        PQfinish(pg->conn);
+        pg->conn = NULL;
+    }
     pg->broken = 1;
     if (pg->in_tx) {
         pg->tx_lost = 1;
@@ -620,8 +629,8 @@ cancel_main(void *arg)
  * stopped server or an unreachable host it would hang the very thread the
  * deadline is meant to free.  So it runs on a detached thread, with a
  * PGcancel that does not depend on conn (which may be closed meanwhile);
- * the caller waits for the statement's result and then, up to the same
- * grace, for cancel_finish.
+ * the caller waits for the statement's result and then, up to
+ * CANCEL_GRACE_MS more, for cancel_finish.
  */
 static cancel_t *
 cancel_start(PGconn *conn)
@@ -666,30 +675,29 @@ failed:
 
 
 /*
- * Waits until the postmaster has taken c (it signals the backend before it
- * lets PQcancel return) or the deadline (NULL: do not wait) passes, then
- * lets go of c.  Waiting matters when the statement ended anyway (the
- * server's own timeout, or it finished just then): a backend signalled
- * while idle ignores the cancel, one already running our next statement
- * would cancel that instead.
+ * Waits up to wait_ms until the postmaster has taken c (it signals the
+ * backend before it lets PQcancel return), then lets go of c.  1 when it
+ * did (or there was no cancel), 0 when the request may still be on its
+ * way: the statement ended anyway (the server's own timeout, or it
+ * finished just then), and a cancel that lands later would cancel
+ * whatever this backend runs next, so the caller must not reuse the
+ * connection.
  */
-static void
-cancel_finish(cancel_t *c, const struct timespec *deadline)
+static int
+cancel_finish(cancel_t *c, long wait_ms)
 {
-    long           ms;
+    int            taken;
     struct pollfd  pfd;
 
     if (c == NULL) {
-        return;
+        return 1;
     }
-    if (deadline != NULL) {
-        ms = ms_until(deadline);
-        pfd.fd = c->fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        (void) poll(&pfd, 1, ms < 0 ? 0 : (ms > INT_MAX ? INT_MAX : (int) ms));
-    }
+    pfd.fd = c->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    taken = poll(&pfd, 1, (int) wait_ms) == 1 && (pfd.revents & POLLIN);
     cancel_release(c);
+    return taken;
 }
 
 
@@ -780,11 +788,19 @@ await(enc_pg_t *pg, int sent, long ms)
             break;
         }
     }
-    cancel_finish(cancel, &deadline);
+    if (!cancel_finish(cancel, CANCEL_GRACE_MS)) {
+        /* the answer came, the cancel's fate is unknown: keep the answer,
+           give the connection up (inside a transaction that fails it) */
+        res = check_result(pg, keep);
+        if (res != NULL) {
+            (void) conn_lost(pg, "a cancel request may still arrive");
+        }
+        return res;
+    }
     return check_result(pg, keep);
 
 failed:
-    cancel_finish(cancel, NULL);
+    (void) cancel_finish(cancel, 0);
     PQclear(keep);
     return conn_lost(pg, why);
 }

@@ -620,6 +620,124 @@ test_stalled_server(void **state)
 }
 
 
+/* the server's own timeout off, so that the client's deadline (500 ms
+   configured, + 200) is what ends a statement */
+static enc_pg_t *
+client_deadline_only(void)
+{
+    enc_pg_t  *pg;
+    PGresult  *res;
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+    res = enc_pg_exec_sql(pg, "SET statement_timeout = 0", 0, NULL);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    return pg;
+}
+
+
+/*
+ * Review finding: a statement that answered after its cancel was sent but
+ * before the postmaster took it kept its connection, and the late cancel
+ * then killed the next, unrelated statement (57014).  The connection is
+ * given up instead: the next statement runs on a fresh session.
+ */
+static void
+test_late_cancel_spares_the_next_statement(void **state)
+{
+    pid_t      b;
+    enc_pg_t  *pg;
+    PGresult  *res;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    pg = client_deadline_only();
+    b = backend_pid(pg);
+    if (!can_stop(b)) {
+        enc_pg_close(pg);
+        skip();
+    }
+
+    (void) signal(SIGALRM, watchdog);
+    (void) alarm(30);
+    /* the cancel cannot be taken: the postmaster is stopped; the backend
+       answers 200 ms into the grace */
+    stop_pid(parent_of(b));
+    res = enc_pg_exec_sql(pg, "SELECT pg_sleep(0.9)", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    resume_all();
+    (void) alarm(0);
+
+    /* the cancel is delivered now; it must not hit this (shorter than
+       the reconnected session's own 500 ms statement_timeout) */
+    res = enc_pg_exec_sql(pg, "SELECT pg_sleep(0.3)", 0, NULL);
+    assert_non_null(res);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    assert_int_not_equal(backend_pid(pg), b);
+    enc_pg_close(pg);
+}
+
+
+/*
+ * Review finding: a connection given up at the deadline stayed open until
+ * its thread's next statement, so the server kept the session "idle in
+ * transaction" with its locks.  It is closed at once: the server ends the
+ * session and rolls back.
+ */
+static void
+test_given_up_connection_is_closed(void **state)
+{
+    int        i, left = 1;
+    char       sql[96];
+    pid_t      b;
+    PGconn    *admin;
+    enc_pg_t  *pg;
+    PGresult  *res;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    pg = client_deadline_only();
+    b = backend_pid(pg);
+    if (!can_stop(b)) {
+        enc_pg_close(pg);
+        skip();
+    }
+
+    (void) signal(SIGALRM, watchdog);
+    (void) alarm(30);
+    assert_int_equal(enc_pg_begin(pg), 0);
+    stop_pid(parent_of(b));
+    res = enc_pg_exec_sql(pg, "SELECT pg_sleep(2)", 0, NULL);
+    assert_null(res);
+    resume_all();
+    (void) alarm(0);
+    enc_pg_rollback(pg);
+
+    /* the backend ends once pg_sleep returns and finds no client */
+    admin = pg_env_admin();
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_stat_activity"
+             " WHERE pid = %d", (int) b);
+    for (i = 0; i < 100 && left > 0; i++) {
+        res = PQexec(admin, sql);
+        left = atoi(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        if (left > 0) {
+            usleep(50 * 1000);
+        }
+    }
+    PQfinish(admin);
+    assert_int_equal(left, 0);
+    enc_pg_close(pg);
+}
+
+
 static int
 http_get(const char *sock, const char *path, long ms)
 {
@@ -722,6 +840,8 @@ main(void)
         cmocka_unit_test(test_statement_deadline_client),
         cmocka_unit_test(test_set_timeout),
         cmocka_unit_test(test_stalled_server),
+        cmocka_unit_test(test_late_cancel_spares_the_next_statement),
+        cmocka_unit_test(test_given_up_connection_is_closed),
         cmocka_unit_test(test_readyz_stalled_db),
     };
 
