@@ -83,7 +83,10 @@ int  enc_pg_ping(enc_pg_t *pg, long timeout_ms);
 /* "23505" ...; "" when the result carries none */
 const char *enc_pg_sqlstate(const PGresult *res);
 int  enc_pg_begin(enc_pg_t *pg);
-/* -1 also when the transaction had failed and COMMIT rolled it back */
+/* -1 also when the transaction had failed and COMMIT rolled it back.  Like
+   any client-side deadline: a COMMIT given up at the deadline (-1) may
+   still have committed on the server; idempotent retries (the outbox's
+   event ids, the inbox) are what make that safe. */
 int  enc_pg_commit(enc_pg_t *pg);
 void enc_pg_rollback(enc_pg_t *pg);
 /* 1 if s is a plain lower-case identifier, [a-z_][a-z0-9_]{0,62}: safe to
