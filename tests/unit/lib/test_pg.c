@@ -637,6 +637,26 @@ client_deadline_only(void)
 }
 
 
+/* client_deadline_only(), with its backend's pid in *backend and the
+   watchdog armed, when this process may stop the server's processes;
+   else NULL (the test skips) */
+static enc_pg_t *
+stoppable_session(pid_t *backend)
+{
+    enc_pg_t  *pg;
+
+    pg = client_deadline_only();
+    *backend = backend_pid(pg);
+    if (!can_stop(*backend)) {
+        enc_pg_close(pg);
+        return NULL;
+    }
+    (void) signal(SIGALRM, watchdog);
+    (void) alarm(30);
+    return pg;
+}
+
+
 /*
  * Review finding: a statement that answered after its cancel was sent but
  * before the postmaster took it kept its connection, and the late cancel
@@ -650,18 +670,9 @@ test_late_cancel_spares_the_next_statement(void **state)
     enc_pg_t  *pg;
     PGresult  *res;
 
-    if (pg_env_missing()) {
+    if (pg_env_missing() || (pg = stoppable_session(&b)) == NULL) {
         skip();
     }
-    pg = client_deadline_only();
-    b = backend_pid(pg);
-    if (!can_stop(b)) {
-        enc_pg_close(pg);
-        skip();
-    }
-
-    (void) signal(SIGALRM, watchdog);
-    (void) alarm(30);
     /* the cancel cannot be taken: the postmaster is stopped; the backend
        answers 200 ms into the grace */
     stop_pid(parent_of(b));
@@ -699,18 +710,9 @@ test_given_up_connection_is_closed(void **state)
     enc_pg_t  *pg;
     PGresult  *res;
 
-    if (pg_env_missing()) {
+    if (pg_env_missing() || (pg = stoppable_session(&b)) == NULL) {
         skip();
     }
-    pg = client_deadline_only();
-    b = backend_pid(pg);
-    if (!can_stop(b)) {
-        enc_pg_close(pg);
-        skip();
-    }
-
-    (void) signal(SIGALRM, watchdog);
-    (void) alarm(30);
     assert_int_equal(enc_pg_begin(pg), 0);
     stop_pid(parent_of(b));
     res = enc_pg_exec_sql(pg, "SELECT pg_sleep(2)", 0, NULL);
