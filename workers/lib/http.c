@@ -101,6 +101,9 @@ struct enc_http_s {
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
+    atomic_int           adopted;      /* queued connections handed to MHD
+                                          at quiesce */
+    atomic_int           started_late; /* connections MHD started since */
     char                 unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
     int                  (*ready_check)(void *);
     void                *ready_arg;
@@ -964,6 +967,9 @@ on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
 
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         *socket_context = NULL;
+        if (atomic_load(&h->quiesced)) {
+            atomic_fetch_add(&h->started_late, 1);
+        }
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c = calloc(1, sizeof(*c));
         if (c == NULL || ci == NULL) {
@@ -1199,6 +1205,8 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
+    atomic_init(&h->adopted, 0);
+    atomic_init(&h->started_late, 0);
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
         free(h);
         return NULL;
@@ -1303,7 +1311,9 @@ adopt_queued(enc_http_t *h, int fd)
         {
             enc_log_warn("http: a queued connection could not be taken"
                          " over while quiescing");
+            continue;
         }
+        atomic_fetch_add(&h->adopted, 1);
     }
 }
 
@@ -1406,7 +1416,11 @@ enc_http_drain(enc_http_t *h, long timeout_ms)
     for ( ;; ) {
         close_idle(h);
         n = enc_http_connections(h);
-        if (n == 0) {
+        /* a connection adopted at quiesce is counted only once its pool
+           thread has started it: until then 0 does not mean drained */
+        if (n == 0
+            && atomic_load(&h->started_late) >= atomic_load(&h->adopted))
+        {
             return 0;
         }
         (void) clock_gettime(CLOCK_MONOTONIC, &now);
