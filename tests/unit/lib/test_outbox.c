@@ -613,6 +613,43 @@ add_events(enc_pg_t *pg, int from, int to)
 
 
 /*
+ * A relay test's world: a mock cluster (its handle in *mrk), the
+ * fixture's schema and configuration pointing at it, with key = value set
+ * (key NULL: none), and a connection to write the outbox with.  Undone by
+ * relay_fixture_fini.
+ */
+static enc_pg_t *
+relay_fixture_init(db_fixture_t *fx, const char *prefix, const char *key,
+    const char *value, rd_kafka_t **mrk)
+{
+    char       err[128];
+    enc_pg_t  *pg;
+
+    /* a handle only to own the mock cluster the relay talks to */
+    *mrk = mock_producer("5000");
+    db_fixture_init(fx, prefix,
+        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(*mrk)));
+    if (key != NULL) {
+        assert_int_equal(enc_config_set(fx->conf, key, value, err,
+                                        sizeof(err)), 0);
+    }
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+    return pg;
+}
+
+
+static void
+relay_fixture_fini(db_fixture_t *fx, enc_pg_t *pg, rd_kafka_t *mrk)
+{
+    enc_pg_close(pg);
+    db_fixture_fini(fx);
+    rd_kafka_destroy(mrk);
+}
+
+
+/*
  * The relay end to end on PostgreSQL and the mock cluster: rolled-back
  * events never appear; a standby waits while another session holds the
  * schema's lock; the backlog left before start is published; with the
@@ -623,7 +660,7 @@ static void
 test_relay_db(void **state)
 {
     int                  i;
-    char                 v[32], sql[160], err[128];
+    char                 v[32], sql[160];
     json_t              *data;
     enc_pg_t            *pg;
     PGresult            *res;
@@ -635,15 +672,8 @@ test_relay_db(void **state)
         skip();
     }
 
-    /* a handle only to own the mock cluster the relay talks to */
-    mrk = mock_producer("5000");
-    db_fixture_init(&fx, "test_outbox",
-        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
-    assert_int_equal(enc_config_set(fx.conf, "outbox.poll_ms", "600000", err,
-                                    sizeof(err)), 0);
-
-    pg = enc_pg_connect_new();
-    assert_non_null(pg);
+    pg = relay_fixture_init(&fx, "test_outbox", "outbox.poll_ms", "600000",
+                            &mrk);
 
     /* outside a transaction the outbox refuses: atomicity is the point */
     data = json_pack("{s:i}", "n", 0);
@@ -700,9 +730,7 @@ test_relay_db(void **state)
         got_free(&msgs[i]);
     }
 
-    enc_pg_close(pg);
-    db_fixture_fini(&fx);
-    rd_kafka_destroy(mrk);
+    relay_fixture_fini(&fx, pg, mrk);
 }
 
 
@@ -756,7 +784,7 @@ static void
 test_relay_poison_db(void **state)
 {
     int            i, logfd, left;
-    char           err[128], sql[256], want[96];
+    char           sql[256], want[96];
     enc_pg_t      *pg;
     PGresult      *res;
     rd_kafka_t    *mrk;
@@ -766,14 +794,8 @@ test_relay_poison_db(void **state)
         skip();
     }
 
-    mrk = mock_producer("5000");
-    db_fixture_init(&fx, "test_outbox_poison",
-        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
-    assert_int_equal(enc_config_set(fx.conf, "outbox.batch", "2", err,
-                                    sizeof(err)), 0);
-
-    pg = enc_pg_connect_new();
-    assert_non_null(pg);
+    pg = relay_fixture_init(&fx, "test_outbox_poison", "outbox.batch", "2",
+                            &mrk);
 
     /* a row too large to ever be produced (a step from the error
        threshold), a good one of the same key behind it, a malformed one,
@@ -838,9 +860,7 @@ test_relay_poison_db(void **state)
     assert_string_equal(PQgetvalue(res, 0, 0), "0");
     PQclear(res);
 
-    enc_pg_close(pg);
-    db_fixture_fini(&fx);
-    rd_kafka_destroy(mrk);
+    relay_fixture_fini(&fx, pg, mrk);
 }
 
 
@@ -850,7 +870,6 @@ static void
 test_relay_prunes_published_db(void **state)
 {
     int            i, left;
-    char           err[128];
     enc_pg_t      *pg;
     PGresult      *res;
     rd_kafka_t    *mrk;
@@ -860,14 +879,8 @@ test_relay_prunes_published_db(void **state)
         skip();
     }
 
-    mrk = mock_producer("5000");
-    db_fixture_init(&fx, "test_outbox_prune",
-        rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(mrk)));
-    assert_int_equal(enc_config_set(fx.conf, "outbox.retain_hours", "24",
-                                    err, sizeof(err)), 0);
-
-    pg = enc_pg_connect_new();
-    assert_non_null(pg);
+    pg = relay_fixture_init(&fx, "test_outbox_prune", "outbox.retain_hours",
+                            "24", &mrk);
 
     /* three published two days ago, two published an hour ago */
     add_events(pg, 1, 5);
@@ -896,9 +909,7 @@ test_relay_prunes_published_db(void **state)
     assert_string_equal(PQgetvalue(res, 0, 0), "k4,k5");
     PQclear(res);
 
-    enc_pg_close(pg);
-    db_fixture_fini(&fx);
-    rd_kafka_destroy(mrk);
+    relay_fixture_fini(&fx, pg, mrk);
 }
 
 
@@ -919,13 +930,8 @@ test_relay_stops_promptly_with_kafka_down_db(void **state)
         skip();
     }
 
-    mrk = mock_producer("5000");
+    pg = relay_fixture_init(&fx, "test_outbox_stop", NULL, NULL, &mrk);
     mc = rd_kafka_handle_mock_cluster(mrk);
-    db_fixture_init(&fx, "test_outbox_stop",
-                    rd_kafka_mock_cluster_bootstraps(mc));
-
-    pg = enc_pg_connect_new();
-    assert_non_null(pg);
     add_events(pg, 1, 2);
 
     assert_int_equal(rd_kafka_mock_broker_set_down(mc, 1), 0);
@@ -942,9 +948,7 @@ test_relay_stops_promptly_with_kafka_down_db(void **state)
     assert_int_equal(backlog(pg), 2);
 
     assert_int_equal(rd_kafka_mock_broker_set_up(mc, 1), 0);
-    enc_pg_close(pg);
-    db_fixture_fini(&fx);
-    rd_kafka_destroy(mrk);
+    relay_fixture_fini(&fx, pg, mrk);
 }
 
 
