@@ -93,6 +93,24 @@ res_ok(PGresult *res, ExecStatusType want)
 }
 
 
+/* Locks, in the caller's transaction, the row of the user whose token has
+   this hash (none if no token has it), as every token-changing transaction
+   does first (sql.c).  -1 on a database error. */
+static int
+lock_token_user(enc_pg_t *pg, const char *hash)
+{
+    int          ok;
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = hash;
+    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_BY_TOKEN, 1, params);
+    ok = res_ok(res, PGRES_TUPLES_OK);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+
 int
 auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
     const char *parent, long ttl, char *token, size_t cap)
@@ -163,13 +181,9 @@ auth_tokens_rotate(enc_pg_t *pg, const char *token, long ttl, auth_user_t *u,
     rc = AUTH_ROTATE_ERROR;
     params[0] = hash;
 
-    /* the user first, as every token-changing transaction does (sql.c) */
-    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_BY_TOKEN, 1, params);
-    if (!res_ok(res, PGRES_TUPLES_OK)) {
-        PQclear(res);
+    if (lock_token_user(pg, hash) != 0) {
         goto failed;
     }
-    PQclear(res);
 
     res = enc_pg_exec(pg, AUTH_SQL_TOKEN_LOCK, 1, params);
     if (!res_ok(res, PGRES_TUPLES_OK)) {
@@ -278,9 +292,7 @@ auth_tokens_revoke(enc_pg_t *pg, const char *token)
     }
 
     params[0] = hash;
-    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_BY_TOKEN, 1, params);
-    ok = res_ok(res, PGRES_TUPLES_OK);
-    PQclear(res);
+    ok = lock_token_user(pg, hash) == 0;
 
     if (ok) {
         res = enc_pg_exec(pg, AUTH_SQL_TOKEN_REVOKE_BY_HASH, 1, params);
