@@ -166,7 +166,7 @@ auth_require_user(enc_req_t *r, enc_resp_t *w)
 
     /* the edge sets a uuid; anything else did not come from a token we
        issued */
-    if (id == NULL || !auth_uuid_valid(id)) {
+    if (id == NULL || !enc_uuid_valid(id)) {
         auth_resp_unauthorized(w, "authentication required");
         return NULL;
     }

@@ -26,6 +26,8 @@
 #include "json.h"
 #include "pg.h"
 #include "worker.h"
+#include "b64url.h"
+#include "uuid.h"
 
 
 /* ---- limits (CONTRACT.md, Auth) ------------------------------------------ */
@@ -42,21 +44,6 @@
 #define AUTH_LIST_LIMIT_MAX      100
 
 #define AUTH_TOPIC_USERS         "encore.auth.users"
-
-
-/* ---- b64url.c: base64url without padding (RFC 7515 §2) ------------------- */
-
-/* Length of the encoding of n bytes, without the terminating NUL. */
-size_t auth_b64url_len(size_t n);
-/* Encodes in[0..n) into out (NUL-terminated).  -1 if cap is too small. */
-int    auth_b64url_encode(const unsigned char *in, size_t n, char *out,
-                          size_t cap);
-/* Same, into a malloc'd string the caller frees; NULL on allocation failure. */
-char  *auth_b64url_encode_alloc(const unsigned char *in, size_t n);
-/* Decodes in[0..n) into out; rejects padding, '+', '/', whitespace and
-   non-canonical trailing bits.  *outlen receives the byte count. */
-int    auth_b64url_decode(const char *in, size_t n, unsigned char *out,
-                          size_t cap, size_t *outlen);
 
 
 /* ---- password.c: Argon2id ------------------------------------------------ */
@@ -154,15 +141,12 @@ int   auth_es256_der_to_jose(const unsigned char *der, size_t len,
 /* Signs the claims with key (header alg ES256, typ JWT, kid).  Returns the
    compact serialisation, malloc'd; NULL on failure. */
 char *auth_jwt_sign(const auth_key_t *key, const auth_claims_t *c);
-/* A random UUID v4 string into out[37] (used for jti). */
-int   auth_uuid_v4(char *out, size_t cap);
 
 
 /* ---- validate.c: request bodies and parameters --------------------------- */
 
 int   auth_username_valid(const char *s);           /* 1/0: [a-z0-9_]{3,32} */
 int   auth_email_valid(const char *s, size_t len);  /* 1/0: sanity, not RFC 5322 */
-int   auth_uuid_valid(const char *s);               /* 1/0: canonical text form */
 int   auth_role_valid(const char *s);               /* 1/0: user|moderator|admin */
 
 /* Fields point into the request body (borrowed, valid while it lives). */

@@ -59,25 +59,6 @@ failed:
 }
 
 
-int
-auth_uuid_v4(char *out, size_t cap)
-{
-    unsigned char  b[16];
-
-    if (cap < AUTH_UUID_LEN + 1 || RAND_bytes(b, sizeof(b)) != 1) {
-        return -1;
-    }
-
-    b[6] = (unsigned char) ((b[6] & 0x0f) | 0x40);     /* version 4 */
-    b[8] = (unsigned char) ((b[8] & 0x3f) | 0x80);     /* RFC 4122 variant */
-
-    snprintf(out, cap,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-             b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-    return 0;
-}
 
 
 /* b64url(JSON) of obj, malloc'd; NULL on failure.  Does not steal obj. */
@@ -91,7 +72,7 @@ json_b64url(json_t *obj)
         return NULL;
     }
 
-    enc = auth_b64url_encode_alloc((const unsigned char *) text,
+    enc = enc_b64url_encode_alloc((const unsigned char *) text,
                                    strlen(text));
     free(text);
     return enc;
@@ -135,7 +116,7 @@ auth_jwt_sign(const auth_key_t *key, const auth_claims_t *c)
     inlen = hlen + 1 + clen;
 
     /* the signing input grows into the whole token: '.' + 86 chars + NUL */
-    input = malloc(inlen + 1 + auth_b64url_len(sizeof(sig)) + 1);
+    input = malloc(inlen + 1 + enc_b64url_len(sizeof(sig)) + 1);
     if (input == NULL) {
         goto failed;
     }
@@ -164,8 +145,8 @@ auth_jwt_sign(const auth_key_t *key, const auth_claims_t *c)
     }
 
     input[inlen] = '.';
-    slen = auth_b64url_len(sizeof(sig)) + 1;
-    if (auth_b64url_encode(sig, sizeof(sig), input + inlen + 1, slen) != 0) {
+    slen = enc_b64url_len(sizeof(sig)) + 1;
+    if (enc_b64url_encode(sig, sizeof(sig), input + inlen + 1, slen) != 0) {
         goto failed;
     }
 

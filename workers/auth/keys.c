@@ -166,7 +166,7 @@ bn_to_b64url(const BIGNUM *bn, size_t width, char *out, size_t cap)
         return -1;
     }
 
-    return auth_b64url_encode(buf, width, out, cap);
+    return enc_b64url_encode(buf, width, out, cap);
 }
 
 
@@ -274,7 +274,7 @@ auth_jwk_thumbprint(json_t *jwk, char *out, size_t cap)
     }
 
     if (EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1
-        || auth_b64url_encode(md, mdlen, out, cap) != 0)
+        || enc_b64url_encode(md, mdlen, out, cap) != 0)
     {
         goto failed;
     }

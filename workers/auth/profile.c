@@ -68,7 +68,7 @@ auth_h_user_get(enc_req_t *r, enc_resp_t *w, void *data)
     (void) data;
 
     id = enc_req_param(r, "id");
-    if (id == NULL || !auth_uuid_valid(id)) {
+    if (id == NULL || !enc_uuid_valid(id)) {
         resp_not_found(w);
         return;
     }
@@ -475,7 +475,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     id = enc_req_param(r, "id");
-    if (id == NULL || !auth_uuid_valid(id)) {
+    if (id == NULL || !enc_uuid_valid(id)) {
         resp_not_found(w);
         return;
     }

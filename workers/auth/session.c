@@ -75,7 +75,7 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
     json_t         *body, *user;
     auth_claims_t   c;
 
-    if (auth_uuid_v4(jti, sizeof(jti)) != 0) {
+    if (enc_uuid_v4(jti, sizeof(jti)) != 0) {
         auth_resp_internal(w);
         return;
     }

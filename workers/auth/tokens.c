@@ -38,7 +38,7 @@ auth_refresh_token_new(char *out, size_t cap)
         return -1;
     }
 
-    rc = auth_b64url_encode(raw, sizeof(raw), out, cap);
+    rc = enc_b64url_encode(raw, sizeof(raw), out, cap);
     OPENSSL_cleanse(raw, sizeof(raw));
     return rc;
 }
@@ -54,7 +54,7 @@ auth_refresh_token_wellformed(const char *s)
         return 0;
     }
 
-    return auth_b64url_decode(s, AUTH_REFRESH_TOKEN_LEN, raw, sizeof(raw), &n)
+    return enc_b64url_decode(s, AUTH_REFRESH_TOKEN_LEN, raw, sizeof(raw), &n)
            == 0 && n == AUTH_REFRESH_BYTES;
 }
 

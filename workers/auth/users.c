@@ -74,7 +74,7 @@ int
 auth_user_by_id(enc_pg_t *pg, const char *id, auth_user_t *u)
 {
     /* not a uuid: cannot exist, and the cast would fail the transaction */
-    if (!auth_uuid_valid(id)) {
+    if (!enc_uuid_valid(id)) {
         memset(u, 0, sizeof(*u));
         return 0;
     }

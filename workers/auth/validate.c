@@ -105,27 +105,6 @@ auth_email_valid(const char *s, size_t len)
 }
 
 
-int
-auth_uuid_valid(const char *s)
-{
-    size_t  i;
-
-    if (s == NULL || strlen(s) != AUTH_UUID_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < AUTH_UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-        } else if (!isxdigit((unsigned char) s[i])) {
-            return 0;
-        }
-    }
-
-    return 1;
-}
 
 
 int
@@ -312,7 +291,7 @@ auth_cursor_encode(const char *username, char *out, size_t cap)
     memcpy(buf, CURSOR_TAG, CURSOR_TAG_LEN);
     memcpy(buf + CURSOR_TAG_LEN, username, len);
 
-    return auth_b64url_encode((const unsigned char *) buf,
+    return enc_b64url_encode((const unsigned char *) buf,
                               CURSOR_TAG_LEN + len, out, cap);
 }
 
@@ -324,11 +303,11 @@ auth_cursor_decode(const char *cursor, char *out, size_t cap)
     unsigned char  buf[CURSOR_TAG_LEN + AUTH_USERNAME_MAX + 1];
 
     len = strlen(cursor);
-    if (len > auth_b64url_len(sizeof(buf) - 1)) {
+    if (len > enc_b64url_len(sizeof(buf) - 1)) {
         return -1;
     }
 
-    if (auth_b64url_decode(cursor, len, buf, sizeof(buf) - 1, &n) != 0
+    if (enc_b64url_decode(cursor, len, buf, sizeof(buf) - 1, &n) != 0
         || n <= CURSOR_TAG_LEN
         || memcmp(buf, CURSOR_TAG, CURSOR_TAG_LEN) != 0
         || n - CURSOR_TAG_LEN + 1 > cap)

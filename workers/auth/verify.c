@@ -143,7 +143,7 @@ verify_hs256_init(const char *path)
         goto failed;
     }
 
-    if (auth_b64url_encode(secret, (size_t) n, k64, sizeof(k64)) != 0) {
+    if (enc_b64url_encode(secret, (size_t) n, k64, sizeof(k64)) != 0) {
         goto failed;
     }
 
@@ -350,7 +350,7 @@ segment_decode(const char *s, size_t n, size_t *outlen)
         return NULL;
     }
 
-    if (auth_b64url_decode(s, n, buf, n * 3 / 4 + 1, outlen) != 0) {
+    if (enc_b64url_decode(s, n, buf, n * 3 / 4 + 1, outlen) != 0) {
         free(buf);
         return NULL;
     }
@@ -505,7 +505,7 @@ auth_verify_token(const char *token, size_t len, long long now,
     }
     kid = json_string_value(v);
 
-    if (auth_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &n) != 0) {
+    if (enc_b64url_decode(d2 + 1, slen, sig, sizeof(sig), &n) != 0) {
         goto done;
     }
 

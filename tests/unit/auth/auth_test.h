@@ -59,8 +59,8 @@ test_pkey_from_jwk(json_t *jwk)
     }
 
     pub[0] = 0x04;  /* uncompressed point */
-    if (auth_b64url_decode(x, strlen(x), pub + 1, 32, &xl) != 0 || xl != 32
-        || auth_b64url_decode(y, strlen(y), pub + 33, 32, &yl) != 0
+    if (enc_b64url_decode(x, strlen(x), pub + 1, 32, &xl) != 0 || xl != 32
+        || enc_b64url_decode(y, strlen(y), pub + 33, 32, &yl) != 0
         || yl != 32)
     {
         return NULL;
@@ -107,7 +107,7 @@ test_es256_verify(const char *jws, EVP_PKEY *pkey)
     dot1 = strchr(jws, '.');
     dot2 = dot1 != NULL ? strchr(dot1 + 1, '.') : NULL;
     if (dot2 == NULL
-        || auth_b64url_decode(dot2 + 1, strlen(dot2 + 1), raw, sizeof(raw),
+        || enc_b64url_decode(dot2 + 1, strlen(dot2 + 1), raw, sizeof(raw),
                               &siglen) != 0
         || siglen != 64)
     {
@@ -144,7 +144,7 @@ test_segment_json(const char *s, const char *e)
     json_t         *j;
     unsigned char   buf[2048];
 
-    if (auth_b64url_decode(s, (size_t) (e - s), buf, sizeof(buf) - 1, &n)
+    if (enc_b64url_decode(s, (size_t) (e - s), buf, sizeof(buf) - 1, &n)
         != 0)
     {
         return NULL;

@@ -274,13 +274,13 @@ test_uuid_v4(void **state)
 
     (void) state;
 
-    assert_int_equal(auth_uuid_v4(a, sizeof(a)), 0);
-    assert_int_equal(auth_uuid_v4(b, sizeof(b)), 0);
-    assert_true(auth_uuid_valid(a));
+    assert_int_equal(enc_uuid_v4(a, sizeof(a)), 0);
+    assert_int_equal(enc_uuid_v4(b, sizeof(b)), 0);
+    assert_true(enc_uuid_valid(a));
     assert_int_equal(a[14], '4');
     assert_non_null(strchr("89ab", a[19]));
     assert_string_not_equal(a, b);
-    assert_int_equal(auth_uuid_v4(a, AUTH_UUID_LEN), -1);
+    assert_int_equal(enc_uuid_v4(a, AUTH_UUID_LEN), -1);
 }
 
 

@@ -20,7 +20,7 @@ test_new_token_shape(void **state)
     assert_true(auth_refresh_token_wellformed(a));
 
     /* 256 bits */
-    assert_int_equal(auth_b64url_decode(a, strlen(a), raw, sizeof(raw), &n),
+    assert_int_equal(enc_b64url_decode(a, strlen(a), raw, sizeof(raw), &n),
                      0);
     assert_int_equal(n, 32);
 

@@ -265,13 +265,13 @@ test_uuid_and_role(void **state)
 {
     (void) state;
 
-    assert_true(auth_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a22"));
-    assert_true(auth_uuid_valid("0B5F6B6E-8F0B-4D2C-9A3E-3C5E0F9D1A22"));
-    assert_false(auth_uuid_valid(NULL));
-    assert_false(auth_uuid_valid("me"));
-    assert_false(auth_uuid_valid("0b5f6b6e8f0b4d2c9a3e3c5e0f9d1a22"));
-    assert_false(auth_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a2g"));
-    assert_false(auth_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a22 "));
+    assert_true(enc_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a22"));
+    assert_true(enc_uuid_valid("0B5F6B6E-8F0B-4D2C-9A3E-3C5E0F9D1A22"));
+    assert_false(enc_uuid_valid(NULL));
+    assert_false(enc_uuid_valid("me"));
+    assert_false(enc_uuid_valid("0b5f6b6e8f0b4d2c9a3e3c5e0f9d1a22"));
+    assert_false(enc_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a2g"));
+    assert_false(enc_uuid_valid("0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a22 "));
 
     assert_true(auth_role_valid("user"));
     assert_true(auth_role_valid("moderator"));
@@ -332,7 +332,7 @@ test_cursor(void **state)
     assert_int_equal(auth_cursor_decode("", name, sizeof(name)), -1);
     assert_int_equal(auth_cursor_decode("!!!", name, sizeof(name)), -1);
     assert_int_equal(auth_cursor_decode("YWxpY2U", name, sizeof(name)), -1);
-    assert_int_equal(auth_b64url_encode((const unsigned char *) "u1:A'--", 7,
+    assert_int_equal(enc_b64url_encode((const unsigned char *) "u1:A'--", 7,
                                         c, sizeof(c)), 0);
     assert_int_equal(auth_cursor_decode(c, name, sizeof(name)), -1);
 }

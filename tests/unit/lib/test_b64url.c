@@ -1,9 +1,17 @@
 /*
- * Unit tests: workers/auth/b64url.c (RFC 4648 §10 vectors in the url-safe
+ * Unit tests: workers/lib/b64url.c (RFC 4648 §10 vectors in the url-safe
  * alphabet, no padding, strict decoding).
  */
 
-#include "auth_test.h"
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "b64url.h"
 
 
 static void
@@ -22,13 +30,13 @@ test_rfc4648_vectors(void **state)
     (void) state;
 
     for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-        assert_int_equal(auth_b64url_encode((const unsigned char *) v[i].in,
+        assert_int_equal(enc_b64url_encode((const unsigned char *) v[i].in,
                                             strlen(v[i].in), out,
                                             sizeof(out)), 0);
         assert_string_equal(out, v[i].out);
-        assert_int_equal(auth_b64url_len(strlen(v[i].in)), strlen(v[i].out));
+        assert_int_equal(enc_b64url_len(strlen(v[i].in)), strlen(v[i].out));
 
-        assert_int_equal(auth_b64url_decode(out, strlen(out), back,
+        assert_int_equal(enc_b64url_decode(out, strlen(out), back,
                                             sizeof(back), &n), 0);
         assert_int_equal(n, strlen(v[i].in));
         assert_memory_equal(back, v[i].in, n);
@@ -45,7 +53,7 @@ test_url_alphabet(void **state)
     (void) state;
 
     /* standard base64 would say "+/+/" */
-    assert_int_equal(auth_b64url_encode(in, sizeof(in), out, sizeof(out)), 0);
+    assert_int_equal(enc_b64url_encode(in, sizeof(in), out, sizeof(out)), 0);
     assert_string_equal(out, "-_-_");
 }
 
@@ -58,14 +66,14 @@ test_decode_rejects(void **state)
 
     (void) state;
 
-    assert_int_equal(auth_b64url_decode("Zg==", 4, buf, sizeof(buf), &n), -1);
-    assert_int_equal(auth_b64url_decode("+/8", 3, buf, sizeof(buf), &n), -1);
-    assert_int_equal(auth_b64url_decode("Zm 9", 4, buf, sizeof(buf), &n), -1);
-    assert_int_equal(auth_b64url_decode("Z", 1, buf, sizeof(buf), &n), -1);
+    assert_int_equal(enc_b64url_decode("Zg==", 4, buf, sizeof(buf), &n), -1);
+    assert_int_equal(enc_b64url_decode("+/8", 3, buf, sizeof(buf), &n), -1);
+    assert_int_equal(enc_b64url_decode("Zm 9", 4, buf, sizeof(buf), &n), -1);
+    assert_int_equal(enc_b64url_decode("Z", 1, buf, sizeof(buf), &n), -1);
     /* "Zh" has non-zero unused bits: a second spelling of "f" */
-    assert_int_equal(auth_b64url_decode("Zh", 2, buf, sizeof(buf), &n), -1);
+    assert_int_equal(enc_b64url_decode("Zh", 2, buf, sizeof(buf), &n), -1);
     /* output buffer too small */
-    assert_int_equal(auth_b64url_decode("Zm9vYmFy", 8, buf, 5, &n), -1);
+    assert_int_equal(enc_b64url_decode("Zm9vYmFy", 8, buf, 5, &n), -1);
 }
 
 
@@ -76,7 +84,7 @@ test_encode_small_buffer(void **state)
 
     (void) state;
 
-    assert_int_equal(auth_b64url_encode((const unsigned char *) "foo", 3,
+    assert_int_equal(enc_b64url_encode((const unsigned char *) "foo", 3,
                                         out, sizeof(out)), -1);
 }
 

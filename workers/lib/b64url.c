@@ -6,10 +6,11 @@
  * after the fact costs as much code as encoding directly.
  */
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "b64url.h"
 
 
 static const char  b64url_alphabet[] =
@@ -17,19 +18,19 @@ static const char  b64url_alphabet[] =
 
 
 size_t
-auth_b64url_len(size_t n)
+enc_b64url_len(size_t n)
 {
     return n / 3 * 4 + (n % 3 == 0 ? 0 : n % 3 + 1);
 }
 
 
 int
-auth_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
+enc_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
 {
     size_t    i, o;
     uint32_t  v;
 
-    if (cap < auth_b64url_len(n) + 1) {
+    if (cap < enc_b64url_len(n) + 1) {
         return -1;
     }
 
@@ -59,18 +60,18 @@ auth_b64url_encode(const unsigned char *in, size_t n, char *out, size_t cap)
 
 
 char *
-auth_b64url_encode_alloc(const unsigned char *in, size_t n)
+enc_b64url_encode_alloc(const unsigned char *in, size_t n)
 {
     char    *out;
     size_t   cap;
 
-    cap = auth_b64url_len(n) + 1;
+    cap = enc_b64url_len(n) + 1;
     out = malloc(cap);
     if (out == NULL) {
         return NULL;
     }
 
-    if (auth_b64url_encode(in, n, out, cap) != 0) {
+    if (enc_b64url_encode(in, n, out, cap) != 0) {
         free(out);
         return NULL;
     }
@@ -102,7 +103,7 @@ b64url_value(char c)
 
 
 int
-auth_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
+enc_b64url_decode(const char *in, size_t n, unsigned char *out, size_t cap,
     size_t *outlen)
 {
     int       d;
