@@ -23,3 +23,5 @@ GRANT CONNECT ON DATABASE :"dbname" TO :"role";
 REVOKE ALL ON SCHEMA public FROM PUBLIC;
 CREATE SCHEMA IF NOT EXISTS :"worker" AUTHORIZATION :"role";
 REVOKE ALL ON SCHEMA :"worker" FROM PUBLIC;
+-- shared extension functions (database.sql): call, never create
+GRANT USAGE ON SCHEMA ext TO :"role";

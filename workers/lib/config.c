@@ -84,6 +84,9 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       " db.statement_timeout_ms + 1.2 s, so a slow statement can end)" },
     { "migrations.dir", ENC_CONF_STR, "schemas", 0, 0, 0,
       "directory holding runtime/ and <schema>/ migrations" },
+    { "cursor.secret_file", ENC_CONF_STR, "", 0, 0, 0,
+      "key (32-256 bytes, mode 0600) that signs list cursors; empty = a"
+      " random key per process (cursors die with it)" },
     { NULL, 0, NULL, 0, 0, 0, NULL }
 };
 

@@ -130,6 +130,7 @@ struct enc_req_s {
     int                     too_large;
     int                     answered;
     json_t                 *json;       /* owned */
+    enc_caller_t            caller;     /* points into MHD's headers */
     struct timespec         start;
 };
 
@@ -212,19 +213,27 @@ enc_resp_problem(enc_resp_t *w, int status, const char *title,
 void
 enc_resp_validation(enc_resp_t *w, enc_validation_t *v)
 {
+    enc_resp_field_problem(w, 422, "the request body failed validation", v);
+}
+
+
+void
+enc_resp_field_problem(enc_resp_t *w, int status, const char *detail,
+    enc_validation_t *v)
+{
     json_t  *p, *errors;
 
     errors = v->errors != NULL ? v->errors : json_array();
     v->errors = NULL;
-    p = enc_problem_new(422, NULL, "the request body failed validation");
+    p = enc_problem_new(status, NULL, detail);
     if (p == NULL || errors == NULL
         || json_object_set_new(p, "errors", errors) != 0)
     {
         json_decref(p);
-        resp_static_problem(w, 422);
+        resp_static_problem(w, status);
         return;
     }
-    resp_json_ctype(w, 422, p, "application/problem+json");
+    resp_json_ctype(w, status, p, "application/problem+json");
 }
 
 
@@ -415,31 +424,26 @@ enc_req_user_name(enc_req_t *r)
 }
 
 
-static int
-role_rank(const char *role)
-{
-    if (role == NULL) {
-        return 0;
-    }
-    if (strcmp(role, "user") == 0) {
-        return 1;
-    }
-    if (strcmp(role, "moderator") == 0) {
-        return 2;
-    }
-    if (strcmp(role, "admin") == 0) {
-        return 3;
-    }
-    return 0;
-}
-
-
 int
 enc_role_at_least(const char *role, const char *min)
 {
-    int  need = role_rank(min);
+    enc_role_t  need = enc_role_parse(min);
 
-    return need > 0 && role_rank(role) >= need;
+    return need > ENC_ROLE_ANONYMOUS && enc_role_parse(role) >= need;
+}
+
+
+const enc_caller_t *
+enc_req_caller(enc_req_t *r)
+{
+    return &r->caller;
+}
+
+
+unsigned
+enc_req_route_flags(enc_req_t *r)
+{
+    return r->route >= 0 ? r->h->routes[r->route].flags : 0;
 }
 
 
@@ -724,24 +728,38 @@ content_type_json(const char *ct)
 }
 
 
-/* 0 when the caller may use the route, else a problem is set */
+/* 0 when the caller may use the route, else a problem is set.  The
+   identity is parsed here once for every route, so handlers read a
+   validated enc_caller_t */
 static int
 check_identity(enc_req_t *r, enc_resp_t *w)
 {
     unsigned     flags = r->h->routes[r->route].flags;
-    const char  *min;
+    enc_role_t   min;
+
+    if (enc_caller_parse(enc_req_user_id(r), enc_req_user_role(r),
+                         enc_req_user_name(r), &r->caller) != 0)
+    {
+        enc_log_warn("http: refusing a malformed identity from the edge "
+                     "(X-Encore-User-Id/-Role); is a client reaching the "
+                     "worker around nginx?");
+        enc_resp_header(w, "WWW-Authenticate", "Bearer");
+        enc_resp_problem(w, 401, NULL, "the forwarded identity is not valid");
+        return -1;
+    }
 
     if (!(flags & (ENC_ROUTE_USER | ENC_ROUTE_MODERATOR | ENC_ROUTE_ADMIN))) {
         return 0;
     }
-    if (enc_req_user_id(r) == NULL) {
+    if (r->caller.id == NULL) {
         enc_resp_header(w, "WWW-Authenticate", "Bearer");
         enc_resp_problem(w, 401, NULL, "authentication required");
         return -1;
     }
-    min = (flags & ENC_ROUTE_ADMIN) ? "admin"
-          : (flags & ENC_ROUTE_MODERATOR) ? "moderator" : "user";
-    if (!enc_role_at_least(enc_req_user_role(r), min)) {
+    min = (flags & ENC_ROUTE_ADMIN) ? ENC_ROLE_ADMIN
+          : (flags & ENC_ROUTE_MODERATOR) ? ENC_ROLE_MODERATOR
+          : ENC_ROLE_USER;
+    if (!enc_caller_is(&r->caller, min)) {
         enc_resp_problem(w, 403, NULL, "this needs a higher role");
         return -1;
     }

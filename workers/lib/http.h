@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include "caller.h"
 #include "config.h"
 #include "json.h"
 
@@ -43,6 +44,9 @@ typedef void (*enc_handler_pt)(enc_req_t *req, enc_resp_t *resp, void *app);
 #define ENC_ROUTE_USER       0x02   /* any signed-in user */
 #define ENC_ROUTE_MODERATOR  0x04   /* moderator or admin */
 #define ENC_ROUTE_ADMIN      0x08   /* admin only */
+/* the kit's body binding refuses members its field table does not name
+   (422) instead of ignoring them (bind.h, kit.h) */
+#define ENC_ROUTE_STRICT     0x10
 
 #define ENC_HTTP_PARAMS_MAX   8     /* {param} per template */
 #define ENC_HTTP_SEGMENTS_MAX 32    /* path segments per template */
@@ -71,6 +75,11 @@ const char *enc_req_id(enc_req_t *r);    /* X-Request-Id or generated */
 const char *enc_req_user_id(enc_req_t *r);
 const char *enc_req_user_role(enc_req_t *r);
 const char *enc_req_user_name(enc_req_t *r);
+/* the caller, parsed and validated by the runtime before the handler
+   (caller.h); anonymous when the edge forwarded no identity */
+const enc_caller_t *enc_req_caller(enc_req_t *r);
+/* the matched route's ENC_ROUTE_* flags */
+unsigned    enc_req_route_flags(enc_req_t *r);
 /* user < moderator < admin; an unknown or NULL role is below everything */
 int         enc_role_at_least(const char *role, const char *min);
 
@@ -81,6 +90,10 @@ void enc_resp_problem(enc_resp_t *w, int status, const char *title,
                       const char *detail);
 /* 422 + errors[]; takes v->errors (v is empty afterwards) */
 void enc_resp_validation(enc_resp_t *w, enc_validation_t *v);
+/* the same errors[] under another status and detail (409 naming the
+   field that conflicts) */
+void enc_resp_field_problem(enc_resp_t *w, int status, const char *detail,
+                            enc_validation_t *v);
 void enc_resp_empty(enc_resp_t *w, int status);
 /* body copied */
 void enc_resp_text(enc_resp_t *w, int status, const char *content_type,

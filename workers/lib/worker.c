@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cursor.h"
 #include "worker.h"
 
 
@@ -233,6 +234,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     sigset_t               set;
     enc_http_t            *h = NULL;
     enc_config_t          *c = NULL;
+    enc_pg_stmt_t         *stmts = NULL;
     enc_log_level_t        lvl;
     enc_worker_args_t      a;
     const enc_conf_key_t  *tables[3];
@@ -300,7 +302,13 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
-    if (enc_pg_configure(c, def->statements) != 0) {
+    if (def->entities != NULL) {
+        stmts = enc_entity_expand(def->statements, def->entities);
+        if (stmts == NULL) {
+            goto failed;
+        }
+    }
+    if (enc_pg_configure(c, stmts != NULL ? stmts : def->statements) != 0) {
         goto failed;
     }
     if (migrate(c) != 0) {
@@ -319,6 +327,9 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
+    if (enc_cursor_init(c) != 0) {
+        goto failed;
+    }
     if (def->init != NULL && def->init(c, &app) != 0) {
         enc_log_error("worker: init failed");
         goto failed;
@@ -376,5 +387,9 @@ failed:
         enc_log_info("worker: %s stopped", def->name);
     }
     enc_config_free(c);
+    /* prepared statements are re-made on reconnect from these, so they
+       live until the last connection is gone; threads may still hold
+       connections after a drain timeout, when the process _exits above */
+    enc_entity_expand_free(stmts);
     return rc;
 }

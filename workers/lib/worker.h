@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "consumer.h"
+#include "entity.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -30,7 +31,10 @@ typedef struct {
 typedef struct {
     const char                  *name;        /* "auth" -> schema, log, metrics */
     const enc_route_t           *routes;      /* ends with {NULL} */
-    const enc_pg_stmt_t         *statements;  /* ends with {NULL} */
+    const enc_pg_stmt_t         *statements;  /* ends with {NULL}; {entity}
+                                                 references expanded
+                                                 (entity.h) */
+    const enc_entity_t *const   *entities;    /* NULL-terminated; may be NULL */
     const enc_conf_key_t        *conf_keys;   /* worker's own keys, ends with {NULL}; may be NULL */
     const char *const           *consumes;    /* topics, NULL-terminated; NULL = no consumer */
     enc_event_handler_pt         on_event;

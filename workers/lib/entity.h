@@ -1,0 +1,100 @@
+/*
+ * entity: an entity described once drives its SQL select list, its JSON
+ * answer, its events and the field rules of its writes.
+ *
+ * The description is a table of enc_field_t (bind.h): ENC_OUT fields are
+ * the columns the API answers, ENC_IN / ENC_IN_CREATE the ones a client
+ * writes, with their rules.  Statements name the entity in braces and the
+ * runtime expands them once at start (enc_entity_expand), so no column list
+ * is written twice:
+ *
+ *   {artist}            the select list: id, name, ..., created_at as
+ *                       RFC 3339 text, arrays as JSON text
+ *   {a.artist}          the same with every column qualified by alias a
+ *   {artist:create}     the column names a create writes (ENC_IN and
+ *                       ENC_IN_CREATE), for INSERT (...) and SELECT lists
+ *   {p.artist:create}   the same, qualified
+ *   {artist:patch}      the column names a patch may write (ENC_IN)
+ *   {p.artist:patch}    the same, qualified
+ *
+ * Writes take the bound body whole, as one jsonb parameter, and let
+ * PostgreSQL map it onto the row type:
+ *
+ *   INSERT INTO artists ({artist:create})
+ *   SELECT {p.artist:create} FROM jsonb_populate_record(NULL::artists, $1) p
+ *   RETURNING {artist}
+ *
+ *   UPDATE artists t SET ({artist:patch}) =
+ *     (SELECT {p.artist:patch} FROM jsonb_populate_record(t, $2) p)
+ *   WHERE t.id = $1 RETURNING {t.artist}
+ *
+ * jsonb_populate_record(t, patch) takes every member absent from the patch
+ * from the row itself and stores JSON null as NULL: exactly PATCH's three
+ * states, with no per-field SQL.
+ *
+ * Constraint violations are mapped by constraint name (never by message
+ * text) through the entity's enc_constraint_t table: a unique violation is
+ * typically 409 naming the field, a foreign-key violation 422.
+ */
+
+#ifndef ENC_ENTITY_H
+#define ENC_ENTITY_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "bind.h"
+#include "pg.h"
+
+typedef struct {
+    const char  *name;      /* constraint name, e.g. "artists_slug_key" */
+    int          status;    /* 409, 422 */
+    const char  *field;     /* the field the client must change */
+    const char  *message;   /* "is taken by another artist" */
+} enc_constraint_t;
+
+typedef struct {
+    const char              *name;      /* "artist": events encore.artist.* */
+    const char              *plural;    /* "artists": subject artists/<id> */
+    const char              *path;      /* "/api/v1/artists/": Location */
+    const char              *topic;     /* "encore.catalog.artists" */
+    const enc_field_t       *fields;    /* ENC_FIELD_END-terminated */
+    const enc_constraint_t  *constraints;   /* {NULL}-terminated or NULL */
+} enc_entity_t;
+
+typedef enum {
+    ENC_VIEW_PUBLIC = 0,    /* without ENC_PRIVATE fields */
+    ENC_VIEW_OWNER          /* everything ENC_OUT */
+} enc_view_t;
+
+/*
+ * Expands the {entity...} references of every statement (see above) into
+ * a new statement array the caller keeps for the life of the process.
+ * entities is NULL-terminated.  NULL (logged) for an unknown name or an
+ * unbalanced brace.
+ */
+enc_pg_stmt_t *enc_entity_expand(const enc_pg_stmt_t *stmts,
+                                 const enc_entity_t *const *entities);
+void           enc_entity_expand_free(enc_pg_stmt_t *stmts);
+
+/* The entity's JSON from row `row` of res, whose first columns are the
+   select list.  NULL on allocation failure or a malformed array column. */
+json_t *enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
+                        enc_view_t view);
+
+/*
+ * Inside the caller's transaction: the event of one change, through the
+ * outbox.  verb "created", "updated", "deleted" (ce_type
+ * encore.<name>.<verb>); value is the entity's public JSON, or for
+ * "deleted" NULL, which sends {"id": id}.  id is the key and the subject's
+ * tail.
+ */
+int enc_entity_event(enc_pg_t *pg, const enc_entity_t *e, const char *verb,
+                     const char *id, json_t *value);
+
+/* The constraint row of e matching a failed statement's result, NULL when
+   the failure is not a constraint violation of e's table. */
+const enc_constraint_t *enc_entity_constraint(const enc_entity_t *e,
+                                              const PGresult *res);
+
+#endif /* ENC_ENTITY_H */

@@ -1,0 +1,604 @@
+/*
+ * kit.c — whole CRUD operations and the pieces they are made of (kit.h).
+ *
+ * Every function here answers the request itself when it fails, so a
+ * handler's only duty after a NULL or -1 is to return.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cursor.h"
+#include "kit.h"
+#include "log.h"
+#include "outbox.h"
+
+
+/* ---- the pieces ------------------------------------------------------------ */
+
+enc_pg_t *
+enc_kit_db(enc_resp_t *w)
+{
+    enc_pg_t  *pg;
+
+    pg = enc_pg_thread();
+    if (pg == NULL) {
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, "the database is unreachable");
+    }
+
+    return pg;
+}
+
+
+void
+enc_kit_not_found(enc_resp_t *w, const enc_entity_t *e)
+{
+    char  detail[96];
+
+    snprintf(detail, sizeof(detail), "no such %s", e->name);
+    enc_resp_problem(w, 404, NULL, detail);
+}
+
+
+const char *
+enc_kit_id(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e)
+{
+    const char  *id;
+
+    id = enc_req_param(r, "id");
+    if (!enc_uuid_valid(id)) {
+        enc_kit_not_found(w, e);
+        return NULL;
+    }
+
+    return id;
+}
+
+
+json_t *
+enc_kit_body(enc_req_t *r, enc_resp_t *w, const enc_field_t *fields,
+    unsigned mode, void *dst)
+{
+    json_t            *out;
+    enc_validation_t   v;
+
+    if (enc_req_route_flags(r) & ENC_ROUTE_STRICT) {
+        mode |= ENC_BIND_STRICT;
+    }
+
+    enc_validation_init(&v);
+    if (enc_bind_json(enc_req_json(r), fields, mode, &out, dst, &v) != 0) {
+        if (enc_validation_failed(&v)) {
+            enc_resp_validation(w, &v);
+        } else {
+            enc_resp_problem(w, 500, NULL, "out of memory");
+        }
+        return NULL;
+    }
+
+    return out;
+}
+
+
+void
+enc_kit_fail(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
+    const PGresult *res, const char *stmt)
+{
+    char                     detail[256];
+    enc_validation_t         v;
+    const enc_constraint_t  *c;
+
+    c = e != NULL ? enc_entity_constraint(e, res) : NULL;
+    enc_pg_rollback(pg);
+
+    if (c != NULL) {
+        snprintf(detail, sizeof(detail), "%s %s", c->field, c->message);
+        enc_validation_init(&v);
+        enc_validation_add(&v, c->field, "%s", c->message);
+        enc_resp_field_problem(w, c->status, detail, &v);
+        return;
+    }
+
+    /* a lost connection is the database's state, worth a retry; anything
+       else is a bug of ours, worth a log line */
+    if (res == NULL || !enc_pg_ok(pg)) {
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, "the database is unreachable");
+        return;
+    }
+
+    enc_log_error("kit: statement %s failed: SQLSTATE %s: %s", stmt,
+                  enc_pg_sqlstate(res),
+                  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                  ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "");
+    enc_resp_problem(w, 500, NULL, "the request could not be completed");
+}
+
+
+PGresult *
+enc_kit_run(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
+    const char *stmt, int n, const char *const *params)
+{
+    PGresult        *res;
+    ExecStatusType   st;
+
+    res = enc_pg_exec(pg, stmt, n, params);
+    st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        return res;
+    }
+
+    enc_kit_fail(w, pg, e, res, stmt);
+    PQclear(res);
+    return NULL;
+}
+
+
+int
+enc_kit_begin(enc_resp_t *w, enc_pg_t *pg)
+{
+    if (enc_pg_begin(pg) != 0) {
+        enc_kit_fail(w, pg, NULL, NULL, "BEGIN");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+enc_kit_commit(enc_resp_t *w, enc_pg_t *pg)
+{
+    if (enc_pg_commit(pg) != 0) {
+        /* a serialisation or deferred-constraint failure also lands here;
+           the client may retry either */
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, "the change could not be committed; "
+                         "it was not made");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+enc_kit_event(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
+    const char *verb, const char *id, json_t *value)
+{
+    if (enc_entity_event(pg, e, verb, id, value) != 0) {
+        enc_log_error("kit: the %s.%s event of %s could not be queued",
+                      e->name, verb, id);
+        enc_kit_fail(w, pg, NULL, NULL, "outbox");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* ---- whole operations -------------------------------------------------------- */
+
+/* Runs stmt in a transaction with the event of the row it returns, and
+   answers status with that row (204 when status is 204).  The row's id is
+   its "id" member. */
+static void
+write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
+    const char *stmt, int n, const char *const *params, const char *verb,
+    int status)
+{
+    char         location[256];
+    json_t      *row = NULL;
+    PGresult    *res;
+    const char  *id;
+
+    if (enc_kit_begin(w, pg) != 0) {
+        return;
+    }
+
+    res = enc_kit_run(w, pg, e, stmt, n, params);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        enc_kit_not_found(w, e);
+        return;
+    }
+
+    id = PQgetvalue(res, 0, 0);
+    if (status != 204) {
+        row = enc_entity_json(e, res, 0, ENC_VIEW_OWNER);
+        if (row == NULL) {
+            PQclear(res);
+            enc_kit_fail(w, pg, NULL, NULL, stmt);
+            return;
+        }
+    }
+
+    if (enc_kit_event(w, pg, e, verb, id, row) != 0
+        || enc_kit_commit(w, pg) != 0)
+    {
+        json_decref(row);
+        PQclear(res);
+        return;
+    }
+
+    if (status == 201) {
+        snprintf(location, sizeof(location), "%s%s", e->path, id);
+        enc_resp_header(w, "Location", location);
+    }
+    PQclear(res);
+
+    if (status == 204) {
+        enc_resp_empty(w, 204);
+    } else {
+        enc_resp_json(w, status, row);
+    }
+}
+
+
+void
+enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const char *stmt)
+{
+    json_t      *row;
+    enc_pg_t    *pg;
+    PGresult    *res;
+    const char  *id;
+
+    if ((id = enc_kit_id(r, w, e)) == NULL || (pg = enc_kit_db(w)) == NULL) {
+        return;
+    }
+
+    res = enc_kit_run(w, pg, e, stmt, 1, &id);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        enc_kit_not_found(w, e);
+    } else if ((row = enc_entity_json(e, res, 0, ENC_VIEW_PUBLIC)) == NULL) {
+        enc_kit_fail(w, pg, NULL, NULL, stmt);
+    } else {
+        enc_resp_json(w, 200, row);
+    }
+
+    PQclear(res);
+}
+
+
+void
+enc_kit_create(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const char *stmt)
+{
+    char        *text;
+    json_t      *body;
+    enc_pg_t    *pg;
+
+    body = enc_kit_body(r, w, e->fields, ENC_BIND_CREATE, NULL);
+    if (body == NULL) {
+        return;
+    }
+
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        enc_resp_problem(w, 500, NULL, "out of memory");
+        return;
+    }
+
+    if ((pg = enc_kit_db(w)) != NULL) {
+        write_one(w, pg, e, stmt, 1, (const char *const *) &text, "created",
+                  201);
+    }
+    free(text);
+}
+
+
+void
+enc_kit_patch(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const char *stmt)
+{
+    char        *text;
+    json_t      *body;
+    enc_pg_t    *pg;
+    const char  *params[2];
+
+    /* route, credentials, then the body (CONTRACT.md), then existence:
+       an unknown id with a bad body is 422, as for any other id */
+    body = enc_kit_body(r, w, e->fields, ENC_BIND_PATCH, NULL);
+    if (body == NULL) {
+        return;
+    }
+    text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (text == NULL) {
+        enc_resp_problem(w, 500, NULL, "out of memory");
+        return;
+    }
+
+    params[0] = enc_kit_id(r, w, e);
+    params[1] = text;
+    if (params[0] != NULL && (pg = enc_kit_db(w)) != NULL) {
+        write_one(w, pg, e, stmt, 2, params, "updated", 200);
+    }
+    free(text);
+}
+
+
+void
+enc_kit_delete(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const char *stmt)
+{
+    enc_pg_t    *pg;
+    const char  *id;
+
+    if ((id = enc_kit_id(r, w, e)) == NULL || (pg = enc_kit_db(w)) == NULL) {
+        return;
+    }
+
+    write_one(w, pg, e, stmt, 1, &id, "deleted", 204);
+}
+
+
+/* ---- lists ------------------------------------------------------------------- */
+
+static const char *
+query_get(void *arg, const char *name)
+{
+    return enc_req_query(arg, name);
+}
+
+
+static const enc_field_t  page_fields[] = {
+    { .name = "limit", .type = ENC_INT, .min = 1, .max = ENC_LIST_LIMIT_MAX },
+    ENC_FIELD_END
+};
+
+
+/* "<list>\n<arg>\n...\n<filters as canonical JSON>": a cursor is valid only
+   for the same list, path arguments and filters */
+static char *
+list_scope(const enc_list_t *l, int nargs, const char *const *args,
+    json_t *filters)
+{
+    int      i;
+    char    *f, *scope;
+    size_t   len;
+
+    f = json_dumps(filters, JSON_COMPACT | JSON_SORT_KEYS);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    len = strlen(l->name) + strlen(f) + 2;
+    for (i = 0; i < nargs; i++) {
+        len += strlen(args[i]) + 1;
+    }
+
+    scope = malloc(len);
+    if (scope != NULL) {
+        strcpy(scope, l->name);
+        for (i = 0; i < nargs; i++) {
+            strcat(scope, "\n");
+            strcat(scope, args[i]);
+        }
+        strcat(scope, "\n");
+        strcat(scope, f);
+    }
+
+    free(f);
+    return scope;
+}
+
+
+/* a filter's value as a statement parameter (text form), malloc'd */
+static char *
+param_text(json_t *j)
+{
+    char  buf[32];
+
+    if (j == NULL || json_is_null(j)) {
+        return NULL;
+    }
+    if (json_is_string(j)) {
+        return strdup(json_string_value(j));
+    }
+    if (json_is_integer(j)) {
+        snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(j));
+        return strdup(buf);
+    }
+    if (json_is_boolean(j)) {
+        return strdup(json_is_true(j) ? "true" : "false");
+    }
+
+    return json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+
+/* the page's answer: {items, next_cursor} */
+static json_t *
+list_page(const enc_entity_t *e, const enc_list_t *l, PGresult *res,
+    int limit, const char *scope)
+{
+    int          i, n, col;
+    char        *next = NULL;
+    json_t      *items, *keys, *row, *body;
+    const char  *const *k;
+
+    n = PQntuples(res);
+    items = json_array();
+    if (items == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n && i < limit; i++) {
+        row = enc_entity_json(e, res, i, ENC_VIEW_PUBLIC);
+        if (row == NULL || json_array_append_new(items, row) != 0) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+
+    if (n > limit) {
+        keys = json_array();
+        for (k = l->keys; keys != NULL && *k != NULL; k++) {
+            col = PQfnumber(res, *k);
+            if (col < 0) {
+                enc_log_error("kit: list %s has no sort key column \"%s\"",
+                              l->name, *k);
+                json_decref(keys);
+                json_decref(items);
+                return NULL;
+            }
+            json_array_append_new(keys, json_string(PQgetvalue(res,
+                                                                limit - 1,
+                                                                col)));
+        }
+        next = keys != NULL ? enc_cursor_encode(scope, keys) : NULL;
+        json_decref(keys);
+        if (next == NULL) {
+            json_decref(items);
+            return NULL;
+        }
+    }
+
+    body = json_pack("{s:o, s:s?}", "items", items, "next_cursor", next);
+    free(next);
+    return body;
+}
+
+
+void
+enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const enc_list_t *l, int nargs, const char *const *args)
+{
+    int                 i, np = 0, nkeys = 0, limit = ENC_LIST_LIMIT_DEFAULT;
+    char               *scope = NULL, limit_s[16];
+    char               *owned[ENC_LIST_FILTERS_MAX] = { NULL };
+    json_t             *page = NULL, *filters = NULL, *after = NULL, *body;
+    enc_pg_t           *pg;
+    PGresult           *res = NULL;
+    const char         *cursor, *params[ENC_LIST_ARGS_MAX
+                                        + ENC_LIST_FILTERS_MAX
+                                        + ENC_LIST_KEYS_MAX + 1];
+    enc_validation_t    v;
+    const enc_field_t   none[] = { ENC_FIELD_END }, *f;
+
+    enc_validation_init(&v);
+    (void) enc_bind_query(query_get, r, page_fields, &page, NULL, &v);
+    (void) enc_bind_query(query_get, r, l->filters ? l->filters : none,
+                          &filters, NULL, &v);
+    if (enc_validation_failed(&v) || page == NULL || filters == NULL) {
+        if (enc_validation_failed(&v)) {
+            enc_resp_field_problem(w, 422, "the query parameters failed "
+                                   "validation", &v);
+        } else {
+            enc_resp_problem(w, 500, NULL, "out of memory");
+        }
+        goto done;
+    }
+
+    if (json_object_get(page, "limit") != NULL) {
+        limit = (int) json_integer_value(json_object_get(page, "limit"));
+    }
+
+    scope = list_scope(l, nargs, args, filters);
+    if (scope == NULL) {
+        enc_resp_problem(w, 500, NULL, "out of memory");
+        goto done;
+    }
+
+    for (; l->keys[nkeys] != NULL; nkeys++) {
+        /* count */
+    }
+    for (i = 0, f = l->filters; f != NULL && f->name != NULL; f++) {
+        i++;
+    }
+    if (nargs > ENC_LIST_ARGS_MAX || i > ENC_LIST_FILTERS_MAX
+        || nkeys > ENC_LIST_KEYS_MAX)
+    {
+        enc_log_error("kit: list %s exceeds the kit's bounds on arguments, "
+                      "filters or sort keys", l->name);
+        enc_resp_problem(w, 500, NULL, "the request could not be completed");
+        goto done;
+    }
+
+    cursor = enc_req_query(r, "cursor");
+    if (cursor != NULL) {
+        after = enc_cursor_decode(cursor, scope);
+        if (after == NULL || (int) json_array_size(after) != nkeys) {
+            enc_resp_problem(w, 400, NULL, "cursor is not a cursor of this "
+                             "list with these filters");
+            goto done;
+        }
+    }
+
+    for (i = 0; i < nargs; i++) {
+        params[np++] = args[i];
+    }
+    for (i = 0, f = l->filters; f != NULL && f->name != NULL; f++, i++) {
+        owned[i] = param_text(json_object_get(filters, f->name));
+        params[np++] = owned[i];
+    }
+    for (i = 0; i < nkeys; i++) {
+        params[np++] = after != NULL
+                       ? json_string_value(json_array_get(after, i)) : NULL;
+    }
+    snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
+    params[np++] = limit_s;
+
+    if ((pg = enc_kit_db(w)) == NULL) {
+        goto done;
+    }
+
+    res = enc_kit_run(w, pg, e, l->stmt, np, params);
+    if (res == NULL) {
+        goto done;
+    }
+
+    /* an empty first page of a child list: is there a parent at all? */
+    if (PQntuples(res) == 0 && after == NULL && l->parent != NULL) {
+        PQclear(res);
+        res = enc_kit_run(w, pg, e, l->parent, 1, args);
+        if (res == NULL) {
+            goto done;
+        }
+        if (PQntuples(res) == 0) {
+            enc_entity_t  parent = { .name = l->parent_name ? l->parent_name
+                                                            : "parent" };
+            enc_kit_not_found(w, &parent);
+            goto done;
+        }
+        PQclear(res);
+        res = NULL;
+        body = json_pack("{s:[], s:n}", "items", "next_cursor");
+        enc_resp_json(w, 200, body);
+        goto done;
+    }
+
+    body = list_page(e, l, res, limit, scope);
+    if (body == NULL) {
+        enc_kit_fail(w, pg, NULL, NULL, l->stmt);
+    } else {
+        enc_resp_json(w, 200, body);
+    }
+
+done:
+
+    for (i = 0; i < ENC_LIST_FILTERS_MAX; i++) {
+        free(owned[i]);
+    }
+    PQclear(res);
+    free(scope);
+    json_decref(after);
+    json_decref(filters);
+    json_decref(page);
+    enc_validation_free(&v);
+}
