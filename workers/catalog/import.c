@@ -90,7 +90,7 @@ index_fixture(json_t *fixture, chinook_t *ch)
     char         pk[32], key[32];
     size_t       i;
     json_t      *row, *fields, *list, *counts;
-    const char  *model;
+    const char  *model, *genre;
 
     ch->artists = json_object();
     ch->albums = json_object();
@@ -150,10 +150,10 @@ index_fixture(json_t *fixture, chinook_t *ch)
         json_array_foreach(list, i, row) {
             snprintf(pk, sizeof(pk), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(json_object_get(row, "genre")));
-            model = json_string_value(json_object_get(ch->genres, pk));
-            if (model != NULL) {
-                json_object_set_new(counts, model, json_integer(
-                    json_integer_value(json_object_get(counts, model)) + 1));
+            genre = json_string_value(json_object_get(ch->genres, pk));
+            if (genre != NULL) {
+                json_object_set_new(counts, genre, json_integer(
+                    json_integer_value(json_object_get(counts, genre)) + 1));
             }
         }
     }
