@@ -57,12 +57,13 @@ typedef enum {
 #define ENC_IN_CREATE   0x0004  /* writable on create only (album.artist_id) */
 #define ENC_REQUIRED    0x0008  /* must be present, not null, on create */
 #define ENC_NULLABLE    0x0010  /* JSON null accepted: stored as NULL */
-#define ENC_PRIVATE     0x0020  /* answered only in the ENC_VIEW_OWNER view */
+#define ENC_PRIVATE     0x0020  /* answered in the owner's and admin's views */
 #define ENC_LOWER       0x0040  /* strings: ASCII letters lower-cased */
 #define ENC_UNIQUE      0x0080  /* arrays: duplicate items are a 422 */
 #define ENC_NOT_FUTURE  0x0100  /* INT: not after this year (UTC);
                                    DATE: not after today (UTC) */
 #define ENC_KEY         0x0200  /* the entity's id column */
+#define ENC_ADMIN_ONLY  0x0400  /* answered in the admin's view only */
 
 /* ENC_SLOT(s, m): where to store a field's enc_value_t in struct s */
 #define ENC_SLOT(s, m)  (offsetof(s, m) + 1)

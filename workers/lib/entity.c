@@ -299,7 +299,9 @@ enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
             json_decref(obj);
             return NULL;
         }
-        if (!(f->flags & ENC_PRIVATE) || view == ENC_VIEW_OWNER) {
+        if ((!(f->flags & ENC_PRIVATE) || view >= ENC_VIEW_OWNER)
+            && (!(f->flags & ENC_ADMIN_ONLY) || view == ENC_VIEW_ADMIN))
+        {
             j = column_json(f, res, row, col);
             if (j == NULL || json_object_set_new(obj, f->name, j) != 0) {
                 json_decref(obj);

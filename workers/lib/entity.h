@@ -63,8 +63,9 @@ typedef struct {
 } enc_entity_t;
 
 typedef enum {
-    ENC_VIEW_PUBLIC = 0,    /* without ENC_PRIVATE fields */
-    ENC_VIEW_OWNER          /* everything ENC_OUT */
+    ENC_VIEW_PUBLIC = 0,    /* without ENC_PRIVATE and ENC_ADMIN_ONLY fields */
+    ENC_VIEW_OWNER,         /* with ENC_PRIVATE fields */
+    ENC_VIEW_ADMIN          /* everything ENC_OUT */
 } enc_view_t;
 
 /*

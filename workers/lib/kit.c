@@ -101,18 +101,35 @@ enc_kit_fail(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
         return;
     }
 
+    if (res != NULL && enc_pg_ok(pg)) {
+        enc_log_error("kit: statement %s failed: SQLSTATE %s: %s", stmt,
+                      enc_pg_sqlstate(res),
+                      PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                      ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
+                      : "");
+    }
+    enc_kit_db_error(w, res != NULL ? pg : NULL);
+}
+
+
+void
+enc_kit_db_error(enc_resp_t *w, enc_pg_t *pg)
+{
     /* a lost connection is the database's state, worth a retry; anything
-       else is a bug of ours, worth a log line */
-    if (res == NULL || !enc_pg_ok(pg)) {
+       else is a bug of ours */
+    if (pg == NULL || !enc_pg_ok(pg)) {
         enc_resp_header(w, "Retry-After", "1");
         enc_resp_problem(w, 503, NULL, "the database is unreachable");
         return;
     }
 
-    enc_log_error("kit: statement %s failed: SQLSTATE %s: %s", stmt,
-                  enc_pg_sqlstate(res),
-                  PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY)
-                  ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : "");
+    enc_kit_internal(w);
+}
+
+
+void
+enc_kit_internal(enc_resp_t *w)
+{
     enc_resp_problem(w, 500, NULL, "the request could not be completed");
 }
 
@@ -140,7 +157,8 @@ int
 enc_kit_begin(enc_resp_t *w, enc_pg_t *pg)
 {
     if (enc_pg_begin(pg) != 0) {
-        enc_kit_fail(w, pg, NULL, NULL, "BEGIN");
+        enc_pg_rollback(pg);
+        enc_kit_db_error(w, pg);
         return -1;
     }
 
@@ -171,7 +189,8 @@ enc_kit_event(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     if (enc_entity_event(pg, e, verb, id, value) != 0) {
         enc_log_error("kit: the %s.%s event of %s could not be queued",
                       e->name, verb, id);
-        enc_kit_fail(w, pg, NULL, NULL, "outbox");
+        enc_pg_rollback(pg);
+        enc_kit_db_error(w, pg);
         return -1;
     }
 
@@ -215,7 +234,8 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
         row = enc_entity_json(e, res, 0, ENC_VIEW_OWNER);
         if (row == NULL) {
             PQclear(res);
-            enc_kit_fail(w, pg, NULL, NULL, stmt);
+            enc_pg_rollback(pg);
+            enc_kit_db_error(w, pg);
             return;
         }
     }
@@ -263,7 +283,8 @@ enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     if (PQntuples(res) == 0) {
         enc_kit_not_found(w, e);
     } else if ((row = enc_entity_json(e, res, 0, ENC_VIEW_PUBLIC)) == NULL) {
-        enc_kit_fail(w, pg, NULL, NULL, stmt);
+        enc_pg_rollback(pg);
+        enc_kit_db_error(w, pg);
     } else {
         enc_resp_json(w, 200, row);
     }
@@ -439,7 +460,7 @@ list_page(const enc_entity_t *e, const enc_list_t *l, PGresult *res,
     }
 
     for (i = 0; i < n && i < limit; i++) {
-        row = enc_entity_json(e, res, i, ENC_VIEW_PUBLIC);
+        row = enc_entity_json(e, res, i, l->view);
         if (row == NULL || json_array_append_new(items, row) != 0) {
             json_decref(items);
             return NULL;
@@ -585,7 +606,8 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
 
     body = list_page(e, l, res, limit, scope);
     if (body == NULL) {
-        enc_kit_fail(w, pg, NULL, NULL, l->stmt);
+        enc_pg_rollback(pg);
+        enc_kit_db_error(w, pg);
     } else {
         enc_resp_json(w, 200, body);
     }

@@ -63,6 +63,7 @@ typedef struct {
                                        args[0] when the first page is empty,
                                        to answer 404 if it returns no row */
     const char          *parent_name;   /* "album": "no such album" */
+    enc_view_t           view;      /* of the items; default public */
 } enc_list_t;
 
 void enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
@@ -97,6 +98,11 @@ PGresult   *enc_kit_run(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
    statement's name and SQLSTATE.  Rolls back an open transaction. */
 void        enc_kit_fail(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
                          const PGresult *res, const char *stmt);
+/* a failed statement that is no constraint violation: 503 with
+   Retry-After when the connection is lost (worth a retry), else 500 */
+void        enc_kit_db_error(enc_resp_t *w, enc_pg_t *pg);
+/* 500 "the request could not be completed" (log the cause first) */
+void        enc_kit_internal(enc_resp_t *w);
 /* 404 "no such <entity>" */
 void        enc_kit_not_found(enc_resp_t *w, const enc_entity_t *e);
 /* BEGIN / COMMIT answering 503/500 on failure: 0 or -1 (answered) */
