@@ -140,38 +140,19 @@ auth_resp_unauthorized(enc_resp_t *w, const char *detail)
 }
 
 
-void
-auth_resp_internal(enc_resp_t *w)
-{
-    enc_resp_problem(w, 500, "Internal Server Error",
-                     "the request could not be completed");
-}
-
-
-void
-auth_resp_unavailable(enc_resp_t *w)
-{
-    enc_resp_header(w, "Retry-After", "1");
-    enc_resp_problem(w, 503, "Service Unavailable",
-                     "the database is unreachable");
-}
-
-
 const char *
 auth_require_user(enc_req_t *r, enc_resp_t *w)
 {
-    const char  *id;
+    const enc_caller_t  *c = enc_req_caller(r);
 
-    id = enc_req_user_id(r);
-
-    /* the edge sets a uuid; anything else did not come from a token we
-       issued */
-    if (id == NULL || !enc_uuid_valid(id)) {
+    /* the runtime validated the identity (a UUID, a known role) and the
+       route's flags; this only answers for a route that forgot them */
+    if (c->id == NULL) {
         auth_resp_unauthorized(w, "authentication required");
         return NULL;
     }
 
-    return id;
+    return c->id;
 }
 
 
@@ -183,7 +164,7 @@ auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
 
     found = auth_user_by_id(pg, id, u);
     if (found < 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return 0;
     }
 
@@ -215,7 +196,7 @@ auth_caller_is_admin(enc_pg_t *pg, enc_resp_t *w, const char *id)
     res = enc_pg_exec(pg, AUTH_SQL_ADMIN_CALLER, 1, params);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return 0;
     }
     admin = PQntuples(res) == 1;
@@ -231,50 +212,18 @@ auth_caller_is_admin(enc_pg_t *pg, enc_resp_t *w, const char *id)
 
 
 const char *
-auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min)
+auth_require_role(enc_req_t *r, enc_resp_t *w, enc_role_t min)
 {
-    char         detail[64];
-    const char  *id;
-
-    id = auth_require_user(r, w);
-    if (id == NULL) {
+    if (auth_require_user(r, w) == NULL) {
         return NULL;
     }
 
-    if (!enc_role_at_least(enc_req_user_role(r), min)) {
-        snprintf(detail, sizeof(detail), "requires the %s role", min);
-        enc_resp_problem(w, 403, "Forbidden", detail);
+    if (!enc_caller_is(enc_req_caller(r), min)) {
+        enc_resp_problem(w, 403, "Forbidden", "this needs a higher role");
         return NULL;
     }
 
-    return id;
-}
-
-
-void
-auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg)
-{
-    /* a lost connection is the database's state, worth a retry; anything
-       else is our bug */
-    if (pg == NULL || !enc_pg_ok(pg)) {
-        auth_resp_unavailable(w);
-    } else {
-        auth_resp_internal(w);
-    }
-}
-
-
-enc_pg_t *
-auth_pg(enc_resp_t *w)
-{
-    enc_pg_t  *pg;
-
-    pg = enc_pg_thread();
-    if (pg == NULL) {
-        auth_resp_unavailable(w);
-    }
-
-    return pg;
+    return enc_req_caller(r)->id;
 }
 
 

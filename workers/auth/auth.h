@@ -27,6 +27,7 @@
 #include "pg.h"
 #include "worker.h"
 #include "b64url.h"
+#include "kit.h"
 #include "uuid.h"
 
 
@@ -40,8 +41,6 @@
 #define AUTH_EMAIL_LOCAL_MAX     64
 #define AUTH_BIO_MAX             2000     /* code points */
 #define AUTH_UUID_LEN            36
-#define AUTH_LIST_LIMIT_DEFAULT  20
-#define AUTH_LIST_LIMIT_MAX      100
 
 #define AUTH_TOPIC_USERS         "encore.auth.users"
 
@@ -187,13 +186,6 @@ int auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
                            enc_validation_t *v);
 int auth_validate_patch_admin(json_t *body, auth_patch_admin_in_t *out,
                               enc_validation_t *v);
-/* ?limit: NULL → default; 1..100 else a validation error. */
-int auth_validate_limit(const char *s, int *out, enc_validation_t *v);
-
-/* Opaque keyset cursor for the user list: b64url("u1:" username). */
-int auth_cursor_encode(const char *username, char *out, size_t cap);
-/* Decodes into out (a valid username); -1 for anything else. */
-int auth_cursor_decode(const char *cursor, char *out, size_t cap);
 
 
 /* ---- cookies.c ----------------------------------------------------------- */
@@ -241,6 +233,9 @@ typedef enum {
     AUTH_USER_OWNER,                      /* + email */
     AUTH_USER_ADMIN                       /* + email, disabled */
 } auth_user_view_t;
+
+/* the user entity of the kit (users.c), for lists */
+extern const enc_entity_t  auth_user;
 
 /* 1 found (u filled), 0 not found, -1 DB error.  u must be cleared by the
    caller when 1 is returned (it is left empty otherwise). */
@@ -318,10 +313,6 @@ void auth_app_free(auth_app_t *app);
 
 /* Response helpers: each answers the request completely. */
 void auth_resp_unauthorized(enc_resp_t *w, const char *detail);
-void auth_resp_internal(enc_resp_t *w);
-void auth_resp_unavailable(enc_resp_t *w);
-/* 503 when the connection is gone, else 500. */
-void auth_resp_db_error(enc_resp_t *w, enc_pg_t *pg);
 /* The caller's user id from the edge, or NULL after answering 401. */
 const char *auth_require_user(enc_req_t *r, enc_resp_t *w);
 /* Loads the caller's own row (id from auth_require_user) into u: 1, and the
@@ -334,9 +325,7 @@ int         auth_load_caller(enc_pg_t *pg, enc_resp_t *w, const char *id,
    0 after answering 403 (or 503/500 on a DB error). */
 int         auth_caller_is_admin(enc_pg_t *pg, enc_resp_t *w, const char *id);
 /* As above, and 403 unless the caller's role is at least min. */
-const char *auth_require_role(enc_req_t *r, enc_resp_t *w, const char *min);
-/* This thread's connection, or NULL after answering 503. */
-enc_pg_t   *auth_pg(enc_resp_t *w);
+const char *auth_require_role(enc_req_t *r, enc_resp_t *w, enc_role_t min);
 /* 1 if the response cookies should carry Secure. */
 int         auth_cookies_secure(const auth_app_t *app, enc_req_t *r);
 

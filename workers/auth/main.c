@@ -72,10 +72,14 @@ static const enc_route_t  auth_routes[] = {
 };
 
 
+static const enc_entity_t *const  auth_entities[] = { &auth_user, NULL };
+
+
 static const enc_worker_def_t  auth_worker = {
     .name = "auth",
     .routes = auth_routes,
     .statements = auth_statements,
+    .entities = auth_entities,
     .conf_keys = auth_conf_keys,
     .consumes = NULL,
     .on_event = NULL,

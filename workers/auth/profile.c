@@ -48,7 +48,7 @@ resp_user(enc_resp_t *w, auth_user_t *u, auth_user_view_t view)
     auth_user_clear(u);
 
     if (body == NULL) {
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -59,11 +59,12 @@ resp_user(enc_resp_t *w, auth_user_t *u, auth_user_view_t view)
 void
 auth_h_user_get(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int               found;
-    enc_pg_t         *pg;
-    const char       *id, *caller;
-    auth_user_t       u;
-    auth_user_view_t  view;
+    int                  found;
+    enc_pg_t            *pg;
+    const char          *id;
+    auth_user_t          u;
+    auth_user_view_t     view;
+    const enc_caller_t  *caller;
 
     (void) data;
 
@@ -73,14 +74,14 @@ auth_h_user_get(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
 
     found = auth_user_by_id(pg, id, &u);
     if (found < 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -90,14 +91,10 @@ auth_h_user_get(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     /* identity is optional here; it only widens the view */
-    caller = enc_req_user_id(r);
-    view = AUTH_USER_PUBLIC;
-
-    if (enc_role_at_least(enc_req_user_role(r), "admin") && caller != NULL) {
-        view = AUTH_USER_ADMIN;
-    } else if (caller != NULL && strcasecmp(caller, u.id) == 0) {
-        view = AUTH_USER_OWNER;
-    }
+    caller = enc_req_caller(r);
+    view = enc_caller_is(caller, ENC_ROLE_ADMIN) ? AUTH_USER_ADMIN
+           : enc_caller_owns_or_is(caller, u.id, ENC_ROLE_ADMIN)
+           ? AUTH_USER_OWNER : AUTH_USER_PUBLIC;
 
     resp_user(w, &u, view);
 }
@@ -130,7 +127,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -161,7 +158,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
                                   hash, sizeof(hash)) != 0)
         {
             auth_user_clear(&u);
-            auth_resp_internal(w);
+            enc_kit_internal(w);
             return;
         }
 
@@ -171,7 +168,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
     auth_user_clear(&u);
 
     if (enc_pg_begin(pg) != 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         goto done;
     }
 
@@ -223,7 +220,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_commit(pg) != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         goto done;
     }
 
@@ -237,7 +234,7 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
 failed:
 
     enc_pg_rollback(pg);
-    auth_resp_db_error(w, pg);
+    enc_kit_db_error(w, pg);
 
 done:
 
@@ -272,7 +269,7 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -290,7 +287,7 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_begin(pg) != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -317,7 +314,7 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_commit(pg) != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -333,126 +330,41 @@ failed:
 
     enc_pg_rollback(pg);
     auth_user_clear(&u);
-    auth_resp_db_error(w, pg);
+    enc_kit_db_error(w, pg);
 }
+
+
+/* usernames are lower-case, so the prefix is folded too; one longer than
+   any username matches nothing */
+static const enc_field_t  users_filters[] = {
+    { .name = "q", .type = ENC_STRING, .flags = ENC_LOWER,
+      .max = AUTH_USERNAME_MAX },
+    ENC_FIELD_END
+};
+
+static const char *const  by_username[] = { "username", NULL };
+
+static const enc_list_t  users_list = {
+    .name = "users_list", .stmt = AUTH_SQL_USERS_LIST,
+    .filters = users_filters, .keys = by_username, .view = ENC_VIEW_ADMIN
+};
 
 
 void
 auth_h_users_list(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int               i, n, limit;
-    char              prefix[AUTH_USERNAME_MAX + 1], limit_s[16];
-    char              after[AUTH_USERNAME_MAX + 1];
-    char              next[64];
-    size_t            k, qlen;
-    json_t           *items, *item, *body;
-    PGresult         *res;
-    enc_pg_t         *pg;
-    const char       *q, *cursor, *params[3];
-    auth_user_t       u;
-    enc_validation_t  v;
+    enc_pg_t  *pg;
 
     (void) data;
 
-    if (auth_require_role(r, w, "admin") == NULL) {
-        return;
-    }
-
-    enc_validation_init(&v);
-
-    /* usernames are lower-case, so the prefix is too; one longer than any
-       username simply matches nothing */
-    q = enc_req_query(r, "q");
-    prefix[0] = '\0';
-    if (q != NULL) {
-        qlen = strlen(q);
-        if (qlen > AUTH_USERNAME_MAX) {
-            enc_validation_add(&v, "q", "must be at most %d characters",
-                               AUTH_USERNAME_MAX);
-        } else {
-            for (k = 0; k <= qlen; k++) {
-                prefix[k] = (char) tolower((unsigned char) q[k]);
-            }
-        }
-    }
-
-    (void) auth_validate_limit(enc_req_query(r, "limit"), &limit, &v);
-
-    cursor = enc_req_query(r, "cursor");
-    if (cursor != NULL
-        && auth_cursor_decode(cursor, after, sizeof(after)) != 0)
+    if (auth_require_role(r, w, ENC_ROLE_ADMIN) == NULL
+        || (pg = enc_kit_db(w)) == NULL
+        || !auth_caller_is_admin(pg, w, enc_req_caller(r)->id))
     {
-        enc_validation_add(&v, "cursor", "is not a cursor of this list");
-    }
-
-    if (enc_validation_failed(&v)) {
-        enc_resp_validation(w, &v);
         return;
     }
 
-    pg = auth_pg(w);
-    if (pg == NULL) {
-        return;
-    }
-
-    if (!auth_caller_is_admin(pg, w, enc_req_user_id(r))) {
-        return;
-    }
-
-    snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
-    params[0] = prefix;
-    params[1] = cursor != NULL ? after : NULL;
-    params[2] = limit_s;
-
-    res = enc_pg_exec(pg, AUTH_SQL_USERS_LIST, 3, params);
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        PQclear(res);
-        auth_resp_db_error(w, pg);
-        return;
-    }
-
-    body = NULL;
-    items = json_array();
-    if (items == NULL) {
-        goto failed;
-    }
-
-    n = PQntuples(res);
-
-    for (i = 0; i < n && i < limit; i++) {
-        /* u only borrows res here; res is released once below */
-        auth_user_from_result(res, i, &u);
-        item = auth_user_json(&u, AUTH_USER_ADMIN);
-        if (item == NULL || json_array_append_new(items, item) != 0) {
-            goto failed;
-        }
-    }
-
-    if (n > limit) {
-        if (auth_cursor_encode(PQgetvalue(res, limit - 1, 1), next,
-                               sizeof(next)) != 0)
-        {
-            goto failed;
-        }
-        body = json_pack("{s:O, s:s}", "items", items, "next_cursor", next);
-    } else {
-        body = json_pack("{s:O, s:n}", "items", items, "next_cursor");
-    }
-
-    if (body == NULL) {
-        goto failed;
-    }
-
-    json_decref(items);
-    PQclear(res);
-    enc_resp_json(w, 200, body);
-    return;
-
-failed:
-
-    json_decref(items);
-    PQclear(res);
-    auth_resp_internal(w);
+    enc_kit_list(r, w, &auth_user, &users_list, 0, NULL);
 }
 
 
@@ -469,7 +381,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     (void) data;
 
-    caller = auth_require_role(r, w, "admin");
+    caller = auth_require_role(r, w, ENC_ROLE_ADMIN);
     if (caller == NULL) {
         return;
     }
@@ -486,7 +398,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -497,7 +409,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
         }
         found = auth_user_by_id(pg, id, &u);
         if (found < 0) {
-            auth_resp_db_error(w, pg);
+            enc_kit_db_error(w, pg);
         } else if (found == 0) {
             resp_not_found(w);
         } else {
@@ -507,7 +419,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     if (enc_pg_begin(pg) != 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -563,7 +475,7 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_commit(pg) != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -574,5 +486,5 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 failed:
 
     enc_pg_rollback(pg);
-    auth_resp_db_error(w, pg);
+    enc_kit_db_error(w, pg);
 }

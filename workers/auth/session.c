@@ -76,7 +76,7 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
     auth_claims_t   c;
 
     if (enc_uuid_v4(jti, sizeof(jti)) != 0) {
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -94,7 +94,7 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
     jwt = auth_jwt_sign(&app->keys->keys[0], &c);
     if (jwt == NULL) {
         enc_log_error("signing an access token failed");
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -111,7 +111,7 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
     if (body == NULL) {
         OPENSSL_cleanse(jwt, strlen(jwt));
         free(jwt);
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -150,7 +150,7 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -159,12 +159,12 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
                            sizeof(hash)) != 0)
     {
         enc_log_error("password hashing failed");
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
     if (enc_pg_begin(pg) != 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -207,7 +207,7 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
 
     if (enc_pg_commit(pg) != 0) {
         auth_user_clear(&u);
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -218,7 +218,7 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
     auth_user_clear(&u);
 
     if (body == NULL) {
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -229,7 +229,7 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
 failed:
 
     enc_pg_rollback(pg);
-    auth_resp_db_error(w, pg);
+    enc_kit_db_error(w, pg);
 }
 
 
@@ -338,14 +338,14 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
 
     found = auth_user_by_login(pg, in.login, &u);
     if (found < 0) {
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
     }
 
@@ -379,7 +379,7 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
     /* the hash the password was verified against, as stored now */
     if (strlen(u.password_hash) >= sizeof(stored)) {
         auth_user_clear(&u);
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
     strcpy(stored, u.password_hash);
@@ -397,7 +397,7 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
             /* changed or disabled a moment ago: as if it had been before */
             auth_resp_unauthorized(w, LOGIN_FAILED);
         } else {
-            auth_resp_db_error(w, pg);
+            enc_kit_db_error(w, pg);
         }
         return;
     }
@@ -509,7 +509,7 @@ auth_h_refresh(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -526,7 +526,7 @@ auth_h_refresh(enc_req_t *r, enc_resp_t *w, void *data)
         return;
 
     case AUTH_ROTATE_ERROR:
-        auth_resp_db_error(w, pg);
+        enc_kit_db_error(w, pg);
         return;
 
     default:
@@ -555,13 +555,13 @@ auth_h_logout(enc_req_t *r, enc_resp_t *w, void *data)
     /* logging out without a token still clears the cookies: the client
        asked to forget its session, whatever state it is in */
     if (token != NULL && token[0] != '\0') {
-        pg = auth_pg(w);
+        pg = enc_kit_db(w);
         if (pg == NULL) {
             return;
         }
 
         if (auth_tokens_revoke(pg, token) != 0) {
-            auth_resp_db_error(w, pg);
+            enc_kit_db_error(w, pg);
             return;
         }
     }
@@ -586,7 +586,7 @@ auth_h_me(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
-    pg = auth_pg(w);
+    pg = enc_kit_db(w);
     if (pg == NULL) {
         return;
     }
@@ -599,7 +599,7 @@ auth_h_me(enc_req_t *r, enc_resp_t *w, void *data)
     auth_user_clear(&u);
 
     if (body == NULL) {
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 
@@ -632,7 +632,7 @@ auth_h_jwks(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     if (jwks == NULL) {
-        auth_resp_internal(w);
+        enc_kit_internal(w);
         return;
     }
 

@@ -51,11 +51,12 @@ const enc_pg_stmt_t  auth_statements[] = {
     { AUTH_SQL_USER_DELETE,
       "DELETE FROM users WHERE id = $1::uuid", 1 },
 
-    /* keyset page: $1 prefix ('' = all), $2 last username seen or NULL,
-       $3 page size + 1 (the extra row says whether a next page exists) */
+    /* keyset page (kit.h): $1 prefix or NULL, $2 last username seen or
+       NULL, $3 page size + 1 (the extra row says whether a next page
+       exists); {user} is the user entity's select list (users.c) */
     { AUTH_SQL_USERS_LIST,
-      "SELECT " USER_COLS " FROM users "
-      "WHERE starts_with(username, $1) "
+      "SELECT {user} FROM users "
+      "WHERE ($1::text IS NULL OR starts_with(username, $1)) "
       "AND ($2::text IS NULL OR username COLLATE \"C\" > $2) "
       "ORDER BY username COLLATE \"C\" LIMIT $3::int", 3 },
 

@@ -14,6 +14,27 @@
 #include "sql.h"
 
 
+/* The user as the kit sees it (entity.h): the list's select list and
+   JSON.  Email is the owner's and admins', disabled the admins' only; the
+   password hash is no column of it. */
+static const enc_field_t  user_fields[] = {
+    { .name = "id", .type = ENC_UUID, .flags = ENC_OUT | ENC_KEY },
+    { .name = "username", .type = ENC_STRING, .flags = ENC_OUT },
+    { .name = "email", .type = ENC_STRING, .flags = ENC_OUT | ENC_PRIVATE },
+    { .name = "role", .type = ENC_STRING, .flags = ENC_OUT },
+    { .name = "bio", .type = ENC_STRING, .flags = ENC_OUT },
+    { .name = "created_at", .type = ENC_TIME, .flags = ENC_OUT },
+    { .name = "disabled", .type = ENC_BOOL,
+      .flags = ENC_OUT | ENC_ADMIN_ONLY },
+    ENC_FIELD_END
+};
+
+const enc_entity_t  auth_user = {
+    .name = "user", .plural = "users", .path = "/api/v1/users/",
+    .topic = AUTH_TOPIC_USERS, .fields = user_fields
+};
+
+
 void
 auth_user_from_result(PGresult *res, int row, auth_user_t *u)
 {

@@ -116,11 +116,82 @@ auth_role_valid(const char *s)
 }
 
 
-/* Byte length of a password member; the getters already vetted it. */
-static size_t
-str_len(json_t *body, const char *field)
+/*
+ * The bodies' field tables (bind.h).  Passwords are limited in characters
+ * by CONTRACT.md; their byte length is what Argon2 hashes, so the slots
+ * carry both.  No format rule for a login: one that cannot exist simply
+ * fails to authenticate, and refusing it early would answer faster than a
+ * real attempt.
+ */
+
+#define SLOT(s, m)  ENC_SLOT(s, m)
+
+typedef struct {
+    enc_value_t  username, email, password, login, current_password, bio;
+    enc_value_t  role, disabled;
+} auth_body_t;
+
+static const enc_field_t  register_fields[] = {
+    { .name = "username", .type = ENC_STRING, .flags = ENC_REQUIRED,
+      .min = AUTH_USERNAME_MIN, .max = AUTH_USERNAME_MAX,
+      .slot = SLOT(auth_body_t, username) },
+    { .name = "email", .type = ENC_STRING, .flags = ENC_REQUIRED,
+      .min = 3, .max = AUTH_EMAIL_MAX, .slot = SLOT(auth_body_t, email) },
+    { .name = "password", .type = ENC_STRING, .flags = ENC_REQUIRED,
+      .min = AUTH_PASSWORD_MIN, .max = AUTH_PASSWORD_MAX,
+      .slot = SLOT(auth_body_t, password) },
+    ENC_FIELD_END
+};
+
+static const enc_field_t  login_fields[] = {
+    { .name = "login", .type = ENC_STRING, .flags = ENC_REQUIRED,
+      .min = 1, .max = AUTH_EMAIL_MAX, .slot = SLOT(auth_body_t, login) },
+    { .name = "password", .type = ENC_STRING, .flags = ENC_REQUIRED,
+      .min = 1, .max = AUTH_PASSWORD_MAX,
+      .slot = SLOT(auth_body_t, password) },
+    ENC_FIELD_END
+};
+
+static const enc_field_t  patch_me_fields[] = {
+    { .name = "bio", .type = ENC_STRING, .flags = ENC_IN,
+      .max = AUTH_BIO_MAX, .slot = SLOT(auth_body_t, bio) },
+    { .name = "email", .type = ENC_STRING, .flags = ENC_IN,
+      .min = 3, .max = AUTH_EMAIL_MAX, .slot = SLOT(auth_body_t, email) },
+    { .name = "password", .type = ENC_STRING, .flags = ENC_IN,
+      .min = AUTH_PASSWORD_MIN, .max = AUTH_PASSWORD_MAX,
+      .slot = SLOT(auth_body_t, password) },
+    { .name = "current_password", .type = ENC_STRING, .flags = ENC_IN,
+      .min = 1, .max = AUTH_PASSWORD_MAX,
+      .slot = SLOT(auth_body_t, current_password) },
+    ENC_FIELD_END
+};
+
+static const char *const  roles[] = { "user", "moderator", "admin", NULL };
+
+static const enc_field_t  patch_admin_fields[] = {
+    { .name = "role", .type = ENC_ENUM, .flags = ENC_IN, .values = roles,
+      .slot = SLOT(auth_body_t, role) },
+    { .name = "disabled", .type = ENC_BOOL, .flags = ENC_IN,
+      .slot = SLOT(auth_body_t, disabled) },
+    ENC_FIELD_END
+};
+
+
+/* Binds body against fields into b.  None of these tables normalises a
+   string (no UUID, no ENC_LOWER), so bind stores body's own strings and
+   b's pointers stay valid with body: the bound object is released at
+   once. */
+static int
+bind_body(json_t *body, const enc_field_t *fields, unsigned mode, auth_body_t *b,
+    enc_validation_t *v)
 {
-    return json_string_length(json_object_get(body, field));
+    int      rc;
+    json_t  *out = NULL;
+
+    memset(b, 0, sizeof(*b));
+    rc = enc_bind_json(body, fields, mode, &out, b, v);
+    json_decref(out);
+    return rc;
 }
 
 
@@ -128,28 +199,27 @@ int
 auth_validate_register(json_t *body, auth_register_in_t *out,
     enc_validation_t *v)
 {
+    auth_body_t  b;
+
     memset(out, 0, sizeof(*out));
 
-    if (enc_json_get_str(body, "username", 1, AUTH_USERNAME_MIN,
-                         AUTH_USERNAME_MAX, &out->username, v) == 0
-        && !auth_username_valid(out->username))
-    {
+    /* the format rules run even when another field failed: one 422 names
+       every problem */
+    (void) bind_body(body, register_fields, ENC_BIND_CREATE | ENC_BIND_ALL, &b, v);
+
+    if (b.username.str != NULL && !auth_username_valid(b.username.str)) {
         enc_validation_add(v, "username",
                            "must be %d to %d characters of a-z, 0-9 and _",
                            AUTH_USERNAME_MIN, AUTH_USERNAME_MAX);
     }
-
-    if (enc_json_get_str(body, "email", 1, 3, AUTH_EMAIL_MAX, &out->email, v)
-        == 0 && !auth_email_valid(out->email, strlen(out->email)))
-    {
+    if (b.email.str != NULL && !auth_email_valid(b.email.str, b.email.len)) {
         enc_validation_add(v, "email", "is not a valid email address");
     }
 
-    if (enc_json_get_str(body, "password", 1, AUTH_PASSWORD_MIN,
-                         AUTH_PASSWORD_MAX, &out->password, v) == 0)
-    {
-        out->password_len = str_len(body, "password");
-    }
+    out->username = b.username.str;
+    out->email = b.email.str;
+    out->password = b.password.str;
+    out->password_len = b.password.len;
 
     return enc_validation_failed(v) ? -1 : 0;
 }
@@ -158,21 +228,18 @@ auth_validate_register(json_t *body, auth_register_in_t *out,
 int
 auth_validate_login(json_t *body, auth_login_in_t *out, enc_validation_t *v)
 {
+    auth_body_t  b;
+
     memset(out, 0, sizeof(*out));
 
-    /* no format rules here: a login that cannot exist simply fails to
-       authenticate, and rejecting it early would answer faster than a
-       real attempt */
-    (void) enc_json_get_str(body, "login", 1, 1, AUTH_EMAIL_MAX,
-                            &out->login, v);
-
-    if (enc_json_get_str(body, "password", 1, 1, AUTH_PASSWORD_MAX,
-                         &out->password, v) == 0)
-    {
-        out->password_len = str_len(body, "password");
+    if (bind_body(body, login_fields, ENC_BIND_CREATE | ENC_BIND_ALL, &b, v) != 0) {
+        return -1;
     }
 
-    return enc_validation_failed(v) ? -1 : 0;
+    out->login = b.login.str;
+    out->password = b.password.str;
+    out->password_len = b.password.len;
+    return 0;
 }
 
 
@@ -180,37 +247,31 @@ int
 auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
     enc_validation_t *v)
 {
-    int  rc;
+    auth_body_t  b;
 
     memset(out, 0, sizeof(*out));
 
-    (void) enc_json_get_str(body, "bio", 0, 0, AUTH_BIO_MAX, &out->bio, v);
+    /* an empty patch is a 422 (bind): a PATCH that changes nothing is a
+       client's mistake worth naming (the spec's minProperties: 1) */
+    (void) bind_body(body, patch_me_fields, ENC_BIND_PATCH, &b, v);
 
-    if (enc_json_get_str(body, "email", 0, 3, AUTH_EMAIL_MAX, &out->email, v)
-        == 0 && out->email != NULL
-        && !auth_email_valid(out->email, strlen(out->email)))
-    {
+    if (b.email.str != NULL && !auth_email_valid(b.email.str, b.email.len)) {
         enc_validation_add(v, "email", "is not a valid email address");
     }
-
-    if (enc_json_get_str(body, "password", 0, AUTH_PASSWORD_MIN,
-                         AUTH_PASSWORD_MAX, &out->password, v) == 0
-        && out->password != NULL)
+    /* a current_password that is there but malformed was named by bind */
+    if (b.password.state == ENC_SET
+        && (body == NULL || json_object_get(body, "current_password") == NULL))
     {
-        out->password_len = str_len(body, "password");
-    }
-
-    rc = enc_json_get_str(body, "current_password", 0, 1, AUTH_PASSWORD_MAX,
-                          &out->current_password, v);
-    if (rc == 0 && out->current_password != NULL) {
-        out->current_password_len = str_len(body, "current_password");
-    }
-
-    /* rc != 0 already reported a malformed current_password */
-    if (out->password != NULL && out->current_password == NULL && rc == 0) {
         enc_validation_add(v, "current_password",
                            "is required to change the password");
     }
+
+    out->bio = b.bio.str;
+    out->email = b.email.str;
+    out->password = b.password.str;
+    out->password_len = b.password.len;
+    out->current_password = b.current_password.str;
+    out->current_password_len = b.current_password.len;
 
     return enc_validation_failed(v) ? -1 : 0;
 }
@@ -220,103 +281,18 @@ int
 auth_validate_patch_admin(json_t *body, auth_patch_admin_in_t *out,
     enc_validation_t *v)
 {
-    int  disabled;
+    auth_body_t  b;
 
     memset(out, 0, sizeof(*out));
     out->disabled = -1;
 
-    if (enc_json_get_str(body, "role", 0, 1, 16, &out->role, v) == 0
-        && out->role != NULL && !auth_role_valid(out->role))
-    {
-        enc_validation_add(v, "role", "must be one of user, moderator, admin");
-    }
-
-    disabled = -1;
-    if (enc_json_get_bool(body, "disabled", 0, &disabled, v) == 0) {
-        out->disabled = disabled;
-    }
-
-    return enc_validation_failed(v) ? -1 : 0;
-}
-
-
-int
-auth_validate_limit(const char *s, int *out, enc_validation_t *v)
-{
-    size_t  i, len;
-    long    n;
-
-    if (s == NULL) {
-        *out = AUTH_LIST_LIMIT_DEFAULT;
-        return 0;
-    }
-
-    len = strlen(s);
-    n = 0;
-
-    for (i = 0; i < len && i < 4; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            break;
-        }
-        n = n * 10 + (s[i] - '0');
-    }
-
-    if (len == 0 || i != len || n < 1 || n > AUTH_LIST_LIMIT_MAX) {
-        enc_validation_add(v, "limit", "must be an integer from 1 to %d",
-                           AUTH_LIST_LIMIT_MAX);
+    if (bind_body(body, patch_admin_fields, ENC_BIND_PATCH, &b, v) != 0) {
         return -1;
     }
 
-    *out = (int) n;
+    out->role = b.role.str;
+    if (b.disabled.state == ENC_SET) {
+        out->disabled = (int) b.disabled.num;
+    }
     return 0;
-}
-
-
-#define CURSOR_TAG      "u1:"
-#define CURSOR_TAG_LEN  3
-
-int
-auth_cursor_encode(const char *username, char *out, size_t cap)
-{
-    char    buf[CURSOR_TAG_LEN + AUTH_USERNAME_MAX + 1];
-    size_t  len;
-
-    len = strlen(username);
-    if (len > AUTH_USERNAME_MAX) {
-        return -1;
-    }
-
-    /* the tag versions the cursor, so its content can change later while
-       old cursors are still recognised (and refused) cleanly */
-    memcpy(buf, CURSOR_TAG, CURSOR_TAG_LEN);
-    memcpy(buf + CURSOR_TAG_LEN, username, len);
-
-    return enc_b64url_encode((const unsigned char *) buf,
-                              CURSOR_TAG_LEN + len, out, cap);
-}
-
-
-int
-auth_cursor_decode(const char *cursor, char *out, size_t cap)
-{
-    size_t         len, n;
-    unsigned char  buf[CURSOR_TAG_LEN + AUTH_USERNAME_MAX + 1];
-
-    len = strlen(cursor);
-    if (len > enc_b64url_len(sizeof(buf) - 1)) {
-        return -1;
-    }
-
-    if (enc_b64url_decode(cursor, len, buf, sizeof(buf) - 1, &n) != 0
-        || n <= CURSOR_TAG_LEN
-        || memcmp(buf, CURSOR_TAG, CURSOR_TAG_LEN) != 0
-        || n - CURSOR_TAG_LEN + 1 > cap)
-    {
-        return -1;
-    }
-
-    memcpy(out, buf + CURSOR_TAG_LEN, n - CURSOR_TAG_LEN);
-    out[n - CURSOR_TAG_LEN] = '\0';
-
-    return auth_username_valid(out) ? 0 : -1;
 }

@@ -520,9 +520,8 @@ enc_bind_json(json_t *body, const enc_field_t *fields, unsigned mode,
         }
 
         if (norm == NULL || json_object_set_new(obj, f->name, norm) != 0) {
-            json_decref(obj);
             enc_validation_add(v, f->name, "could not be processed");
-            return -1;
+            failed = 1;
         }
     }
 
@@ -531,17 +530,14 @@ enc_bind_json(json_t *body, const enc_field_t *fields, unsigned mode,
         failed = 1;
     }
 
-    if (failed) {
-        json_decref(obj);
-        return -1;
-    }
-
+    /* the fields that passed, even when others failed: cross-field rules
+       of the caller still run, and one 422 names every problem */
     for (f = fields; f->name != NULL; f++) {
         fill_slot(f, json_object_get(obj, f->name), dst);
     }
 
     *out = obj;
-    return 0;
+    return failed ? -1 : 0;
 }
 
 
@@ -683,15 +679,10 @@ enc_bind_query(const char *(*get)(void *arg, const char *name), void *arg,
         json_object_set_new(obj, f->name, norm);
     }
 
-    if (failed) {
-        json_decref(obj);
-        return -1;
-    }
-
     for (f = fields; f->name != NULL; f++) {
         fill_slot(f, json_object_get(obj, f->name), dst);
     }
 
     *out = obj;
-    return 0;
+    return failed ? -1 : 0;
 }

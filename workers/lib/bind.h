@@ -112,10 +112,13 @@ typedef struct {
                                   (bodies that are not entities: login) */
 
 /*
- * Checks body (an object, or NULL for an empty body) against fields.  On
- * success returns 0 and *out is a new object (the caller json_decrefs it)
- * and, when dst is not NULL, each field with a slot gets its enc_value_t.
- * Otherwise adds every problem to v and returns -1 (*out NULL).
+ * Checks body (an object, or NULL for an empty body) against fields.
+ * Returns 0 when it is valid, else -1 after adding every problem to v.
+ * Either way *out is a new object of the fields that passed (the caller
+ * json_decrefs it; NULL only when the body is no object or memory ran
+ * out) and, when dst is not NULL, each field with a slot gets its
+ * enc_value_t, so cross-field rules can still run and add to the same
+ * 422.
  * Which fields are inputs: ENC_IN always, ENC_IN_CREATE with
  * ENC_BIND_CREATE, every field with ENC_BIND_ALL.
  */
@@ -126,7 +129,7 @@ int enc_bind_json(json_t *body, const enc_field_t *fields, unsigned mode,
  * The same rules over query parameters: get(name, arg) returns a
  * parameter's value or NULL (enc_req_query fits).  Every field of the table
  * is an input; none is required unless flagged; arrays are comma-separated
- * ("type=artist,album").
+ * ("type=artist,album").  *out as for enc_bind_json.
  */
 int enc_bind_query(const char *(*get)(void *arg, const char *name),
                    void *arg, const enc_field_t *fields, json_t **out,

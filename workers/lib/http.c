@@ -244,23 +244,6 @@ enc_resp_empty(enc_resp_t *w, int status)
 }
 
 
-void
-enc_resp_text(enc_resp_t *w, int status, const char *content_type,
-              const char *body, size_t len)
-{
-    char  *copy;
-
-    copy = malloc(len + 1);
-    if (copy == NULL) {
-        resp_static_problem(w, 500);
-        return;
-    }
-    memcpy(copy, body, len);
-    copy[len] = '\0';
-    resp_set(w, status, content_type, copy, len);
-}
-
-
 static int
 header_safe(const char *s)
 {
@@ -378,16 +361,6 @@ enc_req_json(enc_req_t *r)
 
 
 const char *
-enc_req_body(enc_req_t *r, size_t *len)
-{
-    if (len != NULL) {
-        *len = r->len;
-    }
-    return r->body != NULL ? r->body : "";
-}
-
-
-const char *
 enc_req_id(enc_req_t *r)
 {
     return r->id;
@@ -421,15 +394,6 @@ const char *
 enc_req_user_name(enc_req_t *r)
 {
     return nonempty_header(r, "X-Encore-User-Name");
-}
-
-
-int
-enc_role_at_least(const char *role, const char *min)
-{
-    enc_role_t  need = enc_role_parse(min);
-
-    return need > ENC_ROLE_ANONYMOUS && enc_role_parse(role) >= need;
 }
 
 
@@ -1355,13 +1319,6 @@ enc_http_quiesce(enc_http_t *h)
         adopt_queued(h, fd);
         close(fd);
     }
-}
-
-
-int
-enc_http_inflight(enc_http_t *h)
-{
-    return h != NULL ? atomic_load(&h->inflight) : 0;
 }
 
 

@@ -68,7 +68,6 @@ const char *enc_req_query(enc_req_t *r, const char *name);
 const char *enc_req_header(enc_req_t *r, const char *name);  /* any case */
 const char *enc_req_cookie(enc_req_t *r, const char *name);
 json_t     *enc_req_json(enc_req_t *r);          /* borrowed; NULL if none */
-const char *enc_req_body(enc_req_t *r, size_t *len);  /* raw, NUL-ended */
 const char *enc_req_id(enc_req_t *r);    /* X-Request-Id or generated */
 /* identity set by the edge: X-Encore-User-Id / -Role / -Name; NULL if
    absent or empty */
@@ -80,8 +79,6 @@ const char *enc_req_user_name(enc_req_t *r);
 const enc_caller_t *enc_req_caller(enc_req_t *r);
 /* the matched route's ENC_ROUTE_* flags */
 unsigned    enc_req_route_flags(enc_req_t *r);
-/* user < moderator < admin; an unknown or NULL role is below everything */
-int         enc_role_at_least(const char *role, const char *min);
 
 /* responses; the last call wins.  json bodies are stolen (the response
    owns the reference, also on failure) */
@@ -95,9 +92,6 @@ void enc_resp_validation(enc_resp_t *w, enc_validation_t *v);
 void enc_resp_field_problem(enc_resp_t *w, int status, const char *detail,
                             enc_validation_t *v);
 void enc_resp_empty(enc_resp_t *w, int status);
-/* body copied */
-void enc_resp_text(enc_resp_t *w, int status, const char *content_type,
-                   const char *body, size_t len);
 /* copied; may repeat (Set-Cookie); a name or value with CR, LF or NUL is
    dropped and logged */
 void enc_resp_header(enc_resp_t *w, const char *name, const char *value);
@@ -115,7 +109,6 @@ void        enc_http_set_ready_check(enc_http_t *h, int (*check)(void *),
    accept queue are still served; from then on every answer carries
    "Connection: close" and /readyz is 503 */
 void        enc_http_quiesce(enc_http_t *h);
-int         enc_http_inflight(enc_http_t *h);
 /* open client connections, libmicrohttpd's count */
 unsigned    enc_http_connections(enc_http_t *h);
 /* quiesce, then wait up to timeout_ms until every connection is closed:

@@ -70,6 +70,7 @@ enc_kit_body(enc_req_t *r, enc_resp_t *w, const enc_field_t *fields,
 
     enc_validation_init(&v);
     if (enc_bind_json(enc_req_json(r), fields, mode, &out, dst, &v) != 0) {
+        json_decref(out);
         if (enc_validation_failed(&v)) {
             enc_resp_validation(w, &v);
         } else {

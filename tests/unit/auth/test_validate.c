@@ -234,7 +234,11 @@ test_outputs(void **state)
 
     enc_validation_init(&v);
 
-    assert_int_equal(auth_validate_patch_me(NULL, &me, &v), 0);
+    /* a PATCH without a body changes nothing: 422, not 200 (found by
+       Schemathesis, issue 7) */
+    assert_int_equal(auth_validate_patch_me(NULL, &me, &v), -1);
+    assert_true(enc_validation_failed(&v));
+    enc_validation_free(&v);
     assert_null(me.bio);
     assert_null(me.email);
     assert_null(me.password);
@@ -249,7 +253,9 @@ test_outputs(void **state)
     assert_int_equal(me.current_password_len, 3);
     json_decref(body);
 
-    assert_int_equal(auth_validate_patch_admin(NULL, &admin, &v), 0);
+    assert_int_equal(auth_validate_patch_admin(NULL, &admin, &v), -1);
+    assert_true(enc_validation_failed(&v));
+    enc_validation_free(&v);
     assert_null(admin.role);
     assert_int_equal(admin.disabled, -1);
 
@@ -281,63 +287,6 @@ test_uuid_and_role(void **state)
 }
 
 
-static void
-test_limit(void **state)
-{
-    int               n;
-    enc_validation_t  v;
-
-    (void) state;
-
-    enc_validation_init(&v);
-
-    assert_int_equal(auth_validate_limit(NULL, &n, &v), 0);
-    assert_int_equal(n, 20);
-    assert_int_equal(auth_validate_limit("1", &n, &v), 0);
-    assert_int_equal(n, 1);
-    assert_int_equal(auth_validate_limit("100", &n, &v), 0);
-    assert_int_equal(n, 100);
-    assert_false(enc_validation_failed(&v));
-
-    assert_int_equal(auth_validate_limit("0", &n, &v), -1);
-    assert_int_equal(auth_validate_limit("101", &n, &v), -1);
-    assert_int_equal(auth_validate_limit("", &n, &v), -1);
-    assert_int_equal(auth_validate_limit("-5", &n, &v), -1);
-    assert_int_equal(auth_validate_limit("10x", &n, &v), -1);
-    assert_int_equal(auth_validate_limit("00000000000000000020", &n, &v),
-                     -1);
-    assert_true(enc_validation_failed(&v));
-    enc_validation_free(&v);
-}
-
-
-static void
-test_cursor(void **state)
-{
-    char  c[64], name[AUTH_USERNAME_MAX + 1];
-
-    (void) state;
-
-    assert_int_equal(auth_cursor_encode("alice_1", c, sizeof(c)), 0);
-    assert_null(strstr(c, "alice"));       /* opaque, not the name itself */
-    assert_int_equal(auth_cursor_decode(c, name, sizeof(name)), 0);
-    assert_string_equal(name, "alice_1");
-
-    assert_int_equal(auth_cursor_encode("abcdefghijklmnopqrstuvwxyz012345", c,
-                                        sizeof(c)), 0);
-    assert_int_equal(auth_cursor_decode(c, name, sizeof(name)), 0);
-    assert_string_equal(name, "abcdefghijklmnopqrstuvwxyz012345");
-
-    /* garbage, wrong tag, a name that is not a username */
-    assert_int_equal(auth_cursor_decode("", name, sizeof(name)), -1);
-    assert_int_equal(auth_cursor_decode("!!!", name, sizeof(name)), -1);
-    assert_int_equal(auth_cursor_decode("YWxpY2U", name, sizeof(name)), -1);
-    assert_int_equal(enc_b64url_encode((const unsigned char *) "u1:A'--", 7,
-                                        c, sizeof(c)), 0);
-    assert_int_equal(auth_cursor_decode(c, name, sizeof(name)), -1);
-}
-
-
 int
 main(void)
 {
@@ -347,8 +296,6 @@ main(void)
         cmocka_unit_test(test_bio_bound),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_uuid_and_role),
-        cmocka_unit_test(test_limit),
-        cmocka_unit_test(test_cursor),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

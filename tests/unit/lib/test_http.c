@@ -131,13 +131,13 @@ test_router_rejects_bad_templates(void **state)
 static void
 test_roles(void **state)
 {
-    assert_true(enc_role_at_least("admin", "moderator"));
-    assert_true(enc_role_at_least("moderator", "moderator"));
-    assert_true(enc_role_at_least("user", "user"));
-    assert_false(enc_role_at_least("user", "moderator"));
-    assert_false(enc_role_at_least(NULL, "user"));
-    assert_false(enc_role_at_least("root", "user"));
-    assert_false(enc_role_at_least("admin", "superuser"));
+    assert_int_equal(enc_role_parse("admin"), ENC_ROLE_ADMIN);
+    assert_int_equal(enc_role_parse("moderator"), ENC_ROLE_MODERATOR);
+    assert_int_equal(enc_role_parse("user"), ENC_ROLE_USER);
+    assert_int_equal(enc_role_parse(NULL), ENC_ROLE_ANONYMOUS);
+    assert_int_equal(enc_role_parse("root"), ENC_ROLE_ANONYMOUS);
+    assert_true(ENC_ROLE_USER < ENC_ROLE_MODERATOR
+                && ENC_ROLE_MODERATOR < ENC_ROLE_ADMIN);
 }
 
 
