@@ -8,8 +8,9 @@
  * precede the access phase's 401/403; the policy is checked in the
  * precontent phase against the jwt module's variables, then the body size
  * of the named location the route went to (nginx checks it only in
- * locations found by URI).  Forwarding is stock proxy_pass to
- * $encore_upstream.
+ * locations found by URI).  Forwarding is stock proxy_pass: a route's
+ * location (one per upstream, encore_route_location) names its upstream
+ * literally, so nginx resolves it at load, not per request.
  */
 
 
@@ -43,16 +44,25 @@ typedef struct {
     ngx_int_t                   route_index;
     ngx_int_t                   upstream_index;
     ngx_int_t                   user_index;
-    ngx_int_t                   saved_index;
     ngx_int_t                   sub_index;
     ngx_int_t                   role_index;
 } ngx_http_encore_route_main_conf_t;
+
+
+/* encore_route_location upstream @name */
+typedef struct {
+    ngx_str_t                   upstream;
+    ngx_str_t                   location;
+    u_char                     *file;
+    ngx_uint_t                  line;
+} ngx_http_encore_route_upstream_location_t;
 
 
 typedef struct {
     encore_route_table_t       *table;
     ngx_array_t                *routes;     /* ngx_http_encore_route_t * */
     ngx_str_t                   location;
+    ngx_array_t                *upstream_locations;
 } ngx_http_encore_route_srv_conf_t;
 
 
@@ -67,8 +77,6 @@ typedef struct {
     const char *const          *names;
     ngx_uint_t                  nparams;
     ngx_str_t                   params[ENCORE_ROUTE_MAX_PARAMS];
-    ngx_str_t                   uri;        /* the match's $uri and method */
-    ngx_uint_t                  method;
     ngx_uint_t                  checked;    /* unsigned  checked:1; */
 } ngx_http_encore_route_ctx_t;
 
@@ -78,10 +86,8 @@ static ngx_int_t ngx_http_encore_route_match(ngx_http_request_t *r,
     ngx_http_encore_route_srv_conf_t *rscf, encore_route_match_t *m);
 static ngx_int_t ngx_http_encore_route_set(ngx_http_request_t *r,
     encore_route_match_t *m);
-static void ngx_http_encore_route_set_variables(ngx_http_request_t *r,
-    ngx_http_encore_route_main_conf_t *rmcf, ngx_http_encore_route_t *route);
-static ngx_http_encore_route_ctx_t *ngx_http_encore_route_saved(
-    ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_route_enter(ngx_http_request_t *r,
+    ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_encore_route_allow(ngx_http_request_t *r,
     encore_route_match_t *m);
 static ngx_int_t ngx_http_encore_route_policy_handler(ngx_http_request_t *r);
@@ -105,11 +111,19 @@ static char *ngx_http_encore_route_merge_loc_conf(ngx_conf_t *cf,
 static ngx_int_t ngx_http_encore_route_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_encore_route_resolve(ngx_conf_t *cf,
     ngx_http_core_srv_conf_t *cscf);
+static ngx_http_core_loc_conf_t *ngx_http_encore_route_named(
+    ngx_http_core_srv_conf_t *cscf, ngx_str_t *name);
+static ngx_uint_t ngx_http_encore_route_has_upstream(
+    ngx_http_upstream_main_conf_t *umcf, ngx_str_t *name);
+static ngx_int_t ngx_http_encore_route_check_proxy(ngx_conf_t *cf,
+    ngx_http_encore_route_t *route, ngx_http_core_loc_conf_t *clcf);
 static void ngx_http_encore_route_cleanup_table(void *data);
 
 static char *ngx_http_encore_routes_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_encore_routes_line(ngx_conf_t *cf, ngx_command_t *dummy,
+    void *conf);
+static char *ngx_http_encore_route_location(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
@@ -123,10 +137,10 @@ static ngx_command_t  ngx_http_encore_route_commands[] = {
       NULL },
 
     { ngx_string("encore_route_location"),
-      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_str_slot,
+      NGX_HTTP_SRV_CONF|NGX_CONF_TAKE12,
+      ngx_http_encore_route_location,
       NGX_HTTP_SRV_CONF_OFFSET,
-      offsetof(ngx_http_encore_route_srv_conf_t, location),
+      0,
       NULL },
 
     { ngx_string("encore_route"),
@@ -179,8 +193,6 @@ static ngx_str_t  ngx_http_encore_route_var_param =
     ngx_string("encore_param_");
 static ngx_str_t  ngx_http_encore_route_var_user =
     ngx_string("encore_route_user");
-static ngx_str_t  ngx_http_encore_route_var_saved =
-    ngx_string("encore_route_saved_match");
 static ngx_str_t  ngx_http_encore_route_var_allow =
     ngx_string("encore_route_allow");
 static ngx_str_t  ngx_http_encore_route_var_sub =
@@ -216,10 +228,8 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
     encore_route_match_t                m;
     ngx_http_core_loc_conf_t           *clcf;
     ngx_http_encore_route_t            *route;
-    ngx_http_variable_value_t          *vv;
     ngx_http_encore_route_srv_conf_t   *rscf;
     ngx_http_encore_route_loc_conf_t   *rlcf;
-    ngx_http_encore_route_main_conf_t  *rmcf;
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_route_module);
 
@@ -237,10 +247,6 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
         return rlcf->enable ? NGX_HTTP_NOT_FOUND : NGX_DECLINED;
     }
 
-    if (!rlcf->enable && ngx_http_encore_route_saved(r) != NULL) {
-        return NGX_DECLINED;
-    }
-
     rc = ngx_http_encore_route_match(r, rscf, &m);
 
     if (rc == NGX_ERROR) {
@@ -250,10 +256,10 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
     if (!rlcf->enable) {
 
         /*
-         * a route's named location: the redirect cleared the module
-         * contexts, so the same match is made again for the policy check.
-         * Anything else that led here (an error_page or try_files naming
-         * it) has no route whose policy could be checked, while
+         * a route's named location entered by an internal redirect (an
+         * error_page or try_files naming it), which cleared the module
+         * contexts: the match is made again for the policy check.  With
+         * no route for the request there is no policy to check, while
          * $encore_upstream may still hold an earlier match's upstream:
          * refused, not forwarded
          */
@@ -313,25 +319,43 @@ ngx_http_encore_route_handler(ngx_http_request_t *r)
                    "route: \"%V\" continues in \"%V\"",
                    &route->name, &route->target->name);
 
-    /* the redirect clears the context: keep it for the named location */
+    return ngx_http_encore_route_enter(r, route->target);
+}
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
 
-    vv = &r->variables[rmcf->saved_index];
-    vv->data = (u_char *) ngx_http_get_module_ctx(r,
-                                                  ngx_http_encore_route_module);
-    vv->len = 0;
-    vv->valid = 1;
-    vv->no_cacheable = 0;
-    vv->not_found = 0;
-    vv->escape = 0;
+/*
+ * The route's named location, entered as ngx_http_named_location() enters
+ * one but within the running phase engine: no redirect (no second run of
+ * the phases from the start, no extra finalization) and the module
+ * contexts are kept rather than cleared, this match among them, so that
+ * the named location need not match again.  The other contexts are those
+ * of the phases before (post-read, server rewrite), kept as for any
+ * location found by URI: the access and later handlers of the named
+ * location (jwt, limit_req, metrics) have not run yet.  As after the
+ * redirect, the request is internal (proxy_pass escapes the URI it
+ * forwards, the jwt module strips identity headers again in a location
+ * without jwt) and the location rewrite phase starts again, in the named
+ * location; a rewrite there may leave it as from any location.
+ */
+static ngx_int_t
+ngx_http_encore_route_enter(ngx_http_request_t *r,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_http_core_main_conf_t  *cmcf;
 
-    /* as try_files does: the redirect holds its own reference */
-    (void) ngx_http_named_location(r, &route->target->name);
+    r->internal = 1;
+    r->content_handler = NULL;
+    r->uri_changed = 0;
+    r->loc_conf = clcf->loc_conf;
 
-    ngx_http_finalize_request(r, NGX_DONE);
+    ngx_http_update_location_config(r);
 
-    return NGX_DONE;
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    /* the rewrite phase checker's r->phase_handler++ makes it the first */
+    r->phase_handler = cmcf->phase_engine.location_rewrite_index - 1;
+
+    return NGX_DECLINED;
 }
 
 
@@ -431,6 +455,7 @@ ngx_http_encore_route_set(ngx_http_request_t *r, encore_route_match_t *m)
 {
     ngx_uint_t                          i;
     ngx_http_encore_route_t            *route;
+    ngx_http_variable_value_t          *vv;
     ngx_http_encore_route_ctx_t        *ctx;
     ngx_http_encore_route_main_conf_t  *rmcf;
 
@@ -452,25 +477,11 @@ ngx_http_encore_route_set(ngx_http_request_t *r, encore_route_match_t *m)
         ctx->params[i].len = m->value_lens[i];
     }
 
-    ctx->uri = r->uri;
-    ctx->method = r->method;
     ctx->checked = 0;
 
     ngx_http_set_ctx(r, ctx, ngx_http_encore_route_module);
 
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
-
-    ngx_http_encore_route_set_variables(r, rmcf, route);
-
-    return NGX_DECLINED;
-}
-
-
-static void
-ngx_http_encore_route_set_variables(ngx_http_request_t *r,
-    ngx_http_encore_route_main_conf_t *rmcf, ngx_http_encore_route_t *route)
-{
-    ngx_http_variable_value_t  *vv;
 
     vv = &r->variables[rmcf->route_index];
     vv->data = route->name.data;
@@ -487,45 +498,8 @@ ngx_http_encore_route_set_variables(ngx_http_request_t *r,
     vv->no_cacheable = 0;
     vv->not_found = 0;
     vv->escape = 0;
-}
 
-
-/*
- * A route's named location after the handler's own redirect: the match
- * made before it, when nothing the match depends on changed since ($uri,
- * the method; the raw request line and the table do not change), is the
- * match made again.  Returns it, reinstalled, or NULL.
- */
-static ngx_http_encore_route_ctx_t *
-ngx_http_encore_route_saved(ngx_http_request_t *r)
-{
-    ngx_http_variable_value_t          *vv;
-    ngx_http_encore_route_ctx_t        *ctx;
-    ngx_http_encore_route_main_conf_t  *rmcf;
-
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_route_module);
-
-    vv = &r->variables[rmcf->saved_index];
-
-    if (!vv->valid || vv->not_found || vv->data == NULL) {
-        return NULL;
-    }
-
-    ctx = (ngx_http_encore_route_ctx_t *) vv->data;
-
-    if (ctx->uri.data != r->uri.data || ctx->uri.len != r->uri.len
-        || ctx->method != r->method)
-    {
-        return NULL;
-    }
-
-    ctx->checked = 0;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_encore_route_module);
-
-    ngx_http_encore_route_set_variables(r, rmcf, ctx->route);
-
-    return ctx;
+    return NGX_DECLINED;
 }
 
 
@@ -822,16 +796,6 @@ ngx_http_encore_route_add_variables(ngx_conf_t *cf)
 
     var->get_handler = ngx_http_encore_route_variable;
 
-    /* internal: the match kept across the redirect, always empty */
-
-    var = ngx_http_add_variable(cf, &ngx_http_encore_route_var_saved,
-                                NGX_HTTP_VAR_NOHASH);
-    if (var == NULL) {
-        return NGX_ERROR;
-    }
-
-    var->get_handler = ngx_http_encore_route_variable;
-
     var = ngx_http_add_variable(cf, &ngx_http_encore_route_var_param,
                                 NGX_HTTP_VAR_PREFIX);
     if (var == NULL) {
@@ -864,7 +828,6 @@ ngx_http_encore_route_create_main_conf(ngx_conf_t *cf)
     rmcf->route_index = NGX_CONF_UNSET;
     rmcf->upstream_index = NGX_CONF_UNSET;
     rmcf->user_index = NGX_CONF_UNSET;
-    rmcf->saved_index = NGX_CONF_UNSET;
     rmcf->sub_index = NGX_CONF_UNSET;
     rmcf->role_index = NGX_CONF_UNSET;
 
@@ -888,6 +851,7 @@ ngx_http_encore_route_create_srv_conf(ngx_conf_t *cf)
      *     conf->table = NULL;
      *     conf->routes = NULL;
      *     conf->location = { 0, NULL };
+     *     conf->upstream_locations = NULL;
      */
 
     return conf;
@@ -902,13 +866,6 @@ ngx_http_encore_route_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_http_encore_route_srv_conf_t *conf = child;
 
     ngx_conf_merge_str_value(conf->location, prev->location, "");
-
-    if (conf->location.len && conf->location.data[0] != '@') {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"encore_route_location\" must name a named "
-                           "location, not \"%V\"", &conf->location);
-        return NGX_CONF_ERROR;
-    }
 
     return NGX_CONF_OK;
 }
@@ -980,12 +937,6 @@ ngx_http_encore_route_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    rmcf->saved_index = ngx_http_get_variable_index(cf,
-                                          &ngx_http_encore_route_var_saved);
-    if (rmcf->saved_index == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
     /* the jwt module's: modules exchange data through variables only */
 
     rmcf->sub_index = ngx_http_get_variable_index(cf,
@@ -1028,45 +979,64 @@ ngx_http_encore_route_init(ngx_conf_t *cf)
 
 /*
  * Named locations and upstreams exist once the http block is parsed: each
- * route's are looked up here, so that a typo fails the configuration.
+ * route's are looked up here, so that a typo fails the configuration.  A
+ * route continues in its location=, else in the location
+ * "encore_route_location" gives its upstream, else in the server's
+ * default one.
  */
 static ngx_int_t
 ngx_http_encore_route_resolve(ngx_conf_t *cf, ngx_http_core_srv_conf_t *cscf)
 {
-    ngx_str_t                          *name;
-    ngx_uint_t                          i, j;
-    ngx_http_core_loc_conf_t          **clcfp;
-    ngx_http_encore_route_t           **routes, *route;
-    ngx_http_upstream_srv_conf_t      **uscfp;
-    ngx_http_upstream_main_conf_t      *umcf;
-    ngx_http_encore_route_srv_conf_t   *rscf;
-    ngx_http_encore_route_loc_conf_t   *rlcf;
+    ngx_str_t                                  *name;
+    ngx_uint_t                                  i, j, nul;
+    ngx_http_core_loc_conf_t                   *clcf;
+    ngx_http_encore_route_t                   **routes, *route;
+    ngx_http_upstream_main_conf_t              *umcf;
+    ngx_http_encore_route_srv_conf_t           *rscf;
+    ngx_http_encore_route_loc_conf_t           *rlcf;
+    ngx_http_encore_route_upstream_location_t  *ul;
 
     rscf = cscf->ctx->srv_conf[ngx_http_encore_route_module.ctx_index];
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+
+    ul = NULL;
+    nul = 0;
+
+    if (rscf->upstream_locations) {
+        ul = rscf->upstream_locations->elts;
+        nul = rscf->upstream_locations->nelts;
+    }
+
+    for (j = 0; j < nul; j++) {
+
+        if (!ngx_http_encore_route_has_upstream(umcf, &ul[j].upstream)) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"encore_route_location\" names upstream \"%V\" "
+                          "that no \"upstream\" block defines in %s:%ui",
+                          &ul[j].upstream, ul[j].file, ul[j].line);
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_encore_route_named(cscf, &ul[j].location) == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"encore_route_location\" names location \"%V\" "
+                          "that its server does not define in %s:%ui",
+                          &ul[j].location, ul[j].file, ul[j].line);
+            return NGX_ERROR;
+        }
+    }
 
     if (rscf->routes == NULL) {
         return NGX_OK;
     }
 
-    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
-    uscfp = umcf->upstreams.elts;
     routes = rscf->routes->elts;
 
     for (i = 0; i < rscf->routes->nelts; i++) {
         route = routes[i];
 
-        for (j = 0; j < umcf->upstreams.nelts; j++) {
-            if ((uscfp[j]->flags & NGX_HTTP_UPSTREAM_CREATE)
-                && uscfp[j]->host.len == route->upstream.len
-                && ngx_strncmp(uscfp[j]->host.data, route->upstream.data,
-                               route->upstream.len)
-                   == 0)
-            {
-                break;
-            }
-        }
-
-        if (j == umcf->upstreams.nelts) {
+        if (!ngx_http_encore_route_has_upstream(umcf, &route->upstream)) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "route \"%V\" names upstream \"%V\" that no "
                           "\"upstream\" block defines in %s:%ui",
@@ -1075,22 +1045,29 @@ ngx_http_encore_route_resolve(ngx_conf_t *cf, ngx_http_core_srv_conf_t *cscf)
             return NGX_ERROR;
         }
 
-        name = route->location.len ? &route->location : &rscf->location;
+        name = &route->location;
+
+        for (j = 0; name->len == 0 && j < nul; j++) {
+            if (ul[j].upstream.len == route->upstream.len
+                && ngx_strncmp(ul[j].upstream.data, route->upstream.data,
+                               route->upstream.len)
+                   == 0)
+            {
+                name = &ul[j].location;
+            }
+        }
+
+        if (name->len == 0) {
+            name = &rscf->location;
+        }
 
         if (name->len == 0) {
             continue;
         }
 
-        for (clcfp = cscf->named_locations; clcfp && *clcfp; clcfp++) {
-            if ((*clcfp)->name.len == name->len
-                && ngx_strncmp((*clcfp)->name.data, name->data, name->len)
-                   == 0)
-            {
-                break;
-            }
-        }
+        clcf = ngx_http_encore_route_named(cscf, name);
 
-        if (clcfp == NULL || *clcfp == NULL) {
+        if (clcf == NULL) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "route \"%V\" names location \"%V\" that its "
                           "server does not define in %s:%ui",
@@ -1098,13 +1075,179 @@ ngx_http_encore_route_resolve(ngx_conf_t *cf, ngx_http_core_srv_conf_t *cscf)
             return NGX_ERROR;
         }
 
-        route->target = *clcfp;
+        if (ngx_http_encore_route_check_proxy(cf, route, clcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
-        rlcf = (*clcfp)->loc_conf[ngx_http_encore_route_module.ctx_index];
+        route->target = clcf;
+
+        rlcf = clcf->loc_conf[ngx_http_encore_route_module.ctx_index];
         rlcf->target = 1;
     }
 
     return NGX_OK;
+}
+
+
+static ngx_http_core_loc_conf_t *
+ngx_http_encore_route_named(ngx_http_core_srv_conf_t *cscf, ngx_str_t *name)
+{
+    ngx_http_core_loc_conf_t  **clcfp;
+
+    for (clcfp = cscf->named_locations; clcfp && *clcfp; clcfp++) {
+        if ((*clcfp)->name.len == name->len
+            && ngx_strncmp((*clcfp)->name.data, name->data, name->len) == 0)
+        {
+            return *clcfp;
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_encore_route_has_upstream(ngx_http_upstream_main_conf_t *umcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if ((uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE)
+            && uscfp[i]->host.len == name->len
+            && ngx_strncmp(uscfp[i]->host.data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A location whose proxy_pass names its upstream literally (no variables)
+ * forwards there whatever $encore_upstream says, and the metrics and the
+ * log label the request with $encore_upstream: the two must agree.  The
+ * proxy module's configuration is private to it; like that of every
+ * upstream module it starts with its ngx_http_upstream_conf_t, whose
+ * "upstream" a literal proxy_pass sets (NULL with variables).
+ */
+static ngx_int_t
+ngx_http_encore_route_check_proxy(ngx_conf_t *cf,
+    ngx_http_encore_route_t *route, ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_uint_t                      i;
+    ngx_module_t                  **modules;
+    ngx_http_upstream_conf_t       *ucf;
+    ngx_http_upstream_srv_conf_t   *uscf;
+
+    modules = cf->cycle->modules;
+
+    for (i = 0; modules[i]; i++) {
+        if (modules[i]->type == NGX_HTTP_MODULE
+            && ngx_strcmp(modules[i]->name, "ngx_http_proxy_module") == 0)
+        {
+            break;
+        }
+    }
+
+    if (modules[i] == NULL) {
+        return NGX_OK;
+    }
+
+    ucf = clcf->loc_conf[modules[i]->ctx_index];
+    uscf = ucf->upstream;
+
+    if (uscf == NULL
+        || (uscf->host.len == route->upstream.len
+            && ngx_strncasecmp(uscf->host.data, route->upstream.data,
+                               route->upstream.len)
+               == 0))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "route \"%V\" names upstream \"%V\" but continues in "
+                  "location \"%V\", whose proxy_pass goes to \"%V\" "
+                  "in %s:%ui",
+                  &route->name, &route->upstream, &clcf->name, &uscf->host,
+                  route->file, route->line);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * encore_route_location @name;            where routes continue by default
+ * encore_route_location upstream @name;   ... the routes of that upstream
+ */
+static char *
+ngx_http_encore_route_location(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_route_srv_conf_t *rscf = conf;
+
+    ngx_str_t                                  *value, *location;
+    ngx_uint_t                                  i;
+    ngx_http_encore_route_upstream_location_t  *ul;
+
+    value = cf->args->elts;
+    location = &value[cf->args->nelts - 1];
+
+    if (location->len < 2 || location->data[0] != '@') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"encore_route_location\" must name a named "
+                           "location, not \"%V\"", location);
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 2) {
+        if (rscf->location.data) {
+            return "is duplicate";
+        }
+
+        rscf->location = *location;
+        return NGX_CONF_OK;
+    }
+
+    if (rscf->upstream_locations == NULL) {
+        rscf->upstream_locations = ngx_array_create(cf->pool, 8,
+                               sizeof(ngx_http_encore_route_upstream_location_t));
+        if (rscf->upstream_locations == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ul = rscf->upstream_locations->elts;
+
+    for (i = 0; i < rscf->upstream_locations->nelts; i++) {
+        if (ul[i].upstream.len == value[1].len
+            && ngx_strncmp(ul[i].upstream.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate \"encore_route_location\" for "
+                               "upstream \"%V\", first declared in %s:%ui",
+                               &value[1], ul[i].file, ul[i].line);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ul = ngx_array_push(rscf->upstream_locations);
+    if (ul == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ul->upstream = value[1];
+    ul->location = *location;
+    ul->file = cf->conf_file->file.name.data;
+    ul->line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
 }
 
 

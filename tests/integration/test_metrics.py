@@ -401,6 +401,36 @@ def test_worker_metrics_through_the_edge(worker):
                  upstream="encore_" + worker) >= 1
 
 
+@pytest.mark.parametrize("route", ["jwks", "users_patch"])
+def test_worker_and_edge_label_a_route_alike(route):
+    # Regression: the auth worker labelled these two routes auth_jwks and
+    # users_admin_patch while the edge said jwks and users_patch
+    # (conf/routes.conf), so one request was two routes in the metrics.
+    # tests/unit/api/test_worker_routes.py compares the tables; this is
+    # the running stack
+    if route == "jwks":
+        send = lambda: requests.get(url("/.well-known/jwks.json"))
+    else:
+        admin = login("admin", os.environ.get("ENCORE_ADMIN_PASSWORD",
+                                              "encore-admin"))["access_token"]
+        user, _ = register()
+        send = lambda: requests.patch(url("/api/v1/users/" + user["id"]), json={},
+                                      headers={"Authorization": "Bearer " + admin})
+    edge_before = parse(scrape())
+    worker_before = parse(scrape("/metrics/auth"))
+    r = send()
+    assert r.status_code not in (401, 403, 404, 405), (r.status_code, r.text)
+    assert r.headers["Content-Type"].startswith("application/"), r.headers
+    edge_after = settled_scrape(edge_before, lambda a: sum(delta(
+        edge_before, a, "encore_http_requests_total", route=route).values()) >= 1)
+    worker_after = parse(scrape("/metrics/auth"))
+    assert sum(delta(edge_before, edge_after, "encore_http_requests_total",
+                     route=route).values()) == 1
+    assert sum(delta(worker_before, worker_after, "encore_http_requests_total",
+                     route=route).values()) == 1, \
+        samples(worker_after, "encore_http_requests_total")
+
+
 def all_label_values(families):
     return {v for fam in families.values() for (_, labels) in fam["samples"]
             for (_, v) in labels}

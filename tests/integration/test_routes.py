@@ -611,3 +611,56 @@ def test_config_errors_name_file_and_line(tmp_path):
     rc, err, conf = nginx_t(tmp_path, '            GET "/a" a up public location=@x;',
                             "location @x { return 204; }")
     assert rc == 0, err
+
+
+def test_upstream_locations_and_their_config_errors(tmp_path):
+    # encore_route_location UPSTREAM @name: that upstream's routes continue
+    # there; the location must forward to the route's upstream when its
+    # proxy_pass names one literally (the log and the metrics label the
+    # request with the route's upstream)
+    route = '            GET "/a" a up public;'
+    rc, err, conf = nginx_t(tmp_path, route,
+                            "encore_route_location up @x; "
+                            "location @x { proxy_pass http://up; }")
+    assert rc == 0, err
+
+    rc, err, conf = nginx_t(tmp_path, route,
+                            "encore_route_location up @x; "
+                            "location @x { proxy_pass http://127.0.0.2:9; }")
+    assert rc != 0, err
+    assert 'route "a" names upstream "up" but continues in location "@x", whose ' \
+        'proxy_pass goes to "127.0.0.2" in %s:10' % conf in err, err
+
+    # location= too, and over the upstream's location
+    rc, err, conf = nginx_t(tmp_path, '            GET "/a" a up public location=@y;',
+                            "encore_route_location up @x; "
+                            "location @x { proxy_pass http://up; } "
+                            "location @y { proxy_pass http://127.0.0.2:9; }")
+    assert rc != 0 and 'location "@y", whose proxy_pass goes to "127.0.0.2"' in err, err
+
+    # a proxy_pass with variables is not checked
+    rc, err, conf = nginx_t(tmp_path, route,
+                            "encore_route_location up @x; "
+                            "location @x { proxy_pass http://$encore_upstream; }")
+    assert rc == 0, err
+
+    rc, err, conf = nginx_t(tmp_path, route,
+                            "encore_route_location nowhere @x; location @x { return 204; }")
+    assert rc != 0 and '"encore_route_location" names upstream "nowhere"' in err \
+        and "%s:12" % conf in err, err
+
+    rc, err, conf = nginx_t(tmp_path, route, "encore_route_location up @nope;")
+    assert rc != 0 and '"encore_route_location" names location "@nope"' in err \
+        and "%s:12" % conf in err, err
+
+    rc, err, conf = nginx_t(tmp_path, route,
+                            "encore_route_location up @x; encore_route_location up @x; "
+                            "location @x { return 204; }")
+    assert rc != 0 and 'duplicate "encore_route_location" for upstream "up"' in err, err
+
+    rc, err, conf = nginx_t(tmp_path, route, "encore_route_location up x;")
+    assert rc != 0 and 'must name a named location, not "x"' in err, err
+
+    rc, err, conf = nginx_t(tmp_path, route, "encore_route_location @x; "
+                            "encore_route_location @x; location @x { return 204; }")
+    assert rc != 0 and '"encore_route_location" directive is duplicate' in err, err

@@ -57,7 +57,7 @@ static const enc_route_t  auth_routes[] = {
     { "POST", "/api/v1/auth/logout", auth_h_logout,
       ENC_ROUTE_JSON_BODY, "auth_logout" },
     { "GET", "/api/v1/auth/me", auth_h_me, ENC_ROUTE_USER, "auth_me" },
-    { "GET", "/.well-known/jwks.json", auth_h_jwks, 0, "auth_jwks" },
+    { "GET", "/.well-known/jwks.json", auth_h_jwks, 0, "jwks" },
     { "GET", "/api/v1/users", auth_h_users_list, ENC_ROUTE_ADMIN,
       "users_list" },
     { "PATCH", "/api/v1/users/me", auth_h_me_patch,
@@ -66,7 +66,7 @@ static const enc_route_t  auth_routes[] = {
       ENC_ROUTE_USER | ENC_ROUTE_JSON_BODY, "users_me_delete" },
     { "GET", "/api/v1/users/{id}", auth_h_user_get, 0, "users_get" },
     { "PATCH", "/api/v1/users/{id}", auth_h_user_admin_patch,
-      ENC_ROUTE_ADMIN | ENC_ROUTE_JSON_BODY, "users_admin_patch" },
+      ENC_ROUTE_ADMIN | ENC_ROUTE_JSON_BODY, "users_patch" },
     { "GET", "/internal/verify", auth_h_verify, 0, "internal_verify" },
     { NULL, NULL, NULL, 0, NULL }
 };
