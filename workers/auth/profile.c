@@ -184,17 +184,9 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        if (strcmp(enc_pg_sqlstate(res), "23505") == 0) {
-            PQclear(res);
-            enc_pg_rollback(pg);
-            enc_resp_problem(w, 409, "Conflict",
-                             "email is already registered");
-            goto done;
-        }
-
-        enc_log_error("user update failed: %s", enc_pg_sqlstate(res));
+        enc_kit_fail(w, pg, &auth_user, res, AUTH_SQL_USER_UPDATE_ME);
         PQclear(res);
-        goto failed;
+        goto done;
     }
 
     if (PQntuples(res) == 0) {

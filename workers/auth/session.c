@@ -130,7 +130,6 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
 void
 auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int                  email_taken;
     char                 hash[AUTH_ARGON2_ENCODED_MAX];
     char                 location[64];
     json_t              *body;
@@ -138,7 +137,7 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
     enc_pg_t            *pg;
     auth_app_t          *app;
     auth_user_t          u;
-    const char          *params[3], *constraint;
+    const char          *params[3];
     enc_validation_t     v;
     auth_register_in_t   in;
 
@@ -179,23 +178,12 @@ auth_h_register(enc_req_t *r, enc_resp_t *w, void *data)
         goto failed;
     }
 
+    /* a taken username or email is 409 naming the field, by the unique
+       index's name (auth_user's constraints) */
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        if (strcmp(enc_pg_sqlstate(res), "23505") == 0) {
-            constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
-            email_taken = constraint != NULL
-                          && strstr(constraint, "email") != NULL;
-            PQclear(res);
-            enc_pg_rollback(pg);
-
-            enc_resp_problem(w, 409, "Conflict",
-                             email_taken ? "email is already registered"
-                                         : "username is already taken");
-            return;
-        }
-
-        enc_log_error("user insert failed: %s", enc_pg_sqlstate(res));
+        enc_kit_fail(w, pg, &auth_user, res, AUTH_SQL_USER_INSERT);
         PQclear(res);
-        goto failed;
+        return;
     }
 
     auth_user_from_result(res, 0, &u);

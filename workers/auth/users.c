@@ -29,9 +29,17 @@ static const enc_field_t  user_fields[] = {
     ENC_FIELD_END
 };
 
+/* uniqueness is case-insensitive: unique indexes on lower() */
+static const enc_constraint_t  user_constraints[] = {
+    { "users_username_lower_key", 409, "username", "is already taken" },
+    { "users_email_lower_key", 409, "email", "is already registered" },
+    { NULL, 0, NULL, NULL }
+};
+
 const enc_entity_t  auth_user = {
     .name = "user", .plural = "users", .path = "/api/v1/users/",
-    .topic = AUTH_TOPIC_USERS, .fields = user_fields
+    .topic = AUTH_TOPIC_USERS, .fields = user_fields,
+    .constraints = user_constraints
 };
 
 
