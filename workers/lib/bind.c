@@ -249,6 +249,13 @@ check_text(const enc_field_t *f, const char *name, json_t *j,
     }
     s = json_string_value(j);
 
+    /* the checks below see the text up to its first NUL: a value with
+       more after it would pass them whole */
+    if (strlen(s) != json_string_length(j)) {
+        enc_validation_add(v, name, "must be text without NUL");
+        return NULL;
+    }
+
     switch (f->type) {
 
     case ENC_UUID:
