@@ -109,7 +109,8 @@ writes(const enc_field_t *f, int create)
 
 
 /* expands one reference "[alias.]name[:create|:patch]"; 0 if it names none
-   of the entities (the text is then kept as it was) */
+   of the entities (the text is then kept as it was: SQL has braces of its
+   own, in array and JSON literals) */
 static int
 expand_ref(sbuf_t *b, const char *ref, size_t n,
     const enc_entity_t *const *entities)
@@ -175,7 +176,7 @@ static char *
 expand_sql(const char *sql, const enc_entity_t *const *entities)
 {
     sbuf_t       b = { NULL, 0, 0, 0 };
-    const char  *p, *open, *close;
+    const char  *p, *open, *close, *inner;
 
     for (p = sql; (open = strchr(p, '{')) != NULL; p = close + 1) {
         sb_add(&b, p, (size_t) (open - p));
@@ -183,6 +184,13 @@ expand_sql(const char *sql, const enc_entity_t *const *entities)
         if (close == NULL) {
             p = open;
             break;
+        }
+        /* a lone literal '{' before a reference: keep it, and look for
+           the reference from the last '{' before the '}' */
+        inner = memrchr(open, '{', (size_t) (close - open));
+        if (inner != open) {
+            sb_add(&b, open, (size_t) (inner - open));
+            open = inner;
         }
         if (!expand_ref(&b, open + 1, (size_t) (close - open - 1), entities)) {
             sb_add(&b, open, (size_t) (close - open + 1));

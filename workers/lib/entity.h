@@ -71,8 +71,9 @@ typedef enum {
 /*
  * Expands the {entity...} references of every statement (see above) into
  * a new statement array the caller keeps for the life of the process.
- * entities is NULL-terminated.  NULL (logged) for an unknown name or an
- * unbalanced brace.
+ * entities is NULL-terminated.  Braces that name no entity ('{}'::text[],
+ * JSON literals, a lone '{') are kept as they are.  NULL (logged) when
+ * out of memory.
  */
 enc_pg_stmt_t *enc_entity_expand(const enc_pg_stmt_t *stmts,
                                  const enc_entity_t *const *entities);

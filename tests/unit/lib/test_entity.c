@@ -133,6 +133,10 @@ static const struct {
     { "SELECT '}' FROM t", NULL },
     { "SELECT {thing", NULL },
     { "}{", NULL },
+    /* a lone '{' does not hide the references after it */
+    { "SELECT '{', {pal:patch} FROM t", "SELECT '{', nick FROM t" },
+    { "SELECT '{{' || {pal:patch}", "SELECT '{{' || nick" },
+    { "{ {pal:patch}}", "{ nick}" },
     /* a reference longer than any name */
     { "{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
