@@ -201,16 +201,17 @@ enc_kit_event(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
 
 /* ---- whole operations -------------------------------------------------------- */
 
-/* Runs stmt in a transaction with the event of the row it returns, and
-   answers status with that row (204 when status is 204).  The row's id is
-   its "id" member. */
+/* Runs stmt in a transaction with the event of the row it returns (its
+   public view: events go to every consumer), and answers status with that
+   row in the owner's view (204 when status is 204).  The row's id is its
+   first column. */
 static void
 write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     const char *stmt, int n, const char *const *params, const char *verb,
     int status)
 {
     char         location[256];
-    json_t      *row = NULL;
+    json_t      *row = NULL, *pub = NULL;
     PGresult    *res;
     const char  *id;
 
@@ -233,7 +234,10 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     id = PQgetvalue(res, 0, 0);
     if (status != 204) {
         row = enc_entity_json(e, res, 0, ENC_VIEW_OWNER);
-        if (row == NULL) {
+        pub = enc_entity_json(e, res, 0, ENC_VIEW_PUBLIC);
+        if (row == NULL || pub == NULL) {
+            json_decref(row);
+            json_decref(pub);
             PQclear(res);
             enc_pg_rollback(pg);
             enc_kit_db_error(w, pg);
@@ -241,13 +245,15 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
         }
     }
 
-    if (enc_kit_event(w, pg, e, verb, id, row) != 0
+    if (enc_kit_event(w, pg, e, verb, id, pub) != 0
         || enc_kit_commit(w, pg) != 0)
     {
         json_decref(row);
+        json_decref(pub);
         PQclear(res);
         return;
     }
+    json_decref(pub);
 
     if (status == 201) {
         snprintf(location, sizeof(location), "%s%s", e->path, id);

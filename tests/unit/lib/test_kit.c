@@ -445,6 +445,15 @@ test_crud_db(void **state)
     resp_free(&r);
     assert_int_equal(events("encore.thing.created", id), 1);
 
+    /* the event carries the public view: private fields never reach the
+       consumers */
+    res = admin_query("SELECT data FROM outbox WHERE type ="
+                      " 'encore.thing.created' AND data LIKE '%\"first\"%'");
+    assert_int_equal(PQntuples(res), 1);
+    assert_null(strstr(PQgetvalue(res, 0, 0), "secret"));
+    assert_non_null(strstr(PQgetvalue(res, 0, 0), OWNER));
+    PQclear(res);
+
     /* get: 200, the public view */
     snprintf(path, sizeof(path), "/things/%s", id);
     call("GET", path, NULL, &r);
@@ -478,6 +487,14 @@ test_crud_db(void **state)
     assert_string_equal(str_of(r.body, "owner"), OWNER);
     resp_free(&r);
     assert_int_equal(events("encore.thing.updated", id), 1);
+    call("PATCH", path, "{\"secret\": \"hush\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(str_of(r.body, "secret"), "hush");
+    resp_free(&r);
+    res = admin_query("SELECT count(*) FROM outbox WHERE data LIKE"
+                      " '%hush%'");
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
 
     /* delete: 204, an event of {"id"}; then it is gone */
     call("DELETE", path, NULL, &r);
@@ -504,7 +521,7 @@ test_crud_db(void **state)
     resp_free(&r);
     /* nothing more was written for what did not exist */
     assert_int_equal(events("encore.thing.deleted", id), 1);
-    assert_int_equal(events("encore.thing.updated", id), 1);
+    assert_int_equal(events("encore.thing.updated", id), 2);
 }
 
 
