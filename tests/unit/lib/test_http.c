@@ -22,6 +22,10 @@
 #include "raw_http.h"
 
 
+/* the edge forwards the id of a token we issued: a UUID */
+#define TEST_UID  "0b5e7c3a-1f2d-4e5b-8a9c-0d1e2f3a4b5c"
+
+
 static void
 h_noop(enc_req_t *r, enc_resp_t *w, void *app)
 {
@@ -360,8 +364,8 @@ test_get_params_query_cookie_identity(void **state)
     json_t   *j;
 
     request(&rp, "GET", "/things/abc?q=hello%20world&x=1", NULL, 0,
-            "Cookie: sid=s3cret; other=1", "X-Encore-User-Id: u-1",
-            "X-Request-Id: rid-123", NULL);
+            "Cookie: sid=s3cret; other=1", "X-Encore-User-Id: " TEST_UID,
+            "X-Encore-User-Role: user", "X-Request-Id: rid-123", NULL);
     assert_int_equal(rp.status, 200);
     assert_true(has_header(&rp, "X-Request-Id: rid-123"));
     assert_true(has_header(&rp, "Set-Cookie: a=1"));
@@ -374,7 +378,8 @@ test_get_params_query_cookie_identity(void **state)
                         "hello world");
     assert_string_equal(json_string_value(json_object_get(j, "cookie")),
                         "s3cret");
-    assert_string_equal(json_string_value(json_object_get(j, "user")), "u-1");
+    assert_string_equal(json_string_value(json_object_get(j, "user")),
+                        TEST_UID);
     assert_string_equal(json_string_value(json_object_get(j, "log_rid")),
                         "rid-123");
     json_decref(j);
@@ -459,19 +464,19 @@ test_identity_before_body(void **state)
     reply_free(&rp);
 
     request(&rp, "POST", "/admin/1", bad, strlen(bad),
-            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "Content-Type: application/json", "X-Encore-User-Id: " TEST_UID,
             "X-Encore-User-Role: moderator", NULL);
     assert_int_equal(rp.status, 403);
     reply_free(&rp);
 
     request(&rp, "POST", "/admin/1", bad, strlen(bad),
-            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "Content-Type: application/json", "X-Encore-User-Id: " TEST_UID,
             "X-Encore-User-Role: admin", NULL);
     assert_int_equal(rp.status, 400);
     reply_free(&rp);
 
     request(&rp, "POST", "/admin/1", good, strlen(good),
-            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "Content-Type: application/json", "X-Encore-User-Id: " TEST_UID,
             "X-Encore-User-Role: admin", NULL);
     assert_int_equal(rp.status, 200);
     reply_free(&rp);
@@ -488,13 +493,13 @@ test_identity_before_body(void **state)
     reply_free(&rp);
 
     request(&rp, "POST", "/admin/1", big, sizeof(big),
-            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "Content-Type: application/json", "X-Encore-User-Id: " TEST_UID,
             "X-Encore-User-Role: user", NULL);
     assert_int_equal(rp.status, 403);
     reply_free(&rp);
 
     request(&rp, "POST", "/admin/1", big, sizeof(big),
-            "Content-Type: application/json", "X-Encore-User-Id: u1",
+            "Content-Type: application/json", "X-Encore-User-Id: " TEST_UID,
             "X-Encore-User-Role: admin", NULL);
     assert_int_equal(rp.status, 413);
     reply_free(&rp);
