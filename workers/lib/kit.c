@@ -549,8 +549,9 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     for (i = 0, f = l->filters; f != NULL && f->name != NULL; f++) {
         i++;
     }
+    /* a parent statement takes args[0]: a list without one is our bug */
     if (nargs > ENC_LIST_ARGS_MAX || i > ENC_LIST_FILTERS_MAX
-        || nkeys > ENC_LIST_KEYS_MAX)
+        || nkeys > ENC_LIST_KEYS_MAX || (l->parent != NULL && nargs < 1))
     {
         enc_log_error("kit: list %s exceeds the kit's bounds on arguments, "
                       "filters or sort keys", l->name);
