@@ -204,7 +204,26 @@ def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
 
 # ---- after the whole run: the logs must be clean ---------------------------------
 
+# ASan/LSan reports, and UBSan's ("file:line:col: runtime error: ...")
 SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+# a crashed nginx process or a sanitizer report in an nginx error log
+NGINX_CRASH = re.compile(r"exited on signal|" + SANITIZER.pattern)
+
+
+def nginx_log_problems(*logs, allow=(), alerts=True):
+    """The lines of nginx error logs that mean something went wrong: a
+    sanitizer report, a process that exited on a signal and, with
+    `alerts`, [alert]/[emerg] lines; but those containing one of `allow`.
+    A log that does not exist has no problems."""
+    bad = re.compile(r"\[alert\]|\[emerg\]|" + NGINX_CRASH.pattern) if alerts else NGINX_CRASH
+    out = []
+    for log in logs:
+        log = pathlib.Path(log)
+        if not log.exists():
+            continue
+        out += ["%s: %s" % (log.name, l) for l in log.read_text(errors="replace").splitlines()
+                if bad.search(l) and not any(a in l for a in allow)]
+    return out
 
 
 def pytest_sessionfinish(session, exitstatus):
