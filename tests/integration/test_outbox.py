@@ -117,6 +117,9 @@ def test_relay_killed_between_ack_and_mark_sent():
     assert_all_applied_once(acked + after)
 
 
+# the fault tests wait up to 180 s for the backlog, past the default
+# per-test limit (auto/test: --timeout)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
 def test_broker_killed_or_frozen_under_load(sig):
     w = Writer("broker-%s" % sig.name)
@@ -135,6 +138,7 @@ def test_broker_killed_or_frozen_under_load(sig):
     assert_all_applied_once(acked, timeout=180)
 
 
+@pytest.mark.timeout(600)
 def test_postgres_immediate_stop_under_load():
     w = Writer("pg-immediate")
     w.start()
