@@ -5,6 +5,9 @@
 #                   plus an nginx 1.22.1 built from source to load them
 #   make start|stop|status|run   the local stack (see README.md)
 #   make test       every suite, on a private stack in var/test
+#   make test-unit  the unit suite only (cmocka under ASan with a throwaway
+#                   PostgreSQL, and tests/unit/api), as make test runs it
+#   make test-integration   the integration suite only (PYTEST_ARGS=...)
 #   make clean      remove build output; make reset wipes var/ data
 #
 # Layout conventions (so that new code needs no Makefile edit):
@@ -104,8 +107,13 @@ $(BUILD)/tests/%: tests/unit/%.c $$(call area_archive,$$(firstword $$(subst /, ,
 
 unit: $(UNIT_BIN)
 
-test-unit: unit
-	@BUILD=$(BUILD) tests/unit/run $(UNIT_BIN)
+# the suites exactly as `make test` runs them (auto/test): the database-
+# backed unit tests need its throwaway PostgreSQL, and a skip is an error
+test-unit:
+	ENCORE_TEST_SUITES=unit auto/test
+
+test-integration:
+	ENCORE_TEST_SUITES=integration auto/test
 
 # ---- sanitizers, fuzzing --------------------------------------------------
 

@@ -676,7 +676,7 @@ ngx_http_encore_route_param_variable(ngx_http_request_t *r,
 
     u_char                       *name;
     size_t                        len;
-    ngx_uint_t                    i;
+    ngx_uint_t                    i, k;
     ngx_http_encore_route_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_encore_route_module);
@@ -693,6 +693,20 @@ ngx_http_encore_route_param_variable(ngx_http_request_t *r,
         if (ngx_strlen(ctx->names[i]) == len
             && ngx_strncmp(ctx->names[i], name, len) == 0)
         {
+            /*
+             * a value that decoded to CR, LF or another control is no
+             * value: an operator's proxy_set_header or add_header with it
+             * must not split a header
+             */
+            for (k = 0; k < ctx->params[i].len; k++) {
+                if (ctx->params[i].data[k] < 0x20
+                    || ctx->params[i].data[k] == 0x7f)
+                {
+                    v->not_found = 1;
+                    return NGX_OK;
+                }
+            }
+
             v->data = ctx->params[i].data;
             v->len = ctx->params[i].len;
             v->valid = 1;

@@ -154,6 +154,55 @@ def kafka_read(topic, until=None, timeout=30.0, group=None):
     return msgs
 
 
+def kafka_read_all(topic, timeout=60.0):
+    """Every message of every partition of a topic, from the beginning to
+    the end each partition had when called (its high watermark). Unlike
+    kafka_read, it never stops early: it fails unless every partition was
+    read to that end within the timeout."""
+    from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError,
+                                 TopicPartition)
+
+    c = Consumer({
+        "bootstrap.servers": KAFKA,
+        "group.id": "encore-test-%s" % uuid.uuid4().hex,
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    })
+    msgs = []
+    try:
+        meta = c.list_topics(topic, timeout=10)
+        assert topic in meta.topics and meta.topics[topic].partitions, \
+            "no partitions for %s" % topic
+        ends = {}
+        for p in meta.topics[topic].partitions:
+            _, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            ends[p] = hi
+        # read_committed (the default): transaction markers take offsets but
+        # are never delivered, so a partition is done at its EOF past `hi`
+        left = set(ends)
+        c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        deadline = time.time() + timeout
+        while left and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF \
+                        and m.offset() >= ends[m.partition()]:
+                    left.discard(m.partition())
+                continue
+            hdrs = {k: (v.decode() if v is not None else None) for k, v in (m.headers() or [])}
+            msgs.append({"key": m.key().decode() if m.key() else None,
+                         "value": json.loads(m.value()) if m.value() else None,
+                         "headers": hdrs, "partition": m.partition(),
+                         "offset": m.offset()})
+        assert not left, "partitions %s of %s not read to their end %r in %ss" % (
+            sorted(left), topic, ends, timeout)
+    finally:
+        c.close()
+    return msgs
+
+
 # ---- stack control (fault tests) ---------------------------------------------
 
 def stack(*args, check=True):
@@ -204,7 +253,26 @@ def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
 
 # ---- after the whole run: the logs must be clean ---------------------------------
 
+# ASan/LSan reports, and UBSan's ("file:line:col: runtime error: ...")
 SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+# a crashed nginx process or a sanitizer report in an nginx error log
+NGINX_CRASH = re.compile(r"exited on signal|" + SANITIZER.pattern)
+
+
+def nginx_log_problems(*logs, allow=(), alerts=True):
+    """The lines of nginx error logs that mean something went wrong: a
+    sanitizer report, a process that exited on a signal and, with
+    `alerts`, [alert]/[emerg] lines; but those containing one of `allow`.
+    A log that does not exist has no problems."""
+    bad = re.compile(r"\[alert\]|\[emerg\]|" + NGINX_CRASH.pattern) if alerts else NGINX_CRASH
+    out = []
+    for log in logs:
+        log = pathlib.Path(log)
+        if not log.exists():
+            continue
+        out += ["%s: %s" % (log.name, l) for l in log.read_text(errors="replace").splitlines()
+                if bad.search(l) and not any(a in l for a in allow)]
+    return out
 
 
 def pytest_sessionfinish(session, exitstatus):

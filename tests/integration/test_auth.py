@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import (PG_PORT, RUN_DIR, assert_problem, auth_cli, login, register,
-                      unique, url, worker_request)
+                      stack, unique, url, worker_request)
 
 
 ADMIN_PASSWORD = os.environ.get("ENCORE_ADMIN_PASSWORD", "encore-admin")
@@ -603,3 +603,36 @@ def test_start_leaves_a_changed_admin_password_alone():
         out = auth_cli("bootstrap-admin", "--reset", check=False)
         assert out.returncode == 0, out.stderr
     login("admin", ADMIN_PASSWORD)
+
+
+def test_stack_reset_admin_restores_the_password_of_the_env():
+    """`auto/stack reset-admin`, as an operator runs it with the stack's
+    environment, after the admin changed the password through the API: the
+    password of ENCORE_ADMIN_PASSWORD (or the default) works again, the
+    changed one does not, and the sessions of before have ended."""
+    session = login("admin", ADMIN_PASSWORD)
+    changed = "changed through the api %s" % uuid.uuid4().hex[:8]
+    r = requests.patch(url("/api/v1/users/me"),
+                       json={"password": changed, "current_password": ADMIN_PASSWORD},
+                       headers={"Authorization": "Bearer " + session["access_token"]})
+    assert r.status_code == 200, r.text
+    reset = None
+    try:
+        r = requests.post(url("/api/v1/auth/login"),
+                          json={"login": "admin", "password": ADMIN_PASSWORD})
+        assert_problem(r, 401)
+        before = login("admin", changed)
+        reset = stack("reset-admin", check=False)
+        assert reset.returncode == 0, reset.stdout + reset.stderr
+        assert "admin account reset" in reset.stdout, reset.stdout
+    finally:
+        if reset is None or reset.returncode != 0:
+            auth_cli("bootstrap-admin", "--reset", check=False)
+    after = login("admin", ADMIN_PASSWORD)
+    assert after["user"]["id"] == session["user"]["id"]
+    assert after["user"]["role"] == "admin"
+    r = requests.post(url("/api/v1/auth/login"), json={"login": "admin", "password": changed})
+    assert_problem(r, 401)
+    r = requests.post(url("/api/v1/auth/refresh"),
+                      json={"refresh_token": before["refresh_token"]})
+    assert_problem(r, 401)

@@ -62,3 +62,38 @@ def test_registration_succeeds_with_kafka_down_and_event_arrives_later():
         stack("start-kafka")
     evs = events_for(user_id, {"encore.user.registered"}, timeout=90)
     assert evs, "event for %s never arrived after Kafka came back" % user_id
+
+
+def test_request_id_reaches_the_event_header():
+    """The edge's request id (every response's X-Request-Id, CONTRACT.md)
+    travels to the worker and through the outbox into the event's
+    ce_encorerequestid header. A client's own X-Request-Id does not: the
+    edge's id replaces it."""
+    sent = "client-chosen-%s" % unique()
+    name = unique()
+    r = requests.post(url("/api/v1/auth/register"), headers={"X-Request-Id": sent},
+                      json={"username": name, "email": name + "@x.test",
+                            "password": "long enough password"})
+    assert r.status_code == 201, r.text
+    rid = r.headers["X-Request-Id"]
+    assert rid and rid != sent
+    ev = [e for e in events_for(r.json()["id"], {"encore.user.registered"})
+          if e["headers"]["ce_type"] == "encore.user.registered"]
+    assert len(ev) == 1, ev
+    assert ev[0]["headers"]["ce_encorerequestid"] == rid, ev[0]["headers"]
+
+
+def test_request_id_given_to_a_worker_reaches_the_event_header():
+    # what the edge does: a worker takes the X-Request-Id it is given
+    rid = "given-%s" % unique()
+    name = unique()
+    r = worker_request("auth", "POST", "/api/v1/auth/register",
+                       headers={"X-Request-Id": rid},
+                       body={"username": name, "email": name + "@x.test",
+                             "password": "long enough password"})
+    assert r.status_code == 201, r.content
+    assert r.headers["X-Request-Id"] == rid
+    ev = [e for e in events_for(r.json()["id"], {"encore.user.registered"})
+          if e["headers"]["ce_type"] == "encore.user.registered"]
+    assert len(ev) == 1, ev
+    assert ev[0]["headers"]["ce_encorerequestid"] == rid, ev[0]["headers"]

@@ -20,8 +20,8 @@ import time
 import pytest
 import requests
 
-from conftest import (EDGE, ROOT, RUN_DIR, login, pid_of, register, stack, url,
-                      wait_gone)
+from conftest import (EDGE, ROOT, RUN_DIR, login, nginx_log_problems, pid_of,
+                      register, stack, url, wait_gone)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -554,10 +554,7 @@ class PrivateNginx:
     def problems(self, allow=()):
         """[alert]/[emerg] lines, crashes and sanitizer reports, but those
         containing one of `allow`."""
-        bad = re.compile(r"\[alert\]|\[emerg\]|exited on signal|AddressSanitizer"
-                         r"|runtime error:")
-        return [l for l in self.log().splitlines()
-                if bad.search(l) and not any(a in l for a in allow)]
+        return nginx_log_problems(self.error_log, allow=allow)
 
     def stop(self):
         try:
@@ -586,6 +583,11 @@ def private_nginx(tmp_path):
     yield make
     for n in made:
         n.stop()
+    # after the stop: LeakSanitizer reports when the processes exit. A test
+    # may provoke [alert]/[emerg] (and checks them itself), never a crash
+    for n in made:
+        crashes = nginx_log_problems(n.error_log, alerts=False)
+        assert crashes == [], "\n".join(crashes)
 
 
 METRICS_ONLY = """

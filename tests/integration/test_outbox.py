@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from conftest import (ROOT, RUN_DIR, kafka_read, pg_immediate_stop, pid_of,
-                      signal_part, stack, wait_gone, wait_until, worker_request)
+from conftest import (ROOT, RUN_DIR, kafka_read, kafka_read_all, pg_immediate_stop,
+                      pid_of, signal_part, stack, wait_gone, wait_until,
+                      worker_request)
 
 TOPIC = "encore.probe.writes"
 
@@ -87,10 +88,14 @@ def test_rollback_publishes_nothing():
     assert write(marker, rollback=True) is None
     committed = write(marker + "-committed")
     assert committed
-    msgs = kafka_read(TOPIC, timeout=20,
-                      until=lambda ms: any(m["key"] == str(committed) for m in ms))
+    # once the later, committed write is on Kafka, the relay (which sends
+    # in commit order) is past the rolled-back one: read every partition
+    # to its end, since a wrongly published event may be in any of them
+    kafka_read(TOPIC, timeout=60,
+               until=lambda ms: any(m["key"] == str(committed) for m in ms))
+    msgs = kafka_read_all(TOPIC)
     values = [m["value"].get("value") for m in msgs if m["value"]]
-    assert marker + "-committed" in values
+    assert values.count(marker + "-committed") == 1, values[-20:]
     assert marker not in values
 
 
@@ -100,23 +105,47 @@ def test_steady_state_every_write_applied_once():
     assert_all_applied_once(acked)
 
 
+def probe_log_lines():
+    return (RUN_DIR / "log" / "probe.log").read_text(errors="replace").splitlines()
+
+
 def test_relay_killed_between_ack_and_mark_sent():
     # the relay exits right after Kafka acknowledged a message and before the
     # row is marked sent: on restart that message is produced again (a
     # duplicate on Kafka) and the inbox must absorb it
     restart_probe({"ENCORE_FAULT_RELAY_EXIT_AFTER_ACK": "1"})
     pid = pid_of("probe")
+    log_from = len(probe_log_lines())
     # writes may be refused once the process is dying: only the acknowledged
     # ones carry the promise
-    acked = [w for w in (write("fault-ack-%d" % i) for i in range(5)) if w]
+    tag = "fault-ack-%d-" % time.time_ns()
+    acked = [w for w in (write(tag + str(i)) for i in range(5)) if w]
     assert acked, "the probe acknowledged no write before the fault"
     wait_gone(pid, timeout=60)
+    # the fault fired (not some other exit): the relay said so, and what
+    # it had delivered is on Kafka twice once the next relay sent it again
+    fired = [l for l in probe_log_lines()[log_from:]
+             if "relay: fault injection: exiting after" in l]
+    assert len(fired) == 1, probe_log_lines()[log_from:][-20:]
     restart_probe()
     after = [write("after-ack-%d" % i) for i in range(5)]
     assert all(after)
     assert_all_applied_once(acked + after)
+    # (by value: a write may have committed, been relayed and the process
+    # gone before its answer was sent, so acknowledged to no one)
+    msgs = kafka_read_all(TOPIC)
+    copies = {}
+    for m in msgs:
+        if m["value"] and str(m["value"].get("value", "")).startswith(tag):
+            copies[m["key"]] = copies.get(m["key"], 0) + 1
+    assert 2 in copies.values(), "nothing was produced again: %r" % copies
+    assert set(copies.values()) <= {1, 2}, copies
+    assert {str(w) for w in acked} <= set(copies), (acked, copies)
 
 
+# the fault tests wait up to 180 s for the backlog, past the default
+# per-test limit (auto/test: --timeout)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP])
 def test_broker_killed_or_frozen_under_load(sig):
     w = Writer("broker-%s" % sig.name)
@@ -135,6 +164,7 @@ def test_broker_killed_or_frozen_under_load(sig):
     assert_all_applied_once(acked, timeout=180)
 
 
+@pytest.mark.timeout(600)
 def test_postgres_immediate_stop_under_load():
     w = Writer("pg-immediate")
     w.start()

@@ -22,7 +22,8 @@
 #include "../../../workers/auth/auth.h"
 
 
-/* Test data shipped beside the project (see shared/testdata/README.md). */
+/* Third-party test vectors in the checkout (see tests/vectors/README.md),
+   opened from the project root, where tests/unit/run runs the tests. */
 static inline FILE *
 testdata_open(const char *rel)
 {
@@ -31,7 +32,7 @@ testdata_open(const char *rel)
 
     base = getenv("ENCORE_TESTDATA");
     if (base == NULL) {
-        base = "../shared/testdata";
+        base = "tests/vectors";
     }
 
     snprintf(path, sizeof(path), "%s/%s", base, rel);

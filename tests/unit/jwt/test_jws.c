@@ -2,8 +2,8 @@
  * Unit tests of the jwt module's core: base64url, compact JWS parsing, key
  * loading and signature verification.
  *
- * Public vectors are read in place from ../shared/testdata/ (relative to
- * the project root, where tests run; ENCORE_TESTDATA overrides it):
+ * Public vectors are read from tests/vectors/ (relative to the project
+ * root, where tests run; ENCORE_TESTDATA overrides it; see its README.md):
  * every case of Wycheproof's json_web_signature_test.json and of the
  * primitive suites (ECDSA P-256 P1363, Ed25519, HMAC-SHA256, RSA 2048
  * PKCS#1) is run through the JWS verification layer and must give
@@ -103,7 +103,7 @@ testdata_dir(void)
 
     dir = getenv("ENCORE_TESTDATA");
 
-    return dir ? dir : "../shared/testdata";
+    return dir ? dir : "tests/vectors";
 }
 
 
@@ -721,43 +721,43 @@ test_rfc_vectors(void **state)
     encore_jwks_t          *jwks;
     encore_claims_policy_t  policy;
 
-    assert_int_equal(rfc_vector("jose-vectors/rfc7515_A.1.jwk",
-                                "jose-vectors/rfc7515_A.1.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7515_A.1.jwk",
+                                "jose/rfc7515_A.1.jwsc",
                                 ENCORE_JWS_HS256), ENCORE_JWS_OK);
-    assert_int_equal(rfc_vector("jose-vectors/rfc7515_A.2.jwk",
-                                "jose-vectors/rfc7515_A.2.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7515_A.2.jwk",
+                                "jose/rfc7515_A.2.jwsc",
                                 ENCORE_JWS_RS256), ENCORE_JWS_OK);
-    assert_int_equal(rfc_vector("jose-vectors/rfc7515_A.3.jwk",
-                                "jose-vectors/rfc7515_A.3.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7515_A.3.jwk",
+                                "jose/rfc7515_A.3.jwsc",
                                 ENCORE_JWS_ES256), ENCORE_JWS_OK);
     /* ES512 (A.4) is not supported: the key set has no usable key */
-    assert_int_not_equal(rfc_vector("jose-vectors/rfc7515_A.4.jwk",
-                                    "jose-vectors/rfc7515_A.4.jwsc",
+    assert_int_not_equal(rfc_vector("jose/rfc7515_A.4.jwk",
+                                    "jose/rfc7515_A.4.jwsc",
                                     ENCORE_JWS_ALL), ENCORE_JWS_OK);
     /* A.5 is an unsecured JWS: alg none */
-    assert_int_equal(rfc_vector("jose-vectors/rfc7515_A.3.jwk",
-                                "jose-vectors/rfc7515_A.5.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7515_A.3.jwk",
+                                "jose/rfc7515_A.5.jwsc",
                                 ENCORE_JWS_ALL), ENCORE_JWS_EMALFORMED);
     /* RFC 7520 4.1 RS256, 4.4 HS256; 4.2 PS384 and 4.3 ES512 unsupported */
-    assert_int_equal(rfc_vector("jose-vectors/rfc7520_4.1.jwk",
-                                "jose-vectors/rfc7520_4.1.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7520_4.1.jwk",
+                                "jose/rfc7520_4.1.jwsc",
                                 ENCORE_JWS_RS256), ENCORE_JWS_OK);
-    assert_int_equal(rfc_vector("jose-vectors/rfc7520_4.4.jwk",
-                                "jose-vectors/rfc7520_4.4.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7520_4.4.jwk",
+                                "jose/rfc7520_4.4.jwsc",
                                 ENCORE_JWS_HS256), ENCORE_JWS_OK);
-    assert_int_equal(rfc_vector("jose-vectors/rfc7520_4.2.jwk",
-                                "jose-vectors/rfc7520_4.2.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7520_4.2.jwk",
+                                "jose/rfc7520_4.2.jwsc",
                                 ENCORE_JWS_ALL), ENCORE_JWS_EALG);
-    assert_int_not_equal(rfc_vector("jose-vectors/rfc7520_4.3.jwk",
-                                    "jose-vectors/rfc7520_4.3.jwsc",
+    assert_int_not_equal(rfc_vector("jose/rfc7520_4.3.jwk",
+                                    "jose/rfc7520_4.3.jwsc",
                                     ENCORE_JWS_ALL), ENCORE_JWS_OK);
     /* the right key, but the location allows only ES256 (the default) */
-    assert_int_equal(rfc_vector("jose-vectors/rfc7515_A.1.jwk",
-                                "jose-vectors/rfc7515_A.1.jwsc",
+    assert_int_equal(rfc_vector("jose/rfc7515_A.1.jwk",
+                                "jose/rfc7515_A.1.jwsc",
                                 ENCORE_JWS_ES256), ENCORE_JWS_EALG);
 
     /* RFC 7517 key sets: A.1 public EC + RSA, A.2 private (public used) */
-    key = read_text("jose-vectors/rfc7517_A.1.jwkset", &klen);
+    key = read_text("jose/rfc7517_A.1.jwkset", &klen);
     jwks = jwks_from_string(key);
     assert_non_null(jwks);
     /* its EC key is "use":"enc": skipped; the RSA key is for "sig" */
@@ -772,8 +772,8 @@ test_rfc_vectors(void **state)
     policy.require_exp = 1;
     policy.issuer = "joe";
 
-    key = read_text("jose-vectors/rfc7515_A.3.jwk", &klen);
-    token = read_text("jose-vectors/rfc7515_A.3.jwsc", &tlen);
+    key = read_text("jose/rfc7515_A.3.jwk", &klen);
+    token = read_text("jose/rfc7515_A.3.jwsc", &tlen);
     jwks = jwks_from_string(key);
     assert_non_null(jwks);
 
