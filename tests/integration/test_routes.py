@@ -185,6 +185,22 @@ def test_the_largest_valid_body_passes_the_edge(user_token, method, path, route,
     assert entry["status"] == 502 and entry["upstream"] == "unix:%s" % sock, entry
 
 
+def test_the_largest_valid_artist_is_created(admin_token):
+    # every field at its limit in characters outside the BMP: 133 KB of
+    # JSON, which the edge's former 64k catalog limit refused with 413
+    body = {"name": ASTRAL * 200, "slug": "largest-" + uuid.uuid4().hex,
+            "bio": ASTRAL * 10000, "country": "IS", "formed_year": 1990,
+            "genres": [chr(0x1F3B5 + i) * 50 for i in range(10)]}
+    data = json.dumps(body).encode()
+    assert len(data) > 128000
+    r = requests.post(url("/api/v1/artists"), data=data, headers=dict(
+        bearer(admin_token), **{"Content-Type": "application/json"}))
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    assert r.json()["bio"] == body["bio"]
+    assert requests.delete(url(r.headers["Location"]),
+                           headers=bearer(admin_token)).status_code == 204
+
+
 def test_public_route_body_limit_is_413_problem():
     r = requests.post(url("/api/v1/auth/logout"), json={"refresh_token": "x" * 70000})
     assert_problem(r, 413)
