@@ -459,7 +459,6 @@ failed:
 void
 auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int                    found;
     PGresult              *res;
     enc_pg_t              *pg;
     const char            *id, *caller, *params[3];
@@ -488,21 +487,6 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     pg = auth_pg(w);
     if (pg == NULL) {
-        return;
-    }
-
-    if (in.role == NULL && in.disabled < 0) {
-        if (!auth_caller_is_admin(pg, w, caller)) {
-            return;
-        }
-        found = auth_user_by_id(pg, id, &u);
-        if (found < 0) {
-            auth_resp_db_error(w, pg);
-        } else if (found == 0) {
-            resp_not_found(w);
-        } else {
-            resp_user(w, &u, AUTH_USER_ADMIN);
-        }
         return;
     }
 

@@ -145,6 +145,24 @@ str_len(json_t *body, const char *field)
 }
 
 
+/*
+ * libencore's getters take a JSON null for an absent optional member; the
+ * spec types these members without null, so an explicit null is a wrong
+ * type here (422), not a silent no-op.  0 when the member is not null.
+ */
+static int
+null_member(json_t *body, const char *field, const char *what,
+    enc_validation_t *v)
+{
+    if (!json_is_null(json_object_get(body, field))) {
+        return 0;
+    }
+
+    enc_validation_add(v, field, "must be %s", what);
+    return -1;
+}
+
+
 int
 auth_validate_register(json_t *body, auth_register_in_t *out,
     enc_validation_t *v)
@@ -205,6 +223,10 @@ auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
 
     memset(out, 0, sizeof(*out));
 
+    (void) null_member(body, "bio", "a string", v);
+    (void) null_member(body, "email", "a string", v);
+    (void) null_member(body, "password", "a string", v);
+
     (void) enc_json_get_str(body, "bio", 0, 0, AUTH_BIO_MAX, &out->bio, v);
 
     if (enc_json_get_str(body, "email", 0, 3, AUTH_EMAIL_MAX, &out->email, v)
@@ -221,8 +243,11 @@ auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
         out->password_len = str_len(body, "password");
     }
 
-    rc = enc_json_get_str(body, "current_password", 0, 1, AUTH_PASSWORD_MAX,
-                          &out->current_password, v);
+    rc = null_member(body, "current_password", "a string", v);
+    if (rc == 0) {
+        rc = enc_json_get_str(body, "current_password", 0, 1,
+                              AUTH_PASSWORD_MAX, &out->current_password, v);
+    }
     if (rc == 0 && out->current_password != NULL) {
         out->current_password_len = str_len(body, "current_password");
     }
@@ -231,6 +256,15 @@ auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
     if (out->password != NULL && out->current_password == NULL && rc == 0) {
         enc_validation_add(v, "current_password",
                            "is required to change the password");
+    }
+
+    /* a PATCH that changes nothing is a client's mistake ("" is the body
+       itself, as a JSON Pointer): no body, {}, or current_password alone */
+    if (!enc_validation_failed(v) && out->bio == NULL && out->email == NULL
+        && out->password == NULL)
+    {
+        enc_validation_add(v, "", "must have at least one of bio, email, "
+                           "password");
     }
 
     return enc_validation_failed(v) ? -1 : 0;
@@ -246,6 +280,9 @@ auth_validate_patch_admin(json_t *body, auth_patch_admin_in_t *out,
     memset(out, 0, sizeof(*out));
     out->disabled = -1;
 
+    (void) null_member(body, "role", "a string", v);
+    (void) null_member(body, "disabled", "a boolean", v);
+
     if (enc_json_get_str(body, "role", 0, 1, 16, &out->role, v) == 0
         && out->role != NULL && !auth_role_valid(out->role))
     {
@@ -255,6 +292,10 @@ auth_validate_patch_admin(json_t *body, auth_patch_admin_in_t *out,
     disabled = -1;
     if (enc_json_get_bool(body, "disabled", 0, &disabled, v) == 0) {
         out->disabled = disabled;
+    }
+
+    if (!enc_validation_failed(v) && out->role == NULL && out->disabled < 0) {
+        enc_validation_add(v, "", "must have at least one of role, disabled");
     }
 
     return enc_validation_failed(v) ? -1 : 0;
