@@ -678,12 +678,14 @@ def test_nul_in_a_string_is_read_and_refused_as_a_value():
     ('{"login":"\\ud800","password":"x"}', "lone surrogate"),
     ('{"login":"x","password":"\\udc00\\ud800"}', "lone surrogate"),
     ('{"login":"x","password":"x","a\\u0000b":1}', "\\u0000 in a member name"),
+    ('{"login":"x","password":"x","n":-99999999999999999999}', "out of range"),
     ('{"login":"x",', "not valid JSON"),
 ])
 def test_json_without_a_unicode_reading_is_400_saying_why(raw, detail):
     r"""Schemathesis: valid JSON by RFC 8259 that jansson cannot hold (a
-    lone surrogate escape, \u0000 in a member name) answered 400 "not valid
-    JSON"; the spec now documents the 400 and the detail names the cause."""
+    lone surrogate escape, \u0000 in a member name, an integer beyond 64
+    bits) answered 400 "not valid JSON"; the spec now documents the 400 and
+    the detail names the cause."""
     r = requests.post(url("/api/v1/auth/login"), data=raw,
                       headers={"Content-Type": "application/json"})
     problem = assert_problem(r, 400)

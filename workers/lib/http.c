@@ -771,8 +771,9 @@ check_body(enc_req_t *r, enc_resp_t *w)
     /* \u0000 in a string parses (the getters refuse NUL in a member they
        read: 422); jansson refuses outright what it cannot represent, though
        RFC 8259 allows it: a \u escape of a lone surrogate (text here is
-       UTF-8) and \u0000 in a member name.  Those stay 400 with a detail
-       saying so (schemas/api/openapi.yaml, BadRequest) */
+       UTF-8), \u0000 in a member name, a number beyond a long long or a
+       double (RFC 8259 section 6 lets a parser limit them).  Those stay
+       400 with a detail saying so (schemas/api/openapi.yaml, BadRequest) */
     r->json = json_loadb(r->body, r->len,
                          JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (r->json == NULL) {
@@ -782,6 +783,9 @@ check_body(enc_req_t *r, enc_resp_t *w)
                       err.line, err.column);
         if (json_error_code(&err) == json_error_null_byte_in_key) {
             detail = "the request body has \\u0000 in a member name";
+        } else if (json_error_code(&err) == json_error_numeric_overflow) {
+            detail = "the request body has a number out of range: integers "
+                     "must fit in 64 bits, others in a double";
         } else if (strncmp(err.text, "invalid Unicode", 15) == 0) {
             detail = "the request body has a \\u escape of a lone "
                      "surrogate: strings must be Unicode text";

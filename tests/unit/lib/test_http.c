@@ -570,6 +570,8 @@ test_json_body(void **state)
             { "{\"a\":\"\\udc00x\"}", 15, "lone surrogate" },
             { "{\"a\":\"\\ud800\\u0041\"}", 20, "lone surrogate" },
             { "{\"a\\u0000\":1}", 13, "\\u0000 in a member name" },
+            { "{\"a\":-99999999999999999999}", 27, "out of range" },
+            { "{\"a\":1e999}", 11, "out of range" },
         };
         size_t  i;
 
