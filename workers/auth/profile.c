@@ -363,7 +363,6 @@ auth_h_users_list(enc_req_t *r, enc_resp_t *w, void *data)
 void
 auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 {
-    int                    found;
     PGresult              *res;
     enc_pg_t              *pg;
     const char            *id, *caller, *params[3];
@@ -392,21 +391,6 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     pg = enc_kit_db(w);
     if (pg == NULL) {
-        return;
-    }
-
-    if (in.role == NULL && in.disabled < 0) {
-        if (!auth_caller_is_admin(pg, w, caller)) {
-            return;
-        }
-        found = auth_user_by_id(pg, id, &u);
-        if (found < 0) {
-            enc_kit_db_error(w, pg);
-        } else if (found == 0) {
-            resp_not_found(w);
-        } else {
-            resp_user(w, &u, AUTH_USER_ADMIN);
-        }
         return;
     }
 

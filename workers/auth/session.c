@@ -452,9 +452,15 @@ request_refresh_token(enc_req_t *r, enc_resp_t *w, const char **out)
     enc_validation_init(&v);
 
     /* "" is accepted here and then treated as no token: an empty token is
-       a missing credential (401), not a malformed body */
-    if (enc_json_get_str(enc_req_json(r), "refresh_token", 0, 0, 4096, out,
-                         &v) != 0)
+       a missing credential (401), not a malformed body; null is a wrong
+       type (libencore's getter would take it for absent) */
+    if (json_is_null(json_object_get(enc_req_json(r), "refresh_token"))) {
+        enc_validation_add(&v, "refresh_token", "must be a string");
+    }
+
+    if (enc_validation_failed(&v)
+        || enc_json_get_str(enc_req_json(r), "refresh_token", 0, 0, 4096, out,
+                            &v) != 0)
     {
         enc_resp_validation(w, &v);
         return -1;

@@ -266,6 +266,15 @@ auth_validate_patch_me(json_t *body, auth_patch_me_in_t *out,
                            "is required to change the password");
     }
 
+    /* current_password alone changes nothing either ("" is the body
+       itself, as a JSON Pointer) */
+    if (!enc_validation_failed(v) && b.bio.state == ENC_ABSENT
+        && b.email.state == ENC_ABSENT && b.password.state == ENC_ABSENT)
+    {
+        enc_validation_add(v, "", "must have at least one of bio, email, "
+                           "password");
+    }
+
     out->bio = b.bio.str;
     out->email = b.email.str;
     out->password = b.password.str;

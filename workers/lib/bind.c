@@ -468,7 +468,7 @@ enc_bind_json(json_t *body, const enc_field_t *fields, unsigned mode,
 
     *out = NULL;
     if (body != NULL && !json_is_object(body)) {
-        enc_validation_add(v, "body", "must be a JSON object");
+        enc_validation_add(v, "", "must be a JSON object");
         return -1;
     }
 
@@ -533,7 +533,7 @@ enc_bind_json(json_t *body, const enc_field_t *fields, unsigned mode,
     }
 
     if ((mode & ENC_BIND_PATCH) && given == 0 && !failed) {
-        enc_validation_add(v, "body", "names no field to change");
+        enc_validation_add(v, "", "names no field to change");
         failed = 1;
     }
 

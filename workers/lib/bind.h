@@ -16,6 +16,9 @@
  * ENC_OUT flag marks what is selected and answered, ENC_IN what a client
  * may write.  Lengths are counted in characters (code points), not bytes.
  *
+ * Errors about the body as a whole name the field "" (the JSON Pointer of
+ * the whole document, RFC 6901).
+ *
  * PATCH semantics: a field is absent (unchanged), null (cleared; only for
  * ENC_NULLABLE fields) or set.  enc_value_t carries the three states; in the
  * normalised object they are: no member, JSON null, the value.

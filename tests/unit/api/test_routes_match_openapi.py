@@ -452,6 +452,41 @@ def test_spec_and_routes_file_agree_on_policies():
                     % (rel(ROUTES_FILE), "\n".join(mismatches)), pytrace=False)
 
 
+def route_locations():
+    """{name: {directive: args}} of the named locations of the routes file
+    (the ones a route continues in), and the default one's name."""
+    with open(ROUTES_FILE, encoding="utf-8") as f:
+        top = parse_conf(f.read(), rel(ROUTES_FILE))
+    named = {d.args[0]: {c.name: c.args for c in d.block}
+             for d in top if d.name == "location" and d.block is not None
+             and len(d.args) == 1 and d.args[0].startswith("@")}
+    default = [d.args[0] for d in top if d.name == "encore_route_location"]
+    return named, default[0] if default else None
+
+
+def test_rate_limited_routes_list_429():
+    """An operation lists 429 exactly when its route continues in a
+    location with limit_req (login's bucket: register, login, refresh, and
+    the /users/me routes that check a password): Schemathesis found the
+    /users/me ones answering an undocumented 429."""
+    spec = spec_routes()
+    named, default = route_locations()
+    problems = []
+    for r in load_routes():
+        op = spec.get((r.method, r.path))
+        loc = r.options.get("location", default)
+        if op is None or loc not in named:
+            continue
+        limited = "limit_req" in named[loc]
+        if limited != ("429" in op["responses"]):
+            problems.append("    %s   %s: location %s %s limit_req, the spec %s 429" % (
+                fmt_pair((r.method, r.path)), r.where, loc, "has" if limited else "has no",
+                "lists no" if limited else "lists"))
+    if problems:
+        pytest.fail("rate limits differ between %s and the spec:\n%s"
+                    % (rel(ROUTES_FILE), "\n".join(problems)), pytrace=False)
+
+
 def test_route_names_are_the_operation_ids():
     """A route's NAME ($encore_route, the access log, the metrics label) is
     its operationId, so logs, metrics and the spec name routes alike."""

@@ -237,11 +237,13 @@ test_outputs(void **state)
     /* a PATCH without a body changes nothing: 422, not 200 (found by
        Schemathesis, issue 7) */
     assert_int_equal(auth_validate_patch_me(NULL, &me, &v), -1);
-    assert_true(enc_validation_failed(&v));
-    enc_validation_free(&v);
     assert_null(me.bio);
     assert_null(me.email);
     assert_null(me.password);
+    assert_int_equal(json_array_size(v.errors), 1);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(v.errors, 0), "field")), "");
+    enc_validation_free(&v);
 
     body = json_pack("{s:s, s:s, s:s}", "bio", "hi", "password", "new pass",
                      "current_password", "old");
@@ -254,10 +256,10 @@ test_outputs(void **state)
     json_decref(body);
 
     assert_int_equal(auth_validate_patch_admin(NULL, &admin, &v), -1);
-    assert_true(enc_validation_failed(&v));
-    enc_validation_free(&v);
     assert_null(admin.role);
     assert_int_equal(admin.disabled, -1);
+    assert_int_equal(json_array_size(v.errors), 1);
+    enc_validation_free(&v);
 
     body = json_pack("{s:b}", "disabled", 1);
     assert_int_equal(auth_validate_patch_admin(body, &admin, &v), 0);
