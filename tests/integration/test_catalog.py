@@ -1083,3 +1083,83 @@ def test_cursors_of_other_lists_are_400(lists):
     r = get("%s/%s/tracks" % (ALBUMS, al0.upper()), params={"cursor": c["c_tracks"]})
     assert r.status_code in (200, 400), r.text
 
+
+# ---- deletes racing creates under them ------------------------------------------------------------------------
+
+def _race_delete(h, parent_path, creates, rounds=15):
+    """Deletes a parent while threads keep creating children under it:
+    the delete is 204 and never a 500, each create is 201 or 422 (no such
+    parent), and every child a create answered 201 for is gone with it."""
+    statuses = []
+    for _ in range(rounds):
+        path, makers = parent_path(), creates()
+        results, stop, started = [], threading.Event(), threading.Semaphore(0)
+
+        def run(make):
+            s = requests.Session()
+            first = True
+            while not stop.is_set():
+                r = make(s)
+                results.append(r)
+                if first:
+                    started.release()
+                    first = False
+
+        threads = [threading.Thread(target=run, args=(m,)) for m in makers]
+        for t in threads:
+            t.start()
+        for _ in threads:
+            started.acquire()
+        r = delete(path, h)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        statuses.append(r.status_code)
+        assert r.status_code == 204, (r.status_code, r.text)
+        for c in results:
+            assert c.status_code in (201, 422), (c.status_code, c.text)
+            if c.status_code == 201:
+                loc = c.headers["Location"]
+                assert_problem(get(loc), 404)
+        assert_problem(get(path), 404)
+    return statuses
+
+
+def test_artist_delete_racing_album_and_track_creates(mod):
+    state = {}
+
+    def parent():
+        state["artist"] = new_artist(mod)
+        state["album"] = new_album(mod, state["artist"]["id"])
+        state["pos"] = iter(range(1, 100000))
+        return "%s/%s" % (ARTISTS, state["artist"]["id"])
+
+    def creates():
+        artist_id, album_id, pos = state["artist"]["id"], state["album"]["id"], state["pos"]
+        return [
+            lambda s: s.post(url(ALBUMS), json={"artist_id": artist_id, "title": "x",
+                                                "kind": "ep"}, headers=mod),
+            lambda s: s.post(url(TRACKS), json={"album_id": album_id, "title": "x",
+                                                "position": next(pos), "duration_ms": 1},
+                             headers=mod),
+        ]
+
+    _race_delete(mod, parent, creates)
+
+
+def test_album_delete_racing_track_creates(mod):
+    state = {}
+
+    def parent():
+        state["album"] = new_album(mod, new_artist(mod)["id"])
+        state["pos"] = iter(range(1, 100000))
+        return "%s/%s" % (ALBUMS, state["album"]["id"])
+
+    def creates():
+        album_id, pos = state["album"]["id"], state["pos"]
+        make = (lambda s: s.post(url(TRACKS), json={"album_id": album_id, "title": "x",
+                                                    "position": next(pos), "duration_ms": 1},
+                                 headers=mod))
+        return [make, make]
+
+    _race_delete(mod, parent, creates)

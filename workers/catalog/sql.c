@@ -43,6 +43,16 @@ const enc_pg_stmt_t  catalog_statements[] = {
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.artist}", 2 },
 
+    /* before artist_delete, each its own statement (cascade.c): the
+       artist first, so no album can be added to it, then its albums, so
+       no track can be added to them; the delete's snapshot, taken after
+       both, then holds every child the foreign keys will look for */
+    { "artist_lock",
+      "SELECT id FROM artists WHERE id = $1::uuid FOR UPDATE", 1 },
+
+    { "artist_albums_lock",
+      "SELECT id FROM albums WHERE artist_id = $1::uuid FOR UPDATE", 1 },
+
     /* one statement, so the three deletes are one snapshot and the
        (NO ACTION) foreign keys are checked once, at its end */
     { "artist_delete",
@@ -80,6 +90,10 @@ const enc_pg_stmt_t  catalog_statements[] = {
       "(SELECT {p.album:patch}, now() "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.album}", 2 },
+
+    /* before album_delete: no track can be added meanwhile (cascade.c) */
+    { "album_lock",
+      "SELECT id FROM albums WHERE id = $1::uuid FOR UPDATE", 1 },
 
     { "album_delete",
       "WITH al AS (DELETE FROM albums WHERE id = $1::uuid RETURNING id), "
