@@ -865,6 +865,22 @@ def test_album_and_track_lists_page_in_order(mod):
                                           limit=limit)] == want, limit
 
 
+
+def test_cursors_after_long_names_in_any_script(mod):
+    """A page may end on any name: 200 characters of any script, quotes,
+    backslashes or control characters included, still make a cursor."""
+    g = "genre-" + hexid()
+    made = [new_artist(mod, name=n, genres=[g]) for n in
+            ("Я" * 200, "😀" * 200, "東京" * 100, '"' * 200, "\\" * 200, "\u0001" * 200,
+             "\u007f" * 200, "Ω😀\"\\\u0002" * 40, "z" * 200, "ǅ" * 200)]
+    want = [a["id"] for a in sorted(made, key=lambda a: (fold(a["name"])[:64].encode(),
+                                                         a["id"]))]
+    for limit in (1, 2, 3):
+        got = list_all(ARTISTS, {"genre": g}, limit=limit)
+        assert [a["id"] for a in got] == want, limit
+    for a in made:
+        assert list_all(ARTISTS, {"genre": g, "q": a["name"]}, limit=1) == [a]
+
 # ---- pagination while rows are inserted ---------------------------------------------------------------------
 
 def _page_while_inserting(path, params, insert, key, initial, limit=3):
