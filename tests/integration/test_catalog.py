@@ -229,6 +229,27 @@ def test_artist_delete_takes_albums_and_tracks(mod):
     assert fetch("%s/%s" % (ARTISTS, other["id"])) == other
 
 
+def test_catalog_paths_take_head_and_options_and_refuse_other_methods(mod):
+    artist = new_artist(mod)
+    album = new_album(mod, artist["id"])
+    for path in (ARTISTS, "%s/%s" % (ARTISTS, artist["id"]),
+                 "%s/%s/albums" % (ARTISTS, artist["id"]), "%s/%s" % (ALBUMS, album["id"]),
+                 "%s/%s/tracks" % (ALBUMS, album["id"])):
+        r = requests.head(url(path))
+        assert r.status_code == 200 and r.content == b"", (path, r.status_code)
+    for path, allow in ((ARTISTS, {"GET", "HEAD", "POST", "OPTIONS"}),
+                        (ALBUMS, {"POST", "OPTIONS"}), (TRACKS, {"POST", "OPTIONS"}),
+                        ("%s/%s" % (TRACKS, uuid.uuid4()),
+                         {"GET", "HEAD", "PATCH", "DELETE", "OPTIONS"}),
+                        ("%s/%s/albums" % (ARTISTS, artist["id"]), {"GET", "HEAD", "OPTIONS"})):
+        r = requests.options(url(path))
+        assert r.status_code == 204
+        assert {m.strip() for m in r.headers["Allow"].split(",")} == allow, (path, r.headers)
+        r = requests.put(url(path), json={}, headers=mod)
+        assert_problem(r, 405)
+        assert {m.strip() for m in r.headers["Allow"].split(",")} == allow
+
+
 # ---- 404: unknown ids, ids that are not UUIDs -------------------------------------------------------
 
 @pytest.mark.parametrize("collection,body", [
@@ -443,7 +464,7 @@ THIS_YEAR = datetime.datetime.now(datetime.timezone.utc).year
 
 ARTIST_BAD = [
     ("name", ""), ("name", "x" * 201), ("name", "ö" * 201), ("name", "😀" * 201), ("name", 5),
-    ("name", ["x"]),
+    ("name", ["x"]), ("name", None), ("slug", None), ("bio", None), ("genres", None),
     ("slug", ""), ("slug", "Upper"), ("slug", "with space"), ("slug", "-lead"),
     ("slug", "trail-"), ("slug", "dou--ble"), ("slug", "ünicode"), ("slug", "under_score"),
     ("slug", "a" * 101), ("slug", 7),
@@ -466,10 +487,12 @@ ALBUM_BAD = [
     ("release_date", ""), ("release_date", 20210101), ("release_date", "2021-04-31"),
     ("release_date", "1900-02-29"),
     ("kind", "lp"), ("kind", "Album"), ("kind", ""), ("kind", 1), ("kind", ["album"]),
+    ("title", None), ("kind", None),
 ]
 
 TRACK_BAD = [
-    ("title", ""), ("title", "t" * 201), ("title", False),
+    ("title", ""), ("title", "t" * 201), ("title", False), ("title", None),
+    ("position", None), ("duration_ms", None),
     ("position", 0), ("position", -1), ("position", 1.5), ("position", "1"), ("position", 2 ** 31),
     ("position", True), ("position", 1e3), ("position", -2 ** 31),
     ("duration_ms", -1), ("duration_ms", 1.5), ("duration_ms", "100"), ("duration_ms", 2 ** 31),
