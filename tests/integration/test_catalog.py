@@ -2,6 +2,7 @@
 albums_*, tracks_*): CRUD, who may write, every field's rules, lists and
 their cursors.  The events are in test_catalog_events.py."""
 import datetime
+import json
 import threading
 import urllib.parse
 import uuid
@@ -579,6 +580,30 @@ def test_edge_values_are_accepted(mod):
     assert t["duration_ms"] == 2 ** 31 - 1
 
 
+def test_the_longest_valid_bodies_are_taken_however_escaped(mod):
+    """Limits are characters and JSON may escape any character: a bio of
+    10,000 characters outside the BMP is 120 KB as \\uXXXX pairs
+    (conf/routes.conf: a route's body limit must hold that)."""
+    bio = "😀" * 10000
+    body = artist_body(bio=bio, genres=["ü" * 50] * 1 + ["g%d" % i for i in range(9)],
+                       name="😀" * 200)
+    raw = json.dumps(body).encode()             # ensure_ascii: every emoji escaped
+    assert len(raw) > 120000
+    h = dict(mod, **{"Content-Type": "application/json"})
+    r = requests.post(url(ARTISTS), data=raw, headers=h)
+    assert r.status_code == 201, (r.status_code, r.text[:300])
+    artist = r.json()
+    assert artist["bio"] == bio
+    raw = json.dumps({"bio": "東" * 10000, "name": "😀" * 199 + "x"}).encode()
+    r = requests.patch(url("%s/%s" % (ARTISTS, artist["id"])), data=raw, headers=h)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert fetch("%s/%s" % (ARTISTS, artist["id"]))["bio"] == "東" * 10000
+    # and a body far beyond any valid one is 413
+    r = requests.post(url(ARTISTS), data=json.dumps(artist_body(bio="x" * 2000000)),
+                      headers=h)
+    assert_problem(r, 413)
+
+
 def test_every_error_at_once(mod):
     r = post(ARTISTS, {"name": "", "slug": "Bad Slug", "bio": "x" * 10001, "country": "XX",
                        "formed_year": 999, "genres": ["a", "a"], "extra": 1}, mod)
@@ -803,6 +828,22 @@ def test_genre_is_an_exact_filter(mod):
     r = patch("%s/%s" % (ARTISTS, second["id"]), {"genres": ["other"]}, mod)
     assert r.status_code == 200
     assert [a["id"] for a in list_all(ARTISTS, {"genre": g})] == [only["id"]]
+
+
+def test_genres_with_array_syntax_survive(mod):
+    """Items that mean something inside a PostgreSQL array literal are
+    stored and found as they were sent."""
+    h = hexid()
+    odd = ["a,b" + h, "{x}" + h, '"q"' + h, "NULL", "back\\slash" + h, " space " + h, "ø" + h]
+    artist = new_artist(mod, genres=odd)
+    assert artist["genres"] == odd
+    assert fetch("%s/%s" % (ARTISTS, artist["id"]))["genres"] == odd
+    for g in odd:
+        assert artist["id"] in {a["id"] for a in list_all(ARTISTS, {"genre": g})}, g
+    r = patch("%s/%s" % (ARTISTS, artist["id"]), {"genres": list(reversed(odd))}, mod)
+    assert r.status_code == 200, r.text
+    assert r.json()["genres"] == list(reversed(odd))
+    assert fetch("%s/%s" % (ARTISTS, artist["id"]))["genres"] == list(reversed(odd))
 
 
 def test_genre_and_q_combined(mod):
