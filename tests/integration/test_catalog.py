@@ -812,6 +812,22 @@ def test_q_beyond_the_sort_keys_64_characters(mod):
     assert list_all(ARTISTS, {"genre": g, "q": "L" + "Ó" * 151}) == []
 
 
+def test_q_prefix_before_the_last_code_point(mod):
+    """A name whose character after the prefix is U+10FFFF, the greatest
+    code point, starts with that prefix too."""
+    g = "genre-" + hexid()
+    top = "\U0010FFFF"
+    a = new_artist(mod, name="Zq" + top + "x", genres=[g])
+    b = new_artist(mod, name="Zq" + top * 70, genres=[g])
+    c = new_artist(mod, name=top * 3, genres=[g])
+    assert sorted(x["id"] for x in list_all(ARTISTS, {"genre": g, "q": "zq"})) == \
+        sorted([a["id"], b["id"]])
+    assert list_all(ARTISTS, {"genre": g, "q": "zq" + top + "x"}) == [a]
+    assert list_all(ARTISTS, {"genre": g, "q": "Zq" + top * 70}) == [b]
+    assert list_all(ARTISTS, {"genre": g, "q": top}) == [c]
+    assert list_all(ARTISTS, {"genre": g, "q": "zr"}) == []
+
+
 def test_genre_is_an_exact_filter(mod):
     g = "genre-" + hexid()
     only = new_artist(mod, genres=[g])

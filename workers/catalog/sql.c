@@ -19,14 +19,15 @@ const enc_pg_stmt_t  catalog_statements[] = {
 
     /* $1 genre, $2 name prefix, $3/$4 the last (sort_name, id) seen,
        $5 page size + 1.  The prefix is a range on the C-collated sort key
-       (an index scan with parameters), rechecked on the whole name since
-       the key is cut at 64 characters. */
+       (an index scan with parameters; prefix_end is its inclusive end,
+       002_prefix_end.sql), rechecked on the whole name since the key is
+       cut at 64 characters. */
     { "artists_list",
       "SELECT {artist}, sort_name FROM artists "
       "WHERE ($1::text IS NULL OR genres @> ARRAY[$1::text]) "
       "AND ($2::text IS NULL "
       "     OR (sort_name >= left(fold($2), 64) "
-      "         AND sort_name < prefix_end(left(fold($2), 64)) "
+      "         AND sort_name <= prefix_end(left(fold($2), 64)) "
       "         AND starts_with(fold(name), fold($2)))) "
       "AND ($3::text IS NULL OR (sort_name, id) > ($3::text, $4::uuid)) "
       "ORDER BY sort_name, id LIMIT $5::int", 5 },
