@@ -7,6 +7,7 @@ again so the token carries the role."""
 import os
 import pathlib
 import sys
+import threading
 import uuid
 
 import pytest
@@ -161,3 +162,45 @@ def list_all(path, params=None, limit=100):
         assert page["next_cursor"] not in seen_cursors, "a cursor repeated"
         seen_cursors.add(page["next_cursor"])
         params["cursor"] = page["next_cursor"]
+
+
+# ---- races ------------------------------------------------------------------------------------
+
+def race_delete(h, parent_path, creates, rounds=15):
+    """Deletes a parent while threads keep creating children under it:
+    the delete is 204 and never a 500, each create is 201 or 422 (no such
+    parent), and every child a create answered 201 for is gone with it.
+    Returns the children made: [(Location, entity)]."""
+    made = []
+    for _ in range(rounds):
+        path, makers = parent_path(), creates()
+        results, stop, started = [], threading.Event(), threading.Semaphore(0)
+
+        def run(make):
+            s = requests.Session()
+            first = True
+            while not stop.is_set():
+                r = make(s)
+                results.append(r)
+                if first:
+                    started.release()
+                    first = False
+
+        threads = [threading.Thread(target=run, args=(m,)) for m in makers]
+        for t in threads:
+            t.start()
+        for _ in threads:
+            started.acquire()
+        r = delete(path, h)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert r.status_code == 204, (r.status_code, r.text)
+        for c in results:
+            assert c.status_code in (201, 422), (c.status_code, c.text)
+            if c.status_code == 201:
+                loc = c.headers["Location"]
+                assert_problem(get(loc), 404)
+                made.append((loc, c.json()))
+        assert_problem(get(path), 404)
+    return made

@@ -14,7 +14,7 @@ from conftest import assert_problem, url
 from catalog_support import (ROLES, artist_body, assert_field_problem,  # noqa: F401
                              assert_invalid, bearer, conforms, delete, fetch, get,
                              hexid, list_all, mod, new_album, new_artist, new_track,
-                             patch, post, tokens)
+                             patch, post, race_delete, tokens)
 
 ARTISTS = "/api/v1/artists"
 ALBUMS = "/api/v1/albums"
@@ -1182,45 +1182,6 @@ def test_cursors_of_other_lists_are_400(lists):
 
 # ---- deletes racing creates under them ------------------------------------------------------------------------
 
-def _race_delete(h, parent_path, creates, rounds=15):
-    """Deletes a parent while threads keep creating children under it:
-    the delete is 204 and never a 500, each create is 201 or 422 (no such
-    parent), and every child a create answered 201 for is gone with it."""
-    statuses = []
-    for _ in range(rounds):
-        path, makers = parent_path(), creates()
-        results, stop, started = [], threading.Event(), threading.Semaphore(0)
-
-        def run(make):
-            s = requests.Session()
-            first = True
-            while not stop.is_set():
-                r = make(s)
-                results.append(r)
-                if first:
-                    started.release()
-                    first = False
-
-        threads = [threading.Thread(target=run, args=(m,)) for m in makers]
-        for t in threads:
-            t.start()
-        for _ in threads:
-            started.acquire()
-        r = delete(path, h)
-        stop.set()
-        for t in threads:
-            t.join(60)
-        statuses.append(r.status_code)
-        assert r.status_code == 204, (r.status_code, r.text)
-        for c in results:
-            assert c.status_code in (201, 422), (c.status_code, c.text)
-            if c.status_code == 201:
-                loc = c.headers["Location"]
-                assert_problem(get(loc), 404)
-        assert_problem(get(path), 404)
-    return statuses
-
-
 def test_artist_delete_racing_album_and_track_creates(mod):
     state = {}
 
@@ -1240,7 +1201,7 @@ def test_artist_delete_racing_album_and_track_creates(mod):
                              headers=mod),
         ]
 
-    _race_delete(mod, parent, creates)
+    race_delete(mod, parent, creates)
 
 
 def test_album_delete_racing_track_creates(mod):
@@ -1258,4 +1219,4 @@ def test_album_delete_racing_track_creates(mod):
                                  headers=mod))
         return [make, make]
 
-    _race_delete(mod, parent, creates)
+    race_delete(mod, parent, creates)

@@ -9,8 +9,9 @@ import pathlib
 from jsonschema import Draft202012Validator
 
 from conftest import assert_problem, kafka_read
+from conftest import url
 from catalog_support import (artist_body, bearer, delete, hexid, mod, new_album,  # noqa: F401
-                             new_artist, new_track, patch, post, tokens)
+                             new_artist, new_track, patch, post, race_delete, tokens)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 TOPICS = {"artist": "encore.catalog.artists", "album": "encore.catalog.albums",
@@ -127,6 +128,38 @@ def test_artist_cascade_publishes_one_deleted_event_per_entity(mod):
         # each deleted entity's events end with its delete
         for i in ids:
             assert [m["headers"]["ce_type"] for m in msgs if m["key"] == i][-1] == deleted
+
+
+def test_children_created_during_a_cascade_get_their_deleted_event(mod):
+    """A child whose create won the race with its parent's delete (201)
+    was deleted by it: its deleted event is published like the others."""
+    state = {}
+
+    def parent():
+        state["artist"] = new_artist(mod)
+        state["album"] = new_album(mod, state["artist"]["id"])
+        state["pos"] = iter(range(1, 100000))
+        return "/api/v1/artists/" + state["artist"]["id"]
+
+    def creates():
+        artist_id, album_id, pos = state["artist"]["id"], state["album"]["id"], state["pos"]
+        return [
+            lambda s: s.post(url("/api/v1/albums"), json={"artist_id": artist_id, "title": "x",
+                                                          "kind": "ep"}, headers=mod),
+            lambda s: s.post(url("/api/v1/tracks"), json={"album_id": album_id, "title": "x",
+                                                          "position": next(pos),
+                                                          "duration_ms": 1}, headers=mod),
+        ]
+
+    made = race_delete(mod, parent, creates, rounds=5)
+    for kind in ("album", "track"):
+        ids = {e["id"] for loc, e in made if "/%s/" % PLURAL[kind] in loc}
+        if not ids:
+            continue
+        deleted = "encore.%s.deleted" % kind
+        msgs = events(kind, {(i, deleted) for i in ids})
+        for i in ids:
+            assert len({m["headers"]["ce_id"] for m in of_type(msgs, i, deleted)}) == 1
 
 
 def test_album_cascade_spares_the_artist(mod):
