@@ -179,18 +179,22 @@ def race_delete(h, parent_path, creates, rounds=15):
         def run(make):
             s = requests.Session()
             first = True
-            while not stop.is_set():
-                r = make(s)
-                results.append(r)
+            try:
+                while not stop.is_set():
+                    results.append(make(s))
+                    if first:
+                        started.release()
+                        first = False
+            finally:
                 if first:
-                    started.release()
-                    first = False
+                    started.release()       # failed: the main thread sees why
 
         threads = [threading.Thread(target=run, args=(m,)) for m in makers]
         for t in threads:
             t.start()
         for _ in threads:
             started.acquire()
+        assert len(results) >= len(threads), "a creating thread failed"
         r = delete(path, h)
         stop.set()
         for t in threads:
