@@ -321,6 +321,36 @@ def test_duplicate_position_is_409_within_an_album_only(mod):
     new_track(mod, other["id"], 1)
 
 
+def test_concurrent_duplicates_get_one_201_and_409s(mod):
+    """The same slug, or the same track position, sent at once by several
+    clients: one wins, the others are told why (409 naming the field),
+    none is a 500."""
+    album = new_album(mod, new_artist(mod)["id"])
+    for _ in range(3):
+        slug, pos = "race-" + hexid(), 1 + len(list_all("%s/%s/tracks" % (ALBUMS, album["id"])))
+        jobs = [(ARTISTS, artist_body(slug=slug)) for _ in range(4)] + \
+               [(TRACKS, {"album_id": album["id"], "title": "t", "position": pos,
+                          "duration_ms": 1}) for _ in range(4)]
+        results, gate = [None] * len(jobs), threading.Barrier(len(jobs))
+
+        def run(i):
+            gate.wait()
+            results[i] = post(jobs[i][0], jobs[i][1], mod)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for path, field in ((ARTISTS, "slug"), (TRACKS, "position")):
+            mine = [r for (p, _), r in zip(jobs, results) if p == path]
+            assert sorted(r.status_code for r in mine) == [201, 409, 409, 409], \
+                [(r.status_code, r.text) for r in mine]
+            for r in mine:
+                if r.status_code == 409:
+                    assert_field_problem(r, 409, field)
+
+
 def test_unknown_parent_on_create_is_422(mod):
     r = post(ALBUMS, {"artist_id": str(uuid.uuid4()), "title": "x", "kind": "album"}, mod)
     assert_invalid(r, "artist_id")
