@@ -87,7 +87,7 @@ as_signed_payload(const uint8_t *data, size_t size)
     {
         abort();
     }
-    raw[0] = 0x01;
+    raw[0] = 0x02;   /* cursor.h's version */
     memcpy(raw + 1, mac, ENC_CURSOR_TAG_LEN);
     memcpy(raw + 1 + ENC_CURSOR_TAG_LEN, data, size);
     c = enc_b64url_encode_alloc(raw, 1 + ENC_CURSOR_TAG_LEN + size);

@@ -81,5 +81,7 @@ catalog_albums_patch(enc_req_t *r, enc_resp_t *w, void *app)
 void
 catalog_albums_delete(enc_req_t *r, enc_resp_t *w, void *app)
 {
-    catalog_delete_cascade(r, w, &catalog_album, "album_delete");
+    static const char *const  locks[] = { "album_lock", NULL };
+
+    catalog_delete_cascade(r, w, &catalog_album, locks, "album_delete");
 }

@@ -89,5 +89,9 @@ catalog_artists_patch(enc_req_t *r, enc_resp_t *w, void *app)
 void
 catalog_artists_delete(enc_req_t *r, enc_resp_t *w, void *app)
 {
-    catalog_delete_cascade(r, w, &catalog_artist, "artist_delete");
+    static const char *const  locks[] = {
+        "artist_lock", "artist_albums_lock", NULL
+    };
+
+    catalog_delete_cascade(r, w, &catalog_artist, locks, "artist_delete");
 }

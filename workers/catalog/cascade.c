@@ -6,6 +6,14 @@
  * first; each gets its own "deleted" event in the same transaction, so a
  * consumer (search, content's artist replica) hears of every row that
  * went, not only of the one the client named.
+ *
+ * A child created meanwhile must not slip past the statement's snapshot:
+ * committed after it was taken, it is not deleted, and the foreign key
+ * then refuses the parent's delete (a 500).  So the lock statements run
+ * first, each in its own snapshot, locking the parent and then the
+ * parents of grandchildren FOR UPDATE: an insert's foreign-key check
+ * (FOR KEY SHARE) in flight is waited for, and a later one waits for us
+ * and then finds no parent (422).
  */
 
 #include <string.h>
@@ -28,7 +36,7 @@ entity_of(const char *kind)
 
 void
 catalog_delete_cascade(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
-    const char *stmt)
+    const char *const *locks, const char *stmt)
 {
     int          i, n;
     enc_pg_t    *pg;
@@ -36,9 +44,19 @@ catalog_delete_cascade(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char  *id;
 
     if ((id = enc_kit_id(r, w, e)) == NULL || (pg = enc_kit_db(w)) == NULL
-        || enc_kit_begin(w, pg) != 0
-        || (res = enc_kit_run(w, pg, e, stmt, 1, &id)) == NULL)
+        || enc_kit_begin(w, pg) != 0)
     {
+        return;
+    }
+
+    for (; *locks != NULL; locks++) {
+        if ((res = enc_kit_run(w, pg, e, *locks, 1, &id)) == NULL) {
+            return;
+        }
+        PQclear(res);
+    }
+
+    if ((res = enc_kit_run(w, pg, e, stmt, 1, &id)) == NULL) {
         return;
     }
 

@@ -40,9 +40,11 @@ void catalog_tracks_create(enc_req_t *r, enc_resp_t *w, void *app);
 void catalog_tracks_patch(enc_req_t *r, enc_resp_t *w, void *app);
 void catalog_tracks_delete(enc_req_t *r, enc_resp_t *w, void *app);
 
-/* cascade.c: deletes that take their children along, one event each */
+/* cascade.c: deletes that take their children along, one event each;
+   locks: statements ($1 = the id) run first, NULL-terminated */
 void catalog_delete_cascade(enc_req_t *r, enc_resp_t *w,
-                            const enc_entity_t *e, const char *stmt);
+                            const enc_entity_t *e, const char *const *locks,
+                            const char *stmt);
 
 /* import.c: `encore-catalog import-chinook FILE` */
 int  catalog_command(const enc_config_t *c, int argc, char **argv);

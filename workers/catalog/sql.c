@@ -19,14 +19,15 @@ const enc_pg_stmt_t  catalog_statements[] = {
 
     /* $1 genre, $2 name prefix, $3/$4 the last (sort_name, id) seen,
        $5 page size + 1.  The prefix is a range on the C-collated sort key
-       (an index scan with parameters), rechecked on the whole name since
-       the key is cut at 64 characters. */
+       (an index scan with parameters; prefix_end is its inclusive end,
+       002_prefix_end.sql), rechecked on the whole name since the key is
+       cut at 64 characters. */
     { "artists_list",
       "SELECT {artist}, sort_name FROM artists "
       "WHERE ($1::text IS NULL OR genres @> ARRAY[$1::text]) "
       "AND ($2::text IS NULL "
       "     OR (sort_name >= left(fold($2), 64) "
-      "         AND sort_name < prefix_end(left(fold($2), 64)) "
+      "         AND sort_name <= prefix_end(left(fold($2), 64)) "
       "         AND starts_with(fold(name), fold($2)))) "
       "AND ($3::text IS NULL OR (sort_name, id) > ($3::text, $4::uuid)) "
       "ORDER BY sort_name, id LIMIT $5::int", 5 },
@@ -42,6 +43,16 @@ const enc_pg_stmt_t  catalog_statements[] = {
       "(SELECT {p.artist:patch}, now() "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.artist}", 2 },
+
+    /* before artist_delete, each its own statement (cascade.c): the
+       artist first, so no album can be added to it, then its albums, so
+       no track can be added to them; the delete's snapshot, taken after
+       both, then holds every child the foreign keys will look for */
+    { "artist_lock",
+      "SELECT id FROM artists WHERE id = $1::uuid FOR UPDATE", 1 },
+
+    { "artist_albums_lock",
+      "SELECT id FROM albums WHERE artist_id = $1::uuid FOR UPDATE", 1 },
 
     /* one statement, so the three deletes are one snapshot and the
        (NO ACTION) foreign keys are checked once, at its end */
@@ -80,6 +91,10 @@ const enc_pg_stmt_t  catalog_statements[] = {
       "(SELECT {p.album:patch}, now() "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.album}", 2 },
+
+    /* before album_delete: no track can be added meanwhile (cascade.c) */
+    { "album_lock",
+      "SELECT id FROM albums WHERE id = $1::uuid FOR UPDATE", 1 },
 
     { "album_delete",
       "WITH al AS (DELETE FROM albums WHERE id = $1::uuid RETURNING id), "

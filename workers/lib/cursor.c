@@ -22,7 +22,7 @@
 
 #define KEY_MAX      256
 #define KEY_MIN      32
-#define VERSION      0x01
+#define VERSION      0x02     /* 0x01: a JSON payload */
 #define RAW_MAX      (ENC_CURSOR_MAX / 4 * 3)
 
 
@@ -134,34 +134,45 @@ tag(const char *scope, const unsigned char *payload, size_t len,
 }
 
 
+/* The payload: each key's UTF-8 text followed by a NUL.  Not JSON, whose
+   escapes (\uXXXX for every non-ASCII or control character) made a page
+   ending on a 60-letter Cyrillic name too long for a cursor; this way a
+   key costs its bytes plus one, so a 64-character sort key (at most 256
+   bytes) and a UUID always fit. */
 char *
 enc_cursor_encode(const char *scope, json_t *keys)
 {
-    char           *payload, *out;
-    size_t          len;
-    unsigned char   raw[RAW_MAX], mac[EVP_MAX_MD_SIZE];
+    char           *out;
+    size_t          i, n, len = 0;
+    json_t         *k;
+    unsigned char   raw[RAW_MAX], mac[EVP_MAX_MD_SIZE], *payload;
 
-    payload = json_dumps(keys, JSON_COMPACT | JSON_ENSURE_ASCII);
-    if (payload == NULL) {
-        return NULL;
-    }
-    len = strlen(payload);
+    payload = raw + 1 + ENC_CURSOR_TAG_LEN;
 
-    if (1 + ENC_CURSOR_TAG_LEN + len > RAW_MAX
-        || tag(scope, (unsigned char *) payload, len, mac) != 0)
-    {
-        if (1 + ENC_CURSOR_TAG_LEN + len > RAW_MAX) {
-            enc_log_error("cursor: the sort key of a page is too long for a "
-                          "cursor (%zu bytes)", len);
+    json_array_foreach(keys, i, k) {
+        if (!json_is_string(k)) {
+            return NULL;
         }
-        free(payload);
+        n = json_string_length(k);
+        if (memchr(json_string_value(k), '\0', n) != NULL) {
+            return NULL;
+        }
+        if (1 + ENC_CURSOR_TAG_LEN + len + n + 1 > RAW_MAX) {
+            enc_log_error("cursor: the sort key of a page is too long for a "
+                          "cursor (more than %zu bytes)", len + n + 1);
+            return NULL;
+        }
+        memcpy(payload + len, json_string_value(k), n);
+        payload[len + n] = '\0';
+        len += n + 1;
+    }
+
+    if (len == 0 || tag(scope, payload, len, mac) != 0) {
         return NULL;
     }
 
     raw[0] = VERSION;
     memcpy(raw + 1, mac, ENC_CURSOR_TAG_LEN);
-    memcpy(raw + 1 + ENC_CURSOR_TAG_LEN, payload, len);
-    free(payload);
 
     out = enc_b64url_encode_alloc(raw, 1 + ENC_CURSOR_TAG_LEN + len);
     return out;
@@ -173,7 +184,7 @@ enc_cursor_decode(const char *cursor, const char *scope)
 {
     size_t          i, n, len;
     json_t         *keys;
-    unsigned char   raw[RAW_MAX + 4], mac[EVP_MAX_MD_SIZE];
+    unsigned char   raw[RAW_MAX + 4], mac[EVP_MAX_MD_SIZE], *payload;
 
     len = strlen(cursor);
     if (len == 0 || len > ENC_CURSOR_MAX
@@ -192,14 +203,19 @@ enc_cursor_decode(const char *cursor, const char *scope)
 
     /* signed by us, so well-formed; checked anyway: a key leak must not
        become a crash */
-    keys = json_loadb((char *) raw + 1 + ENC_CURSOR_TAG_LEN,
-                      n - 1 - ENC_CURSOR_TAG_LEN, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_array(keys)) {
-        json_decref(keys);
+    payload = raw + 1 + ENC_CURSOR_TAG_LEN;
+    len = n - 1 - ENC_CURSOR_TAG_LEN;
+    if (payload[len - 1] != '\0') {
         return NULL;
     }
-    for (i = 0; i < json_array_size(keys); i++) {
-        if (!json_is_string(json_array_get(keys, i))) {
+
+    keys = json_array();
+    for (i = 0; keys != NULL && i < len; i += n + 1) {
+        n = strlen((char *) payload + i);
+        /* json_stringn refuses text that is not UTF-8 */
+        if (json_array_append_new(keys, json_stringn((char *) payload + i, n))
+            != 0)
+        {
             json_decref(keys);
             return NULL;
         }

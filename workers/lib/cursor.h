@@ -7,9 +7,10 @@
  * made up by hand could reach rows a filter hides, and one from another
  * list would be read with the wrong meaning.  So each cursor is
  *
- *     base64url( 0x01 | HMAC-SHA256(key, scope "\0" payload)[0..16) | payload )
+ *     base64url( 0x02 | HMAC-SHA256(key, scope "\0" payload)[0..16) | payload )
  *
- * where payload is the JSON array of the key values and scope names the
+ * where payload is the key values' UTF-8 text, each followed by a NUL (no
+ * escapes: a 64-character key is at most 256 bytes) and scope names the
  * list and its filters (the caller builds it: list name, path arguments,
  * the bound filter object).  A cursor decoded under another scope, with a
  * bad tag, or malformed is refused the same way (NULL) and answered 400.
