@@ -724,10 +724,13 @@ def test_bodies_that_are_not_json_objects_are_400(mod):
                          ("PATCH", "%s/%s" % (ARTISTS, artist["id"]))):
         for raw in (b'{"name": ', b"{'name': 'x'}", b'{"name": "x",}', b"\xff", b"[]",
                     b'[{"name": "x"}]', b'"text"', b"1", b"true", b"null",
-                    b'{"name": "a", "name": "b"}', b'{"duration_ms": 99999999999999999999}',
-                    b'{"name": "\\u0000"}'):
+                    b'{"name": "a", "name": "b"}', b'{"duration_ms": 99999999999999999999}'):
             r = requests.request(method, url(path), data=raw, headers=h)
             assert_problem(r, 400)
+        # valid JSON (RFC 8259) with U+0000 in a string is read, and the
+        # field refuses it: 422 naming it (Schemathesis' finding, issue 7)
+        r = requests.request(method, url(path), data=b'{"name": "\\u0000"}', headers=h)
+        assert "name" in {e["field"] for e in assert_problem(r, 422)["errors"]}
         r = requests.request(method, url(path), data=b"name=x",
                              headers=dict(mod, **{"Content-Type": "text/plain"}))
         assert_problem(r, 415)

@@ -213,12 +213,23 @@ check_int(const enc_field_t *f, const char *name, json_t *j,
         max = today_utc(NULL, 0);
     }
 
-    if (!json_is_integer(j)) {
+    /* JSON has numbers, not integers: 3.0 is the integer 3 to JSON
+       Schema (and to the spec), so a real without a fraction is taken,
+       within the doubles that hold integers exactly */
+    if (json_is_real(j) && json_real_value(j) >= -9007199254740992.0
+        && json_real_value(j) <= 9007199254740992.0
+        && json_real_value(j) == (double) (long long) json_real_value(j))
+    {
+        n = (long long) json_real_value(j);
+
+    } else if (json_is_integer(j)) {
+        n = json_integer_value(j);
+
+    } else {
         enc_validation_add(v, name, "must be an integer");
         return NULL;
     }
 
-    n = json_integer_value(j);
     if (n < f->min || n > max) {
         if (f->flags & ENC_NOT_FUTURE) {
             enc_validation_add(v, name, "must be from %lld to this year "
@@ -230,7 +241,7 @@ check_int(const enc_field_t *f, const char *name, json_t *j,
         return NULL;
     }
 
-    return json_incref(j);
+    return json_is_integer(j) ? json_incref(j) : json_integer(n);
 }
 
 
