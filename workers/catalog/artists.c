@@ -12,7 +12,8 @@ static const enc_field_t  genre = {
 static const enc_field_t  artist_fields[] = {
     { .name = "id", .type = ENC_UUID, .flags = ENC_OUT | ENC_KEY },
     { .name = "name", .type = ENC_STRING,
-      .flags = ENC_OUT | ENC_IN | ENC_REQUIRED, .min = 1, .max = 200 },
+      .flags = ENC_OUT | ENC_IN | ENC_REQUIRED | ENC_NOT_BLANK,
+      .min = 1, .max = 200 },
     { .name = "slug", .type = ENC_SLUG,
       .flags = ENC_OUT | ENC_IN | ENC_REQUIRED, .min = 1, .max = 100 },
     { .name = "bio", .type = ENC_STRING, .flags = ENC_OUT | ENC_IN,

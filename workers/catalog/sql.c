@@ -21,12 +21,13 @@ const enc_pg_stmt_t  catalog_statements[] = {
        $5 page size + 1.  The prefix is a range on the C-collated sort key
        (an index scan with parameters; prefix_end is its inclusive end,
        002_prefix_end.sql), rechecked on the whole name since the key is
-       cut at 64 characters. */
+       cut at 64 characters; a prefix that folds to nothing (combining
+       marks alone) is the prefix of no name. */
     { "artists_list",
       "SELECT {artist}, sort_name FROM artists "
       "WHERE ($1::text IS NULL OR genres @> ARRAY[$1::text]) "
       "AND ($2::text IS NULL "
-      "     OR (sort_name >= left(fold($2), 64) "
+      "     OR (fold($2) <> '' AND sort_name >= left(fold($2), 64) "
       "         AND sort_name <= prefix_end(left(fold($2), 64)) "
       "         AND starts_with(fold(name), fold($2)))) "
       "AND ($3::text IS NULL OR (sort_name, id) > ($3::text, $4::uuid)) "

@@ -178,6 +178,11 @@ check_string(const enc_field_t *f, const char *name, json_t *j,
         return NULL;
     }
 
+    if ((f->flags & ENC_NOT_BLANK) && strspn(s, " \t\r\n\v\f") == len) {
+        enc_validation_add(v, name, "must not be blank");
+        return NULL;
+    }
+
     if (f->type == ENC_SLUG && !enc_slug_valid(s)) {
         enc_validation_add(v, name, "must be lower-case letters and digits "
                            "in words joined by single hyphens");
@@ -245,6 +250,23 @@ check_int(const enc_field_t *f, const char *name, json_t *j,
 }
 
 
+/* "must be one of album, ep, single, compilation" */
+static void
+enum_error(const enc_field_t *f, const char *name, enc_validation_t *v)
+{
+    char                list[256];
+    size_t              n = 0;
+    const char *const  *e;
+
+    list[0] = '\0';
+    for (e = f->values; *e != NULL && n < sizeof(list); e++) {
+        n += (size_t) snprintf(list + n, sizeof(list) - n, "%s%s",
+                               e == f->values ? "" : ", ", *e);
+    }
+    enc_validation_add(v, name, "must be one of %s", list);
+}
+
+
 static json_t *
 check_text(const enc_field_t *f, const char *name, json_t *j,
     enc_validation_t *v)
@@ -308,7 +330,7 @@ check_text(const enc_field_t *f, const char *name, json_t *j,
                 return json_incref(j);
             }
         }
-        enc_validation_add(v, name, "must be one of the documented values");
+        enum_error(f, name, v);
         return NULL;
 
     default:

@@ -67,6 +67,8 @@ typedef enum {
                                    DATE: not after today (UTC) */
 #define ENC_KEY         0x0200  /* the entity's id column */
 #define ENC_ADMIN_ONLY  0x0400  /* answered in the admin's view only */
+#define ENC_NOT_BLANK   0x0800  /* strings: something besides white space
+                                   (names, titles; not passwords) */
 
 /* ENC_SLOT(s, m): where to store a field's enc_value_t in struct s */
 #define ENC_SLOT(s, m)  (offsetof(s, m) + 1)

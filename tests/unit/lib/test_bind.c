@@ -46,8 +46,8 @@ static const enc_field_t  tag = {
 static const enc_field_t  thing_fields[] = {
     { .name = "id", .type = ENC_UUID, .flags = ENC_OUT | ENC_KEY },
     { .name = "name", .type = ENC_STRING,
-      .flags = ENC_OUT | ENC_IN | ENC_REQUIRED, .min = 1, .max = 5,
-      .slot = ENC_SLOT(thing_in_t, name) },
+      .flags = ENC_OUT | ENC_IN | ENC_REQUIRED | ENC_NOT_BLANK,
+      .min = 1, .max = 5, .slot = ENC_SLOT(thing_in_t, name) },
     { .name = "slug", .type = ENC_SLUG,
       .flags = ENC_OUT | ENC_IN | ENC_REQUIRED, .min = 2, .max = 10 },
     { .name = "bio", .type = ENC_STRING, .flags = ENC_OUT | ENC_IN,
@@ -687,11 +687,35 @@ test_single_value_checks(void **state)
 }
 
 
+/* an enum's error lists its values: a client cannot guess them from
+   "the documented values" (review of issue 7) */
+static void
+test_enum_message_lists_values(void **state)
+{
+    json_t            *body, *out = NULL;
+    enc_validation_t   v;
+
+    (void) state;
+
+    enc_validation_init(&v);
+    body = json_pack("{s:s}", "kind", "lp");
+    assert_int_equal(enc_bind_json(body, thing_fields, ENC_BIND_PATCH, &out,
+                                   NULL, &v), -1);
+    assert_string_equal(json_string_value(json_object_get(
+        json_array_get(v.errors, 0), "message")),
+        "must be one of album, single, ep");
+    json_decref(out);
+    json_decref(body);
+    enc_validation_free(&v);
+}
+
+
 int
 main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_body_cases),
+        cmocka_unit_test(test_enum_message_lists_values),
         cmocka_unit_test(test_not_future),
         cmocka_unit_test(test_slots),
         cmocka_unit_test(test_messages),
