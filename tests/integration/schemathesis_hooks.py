@@ -23,7 +23,7 @@ def _future_year(body):
     # the spec's Year: "not after the current year (UTC): a later one is
     # 422, which a schema cannot say"
     year = body.get("formed_year") if isinstance(body, dict) else None
-    return (isinstance(year, int) and not isinstance(year, bool)
+    return (isinstance(year, (int, float)) and not isinstance(year, bool)
             and year > datetime.datetime.now(datetime.timezone.utc).year)
 
 

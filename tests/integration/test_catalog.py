@@ -525,7 +525,7 @@ TRACK_BAD = [
     ("title", ""), ("title", "t" * 201), ("title", False), ("title", None),
     ("position", None), ("duration_ms", None),
     ("position", 0), ("position", -1), ("position", 1.5), ("position", "1"), ("position", 2 ** 31),
-    ("position", True), ("position", 1e3), ("position", -2 ** 31),
+    ("position", True), ("position", 1e3 + 0.5), ("position", -2 ** 31),
     ("duration_ms", -1), ("duration_ms", 1.5), ("duration_ms", "100"), ("duration_ms", 2 ** 31),
     ("duration_ms", 2 ** 62), ("duration_ms", -2 ** 62),
 ]
