@@ -98,6 +98,7 @@ struct enc_http_s {
     const enc_route_t   *routes;
     void                *app;
     size_t               max_body;
+    int                  log_requests;  /* log.requests */
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
@@ -653,13 +654,18 @@ send_resp(enc_req_t *r, enc_resp_t *w)
     secs = (double) (now.tv_sec - r->start.tv_sec)
            + (double) (now.tv_nsec - r->start.tv_nsec) / 1e9;
     enc_metrics_http(metric_name(r), w->status, secs);
+    /* nginx's access log has every request with the same request id: the
+       line here is a choice (log.requests), except for server errors */
     if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS
         || r->route == ROUTE_READYZ)
     {
         enc_log_debug("%s %s %d %.3fms", r->method, r->path, w->status,
                       secs * 1000);
-    } else {
+    } else if (r->h->log_requests) {
         enc_log_info("%s %s %d %.3fms", r->method, r->path, w->status,
+                     secs * 1000);
+    } else if (w->status >= 500) {
+        enc_log_warn("%s %s %d %.3fms", r->method, r->path, w->status,
                      secs * 1000);
     }
     return ret;
@@ -1202,6 +1208,7 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->routes = routes;
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
+    h->log_requests = enc_config_bool(c, "log.requests");
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
