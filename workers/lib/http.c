@@ -172,20 +172,21 @@ resp_static_problem(enc_resp_t *w, int status)
 static void
 resp_json_ctype(enc_resp_t *w, int status, json_t *body, const char *ctype)
 {
-    char  *s;
+    char    *s;
+    size_t   len;
 
     if (body == NULL) {
         resp_static_problem(w, 500);
         return;
     }
-    s = json_dumps(body, JSON_COMPACT);
+    s = enc_json_dumps(body, &len);
     json_decref(body);
     if (s == NULL) {
         enc_log_error("http: cannot serialise a response body");
         resp_static_problem(w, 500);
         return;
     }
-    resp_set(w, status, ctype, s, strlen(s));
+    resp_set(w, status, ctype, s, len);
 }
 
 
@@ -622,8 +623,18 @@ send_resp(enc_req_t *r, enc_resp_t *w)
     if (!w->set) {
         resp_static_problem(w, 500);
     }
-    mr = MHD_create_response_from_buffer(w->len, w->body ? w->body : (char *) "",
-                                         MHD_RESPMEM_MUST_COPY);
+    /* the body (malloc'ed, see resp_set) is handed over, not copied:
+       libmicrohttpd frees it with the response */
+    if (w->body != NULL) {
+        mr = MHD_create_response_from_buffer(w->len, w->body,
+                                             MHD_RESPMEM_MUST_FREE);
+        if (mr != NULL) {
+            w->body = NULL;
+        }
+    } else {
+        mr = MHD_create_response_from_buffer(0, (char *) "",
+                                             MHD_RESPMEM_PERSISTENT);
+    }
     if (mr == NULL) {
         return MHD_NO;
     }
