@@ -445,6 +445,14 @@ def test_request_id_reaches_the_worker_and_the_log():
     assert entry["route"] == "jwks" and entry["upstream_name"] == "encore_auth"
     assert entry["status"] == 200 and entry["request_time"] >= 0
     assert entry["upstream_response_time"] != ""
+    # the worker's lines carry the id (a read logs none: nginx's access log
+    # has it, the worker's log.requests is off; a registration says so)
+    name = "u" + uuid.uuid4().hex[:12]
+    r = requests.post(url("/api/v1/auth/register"),
+                      json={"username": name, "email": name + "@example.test",
+                            "password": "correct horse battery"})
+    assert r.status_code == 201, r.text
+    rid = r.headers["X-Request-Id"]
     auth_log = (RUN_DIR / "log" / "auth.log").read_text(errors="replace")
     assert rid in auth_log
 

@@ -79,6 +79,12 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       " topics' retention (0 = keep forever)" },
     { "log.level", ENC_CONF_STR, "info", 0, 0, 0,
       "debug, info, warn or error" },
+    { "log.file", ENC_CONF_STR, "", 0, 0, 0,
+      "file the server appends its log lines (and stderr) to, reopened on"
+      " SIGUSR1 for log rotation (empty = stderr as inherited)" },
+    { "log.requests", ENC_CONF_BOOL, "false", 0, 0, 0,
+      "a line per answered request (nginx's access log has them, with the"
+      " same request id); 5xx answers are logged regardless" },
     { "drain.timeout_ms", ENC_CONF_INT, "15000", 0, 600000, 0,
       "how long SIGTERM waits for in-flight requests (above"
       " db.statement_timeout_ms + 1.2 s, so a slow statement can end)" },

@@ -98,6 +98,7 @@ struct enc_http_s {
     const enc_route_t   *routes;
     void                *app;
     size_t               max_body;
+    int                  log_requests;  /* log.requests */
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
@@ -172,20 +173,21 @@ resp_static_problem(enc_resp_t *w, int status)
 static void
 resp_json_ctype(enc_resp_t *w, int status, json_t *body, const char *ctype)
 {
-    char  *s;
+    char    *s;
+    size_t   len;
 
     if (body == NULL) {
         resp_static_problem(w, 500);
         return;
     }
-    s = json_dumps(body, JSON_COMPACT);
+    s = enc_json_dumps(body, &len);
     json_decref(body);
     if (s == NULL) {
         enc_log_error("http: cannot serialise a response body");
         resp_static_problem(w, 500);
         return;
     }
-    resp_set(w, status, ctype, s, strlen(s));
+    resp_set(w, status, ctype, s, len);
 }
 
 
@@ -589,8 +591,18 @@ send_resp(enc_req_t *r, enc_resp_t *w)
     if (!w->set) {
         resp_static_problem(w, 500);
     }
-    mr = MHD_create_response_from_buffer(w->len, w->body ? w->body : (char *) "",
-                                         MHD_RESPMEM_MUST_COPY);
+    /* the body (malloc'ed, see resp_set) is handed over, not copied:
+       libmicrohttpd frees it with the response */
+    if (w->body != NULL) {
+        mr = MHD_create_response_from_buffer(w->len, w->body,
+                                             MHD_RESPMEM_MUST_FREE);
+        if (mr != NULL) {
+            w->body = NULL;
+        }
+    } else {
+        mr = MHD_create_response_from_buffer(0, (char *) "",
+                                             MHD_RESPMEM_PERSISTENT);
+    }
     if (mr == NULL) {
         return MHD_NO;
     }
@@ -621,13 +633,18 @@ send_resp(enc_req_t *r, enc_resp_t *w)
     secs = (double) (now.tv_sec - r->start.tv_sec)
            + (double) (now.tv_nsec - r->start.tv_nsec) / 1e9;
     enc_metrics_http(metric_name(r), w->status, secs);
+    /* nginx's access log has every request with the same request id: the
+       line here is a choice (log.requests), except for server errors */
     if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS
         || r->route == ROUTE_READYZ)
     {
         enc_log_debug("%s %s %d %.3fms", r->method, r->path, w->status,
                       secs * 1000);
-    } else {
+    } else if (r->h->log_requests) {
         enc_log_info("%s %s %d %.3fms", r->method, r->path, w->status,
+                     secs * 1000);
+    } else if (w->status >= 500) {
+        enc_log_warn("%s %s %d %.3fms", r->method, r->path, w->status,
                      secs * 1000);
     }
     return ret;
@@ -1203,6 +1220,7 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->routes = routes;
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
+    h->log_requests = enc_config_bool(c, "log.requests");
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);

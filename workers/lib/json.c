@@ -1,8 +1,10 @@
 /*
- * json: problem+json, validation, getters.  See json.h.
+ * json: problem+json, validation, getters, the response serialiser.  See
+ * json.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -301,4 +303,278 @@ enc_json_get_array(json_t *obj, const char *field, int required,
     }
     *out = m;
     return 0;
+}
+
+
+/* ---- serialiser ----------------------------------------------------------
+ *
+ * json_dumps() costs about 85 instructions per byte of output in jansson
+ * 2.14: a callback per run of characters, a UTF-8 decode per character, and
+ * per object or array a "%p" key formatted, inserted into and removed from
+ * a hashtable (its loop check).  A page of 20 users spent more in it than
+ * in everything else the worker does.  This writes the same bytes into one
+ * growing buffer; nesting deeper than ENC_JSON_DUMP_DEPTH (which a cycle
+ * reaches) fails instead of the loop check.
+ */
+
+typedef struct {
+    char    *p;
+    size_t   len;
+    size_t   cap;
+} jbuf_t;
+
+
+/* room for n more bytes and a NUL */
+static inline int
+jb_reserve(jbuf_t *b, size_t n)
+{
+    size_t   cap;
+    char    *np;
+
+    if (b->cap - b->len > n) {
+        return 0;                      /* room for n and the NUL */
+    }
+    cap = b->cap;
+    while (cap - b->len <= n) {
+        if (cap > ((size_t) -1) / 2) {
+            return -1;
+        }
+        cap *= 2;
+    }
+    np = realloc(b->p, cap);
+    if (np == NULL) {
+        return -1;
+    }
+    b->p = np;
+    b->cap = cap;
+    return 0;
+}
+
+
+static inline int
+jb_put(jbuf_t *b, const void *s, size_t n)
+{
+    if (jb_reserve(b, n) != 0) {
+        return -1;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+
+/* length of the valid UTF-8 sequence (2 to 4 bytes) at s, 0 if invalid:
+   what jansson's dump refuses (overlong, surrogates, past U+10FFFF) */
+static size_t
+utf8_seq(const unsigned char *s, size_t avail)
+{
+    size_t         need, k;
+    unsigned long  cp;
+
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        need = 1;
+        cp = s[0] & 0x1f;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        need = 2;
+        cp = s[0] & 0x0f;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        need = 3;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail <= need) {
+        return 0;
+    }
+    for (k = 1; k <= need; k++) {
+        if ((s[k] & 0xc0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if ((need == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+        || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+    {
+        return 0;
+    }
+    return need + 1;
+}
+
+
+/* bytes a string cannot copy as they are: 1 = escaped, 2 = the start of
+   a UTF-8 sequence to validate */
+static const unsigned char  special[256] = {
+    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 2
+};
+
+
+/* a JSON string: the escapes jansson writes (\uXXXX in upper case for the
+   other control characters), UTF-8 as is */
+static int
+dump_string(jbuf_t *b, const char *str, size_t n)
+{
+    size_t                i = 0, run, k;
+    unsigned char         c;
+    char                 *e;
+    const unsigned char  *s = (const unsigned char *) str;
+    static const char     hex[] = "0123456789ABCDEF";
+
+    /* room for the string without escapes and its quotes */
+    if (jb_reserve(b, n + 2) != 0) {
+        return -1;
+    }
+    b->p[b->len++] = '"';
+    while (i < n) {
+        run = i;
+        while (i < n) {
+            c = s[i];
+            if (special[c] == 0) {
+                i++;
+            } else if (special[c] == 2) {
+                k = utf8_seq(s + i, n - i);
+                if (k == 0) {
+                    return -1;
+                }
+                i += k;
+            } else {
+                break;
+            }
+        }
+        if (i > run) {
+            memcpy(b->p + b->len, s + run, i - run);
+            b->len += i - run;
+        }
+        if (i == n) {
+            break;
+        }
+        /* an escape: up to 6 bytes, and still room for the rest */
+        if (jb_reserve(b, 6 + (n - i) + 1) != 0) {
+            return -1;
+        }
+        c = s[i++];
+        e = b->p + b->len;
+        e[0] = '\\';
+        switch (c) {
+        case '"':  e[1] = '"';  k = 2; break;
+        case '\\': e[1] = '\\'; k = 2; break;
+        case '\b': e[1] = 'b';  k = 2; break;
+        case '\f': e[1] = 'f';  k = 2; break;
+        case '\n': e[1] = 'n';  k = 2; break;
+        case '\r': e[1] = 'r';  k = 2; break;
+        case '\t': e[1] = 't';  k = 2; break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 0xf];
+            k = 6;
+            break;
+        }
+        b->len += k;
+    }
+    b->p[b->len++] = '"';
+    return 0;
+}
+
+
+static int
+dump_value(jbuf_t *b, const json_t *v, int depth)
+{
+    int          n;
+    char         num[32], *real;
+    size_t       i, size;
+    void        *iter;
+    const char  *key;
+
+    if (v == NULL || depth > ENC_JSON_DUMP_DEPTH) {
+        return -1;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        if (jb_put(b, "{", 1) != 0) {
+            return -1;
+        }
+        for (iter = json_object_iter((json_t *) v), i = 0; iter != NULL;
+             iter = json_object_iter_next((json_t *) v, iter), i++)
+        {
+            key = json_object_iter_key(iter);
+            if ((i > 0 && jb_put(b, ",", 1) != 0)
+                || dump_string(b, key, json_object_iter_key_len(iter)) != 0
+                || jb_put(b, ":", 1) != 0
+                || dump_value(b, json_object_iter_value(iter), depth + 1)
+                   != 0)
+            {
+                return -1;
+            }
+        }
+        return jb_put(b, "}", 1);
+
+    case JSON_ARRAY:
+        if (jb_put(b, "[", 1) != 0) {
+            return -1;
+        }
+        size = json_array_size(v);
+        for (i = 0; i < size; i++) {
+            if ((i > 0 && jb_put(b, ",", 1) != 0)
+                || dump_value(b, json_array_get(v, i), depth + 1) != 0)
+            {
+                return -1;
+            }
+        }
+        return jb_put(b, "]", 1);
+
+    case JSON_STRING:
+        return dump_string(b, json_string_value(v), json_string_length(v));
+
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+        return n > 0 && (size_t) n < sizeof(num) ? jb_put(b, num, (size_t) n)
+                                                 : -1;
+
+    case JSON_REAL:
+        /* rare in answers: jansson's own formatting, whatever it is */
+        real = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (real == NULL) {
+            return -1;
+        }
+        n = jb_put(b, real, strlen(real));
+        free(real);
+        return n;
+
+    case JSON_TRUE:
+        return jb_put(b, "true", 4);
+    case JSON_FALSE:
+        return jb_put(b, "false", 5);
+    case JSON_NULL:
+        return jb_put(b, "null", 4);
+    }
+    return -1;
+}
+
+
+char *
+enc_json_dumps(const json_t *v, size_t *len)
+{
+    jbuf_t  b;
+
+    if (!json_is_object(v) && !json_is_array(v)) {
+        return NULL;
+    }
+    b.len = 0;
+    b.cap = 1024;
+    b.p = malloc(b.cap);
+    if (b.p == NULL) {
+        return NULL;
+    }
+    if (dump_value(&b, v, 0) != 0) {
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.len] = '\0';
+    if (len != NULL) {
+        *len = b.len;
+    }
+    return b.p;
 }

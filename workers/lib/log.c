@@ -1,7 +1,15 @@
 /*
  * log: JSON lines on stderr.  See log.h.
+ *
+ * log.file: the file is opened onto the log descriptor (stderr) with
+ * dup2, and reopened the same way on SIGUSR1: a line is written whole to
+ * the old file or whole to the new one, every thread keeps writing to the
+ * same descriptor number, and whatever else writes to stderr (the
+ * sanitizers, libraries) follows the file too.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +23,12 @@
 static char             log_worker[64] = "encore";
 static enc_log_level_t  log_min = ENC_LOG_INFO;
 static int              log_fd = 2;
+/* log.file; set before threads start, read by the thread that reopens */
+static char             log_path[PATH_MAX];
+
+/* the second the thread formatted last, and its text */
+static __thread time_t  ts_sec = -1;
+static __thread char    ts_text[24];
 
 /* set once per request by the HTTP layer, read by every enc_log on that thread */
 static __thread char    log_request_id[ENC_LOG_REQUEST_ID_MAX + 1];
@@ -37,6 +51,67 @@ void
 enc_log_set_fd(int fd)
 {
     log_fd = fd;
+}
+
+
+/* opens path onto log_fd */
+static int
+open_onto_fd(const char *path)
+{
+    int  fd, rc = 0;
+
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        enc_log_error("log: cannot open log.file \"%s\": %s", path,
+                      strerror(errno));
+        return -1;
+    }
+    if (fd != log_fd) {
+        /* atomic: no write of another thread sees the descriptor closed */
+        if (dup2(fd, log_fd) < 0) {
+            enc_log_error("log: cannot redirect to \"%s\": %s", path,
+                          strerror(errno));
+            rc = -1;
+        }
+        close(fd);
+    }
+    return rc;
+}
+
+
+int
+enc_log_open(const char *path)
+{
+    if (path == NULL || path[0] == '\0') {
+        log_path[0] = '\0';
+        return 0;
+    }
+    if (strlen(path) >= sizeof(log_path)) {
+        enc_log_error("log: log.file is longer than %zu bytes",
+                      sizeof(log_path) - 1);
+        return -1;
+    }
+    if (open_onto_fd(path) != 0) {
+        return -1;
+    }
+    strcpy(log_path, path);
+    return 0;
+}
+
+
+int
+enc_log_reopen(void)
+{
+    if (log_path[0] == '\0') {
+        enc_log_info("log: no log.file to reopen");
+        return 0;
+    }
+    enc_log_info("log: reopening \"%s\"", log_path);
+    if (open_onto_fd(log_path) != 0) {
+        return -1;                     /* logged; the old file stays */
+    }
+    enc_log_info("log: reopened \"%s\"", log_path);
+    return 0;
 }
 
 
@@ -178,8 +253,9 @@ enc_log(enc_log_level_t lvl, const char *fmt, ...)
 {
     char            msg[ENC_LOG_LINE_MAX];
     char            line[ENC_LOG_LINE_MAX + 512];
-    char            ts[40];
-    size_t          pos = 0, len;
+    char            ms[6];
+    unsigned        frac;
+    size_t          pos = 0;
     ssize_t         n;
     va_list         ap;
     struct tm       tm;
@@ -193,15 +269,30 @@ enc_log(enc_log_level_t lvl, const char *fmt, ...)
     (void) vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
+    /* the date and time change once a second: formatted once per second
+       and thread */
     (void) gettimeofday(&tv, NULL);
-    (void) gmtime_r(&tv.tv_sec, &tm);
-    len = strftime(ts, sizeof(ts) - 8, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + len, 8, ".%03uZ", (unsigned) (tv.tv_usec / 1000) % 1000u);
+    if (tv.tv_sec != ts_sec) {
+        (void) gmtime_r(&tv.tv_sec, &tm);
+        if (strftime(ts_text, sizeof(ts_text), "%Y-%m-%dT%H:%M:%S", &tm)
+            == 0)
+        {
+            ts_text[0] = '\0';
+        }
+        ts_sec = tv.tv_sec;
+    }
+    frac = (unsigned) (tv.tv_usec / 1000) % 1000u;
+    ms[0] = '.';
+    ms[1] = (char) ('0' + frac / 100);
+    ms[2] = (char) ('0' + frac / 10 % 10);
+    ms[3] = (char) ('0' + frac % 10);
+    ms[4] = 'Z';
 
     /* reserve 2 bytes for the closing "}\n" whatever gets truncated */
     line[0] = '\0';
     put(line, sizeof(line) - 2, &pos, "{\"ts\":\"", 7);
-    put(line, sizeof(line) - 2, &pos, ts, strlen(ts));
+    put(line, sizeof(line) - 2, &pos, ts_text, strlen(ts_text));
+    put(line, sizeof(line) - 2, &pos, ms, 5);
     put(line, sizeof(line) - 2, &pos, "\",\"level\":\"", 11);
     put(line, sizeof(line) - 2, &pos, level_names[lvl],
         strlen(level_names[lvl]));

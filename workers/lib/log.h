@@ -44,6 +44,21 @@ void enc_log_json_escape(char *buf, size_t cap, size_t *pos, const char *s);
 /* test hook: write lines to fd instead of 2 (stderr) */
 void enc_log_set_fd(int fd);
 
+/*
+ * log.file: opens path (append, created 0640) onto the log descriptor
+ * (stderr unless enc_log_set_fd changed it) with dup2, so that every
+ * thread, and anything else writing to stderr, writes there.  NULL or ""
+ * keeps the descriptor as inherited.  Call before threads start.
+ */
+int enc_log_open(const char *path);
+/*
+ * Opens log.file again (SIGUSR1, after the file was renamed by log
+ * rotation): a line "log: reopening" goes to the old file, "log:
+ * reopened" to the new one.  On failure the old file stays in use (and
+ * the error is logged to it).  0 without a log.file.
+ */
+int enc_log_reopen(void);
+
 #define enc_log_debug(...)  enc_log(ENC_LOG_DEBUG, __VA_ARGS__)
 #define enc_log_info(...)   enc_log(ENC_LOG_INFO, __VA_ARGS__)
 #define enc_log_warn(...)   enc_log(ENC_LOG_WARN, __VA_ARGS__)

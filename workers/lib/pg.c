@@ -413,9 +413,10 @@ idle_alive(PGconn *conn)
 }
 
 
-/* a usable connection, reconnecting when needed; -1 if not */
+/* a usable connection, reconnecting when needed; -1 if not.  check: look
+   for a session that died while idle (before a statement) */
 static int
-ensure(enc_pg_t *pg)
+ensure(enc_pg_t *pg, int check)
 {
     if (pg->tx_lost) {
         return -1;
@@ -427,14 +428,17 @@ ensure(enc_pg_t *pg)
      * socket turns the status bad and the statement goes to a fresh
      * connection instead of failing once per idle thread.  Inside a
      * transaction a lost connection must stay an error (tx_lost below).
+     * It is done right before each statement, where it matters, and not
+     * when enc_pg_thread() hands the connection out: one poll() per
+     * statement, not two.
      *
      * Only thread connections do this: a private connection carries
      * session state its owner relies on (the relay's advisory lock and
      * LISTEN), so its owner must see the failure and restart its session
      * rather than continue on a fresh one without that state.
      */
-    if (pg->thread_conn && pg->conn != NULL && !pg->broken && !pg->in_tx
-        && !idle_alive(pg->conn))
+    if (check && pg->thread_conn && pg->conn != NULL && !pg->broken
+        && !pg->in_tx && !idle_alive(pg->conn))
     {
         enc_log_info("pg: connection lost while idle; reconnecting");
         pg->broken = 1;
@@ -496,14 +500,14 @@ enc_pg_thread(void)
         enc_log_warn("pg: a transaction was left open; rolling back");
         enc_pg_rollback(pg);
     }
-    return ensure(pg) == 0 ? pg : NULL;
+    return ensure(pg, 0) == 0 ? pg : NULL;
 }
 
 
 PGconn *
 enc_pg_conn(enc_pg_t *pg)
 {
-    return ensure(pg) == 0 ? pg->conn : NULL;
+    return ensure(pg, 1) == 0 ? pg->conn : NULL;
 }
 
 
@@ -818,7 +822,7 @@ static PGresult *
 exec_params(enc_pg_t *pg, const char *sql, int n, const char *const *params,
             long ms)
 {
-    if (ensure(pg) != 0) {
+    if (ensure(pg, 1) != 0) {
         return NULL;
     }
     return await(pg, PQsendQueryParams(pg->conn, sql, n, NULL, params, NULL,
@@ -846,7 +850,7 @@ enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
                       stmt, cf.stmts[i].nparams, n);
         return NULL;
     }
-    if (ensure(pg) != 0) {
+    if (ensure(pg, 1) != 0) {
         return NULL;
     }
 

@@ -175,7 +175,27 @@ migrate(const enc_config_t *c)
 }
 
 
-/* blocks until SIGTERM or SIGINT; SIGHUP is logged and ignored */
+/* log.file, with stdout sent to the same file: a server prints nothing
+   there, and a stdout left on a rotated file would keep it on disk */
+static int
+log_file_open(const enc_config_t *c)
+{
+    const char  *path = enc_config_str(c, "log.file");
+
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    if (enc_log_open(path) != 0) {
+        return -1;
+    }
+    (void) fflush(stdout);
+    (void) dup2(STDERR_FILENO, STDOUT_FILENO);
+    return 0;
+}
+
+
+/* blocks until SIGTERM or SIGINT; SIGHUP is logged and ignored, SIGUSR1
+   reopens log.file */
 static int
 wait_for_signal(const sigset_t *set)
 {
@@ -187,6 +207,12 @@ wait_for_signal(const sigset_t *set)
         }
         if (sig == SIGHUP) {
             enc_log_info("worker: SIGHUP ignored (restart to reload)");
+            continue;
+        }
+        if (sig == SIGUSR1) {
+            if (enc_log_reopen() == 0) {
+                (void) dup2(STDERR_FILENO, STDOUT_FILENO);
+            }
             continue;
         }
         return sig;
@@ -295,6 +321,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0
         || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
     {
@@ -324,6 +351,12 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
             goto failed;
         }
         rc = def->command(c, a.argc, a.argv);
+        goto failed;
+    }
+
+    /* serving from here on: commands above print to the caller's
+       stdout and stderr */
+    if (log_file_open(c) != 0) {
         goto failed;
     }
 

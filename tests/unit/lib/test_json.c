@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
@@ -193,6 +195,180 @@ test_validation_messages(void **state)
 }
 
 
+/* enc_json_dumps(v) is json_dumps(v, JSON_COMPACT), byte for byte */
+static void
+assert_dumps_same(const json_t *v)
+{
+    char    *ours, *theirs;
+    size_t   len = 0;
+
+    ours = enc_json_dumps(v, &len);
+    theirs = json_dumps(v, JSON_COMPACT);
+    if (theirs == NULL) {
+        assert_null(ours);
+        return;
+    }
+    assert_non_null(ours);
+    assert_int_equal(len, strlen(theirs));
+    assert_memory_equal(ours, theirs, len + 1);
+    free(ours);
+    free(theirs);
+}
+
+
+/* a random string of code points, every escape and UTF-8 length in it */
+static json_t *
+random_string(unsigned *seed)
+{
+    char           buf[256];
+    size_t         n = 0, k, len = (size_t) (rand_r(seed) % 24);
+    unsigned long  cp;
+
+    for (k = 0; k < len; k++) {
+        switch (rand_r(seed) % 6) {
+        case 0:  cp = (unsigned long) (rand_r(seed) % 0x20); break;
+        case 1:  cp = "\"\\/ az\x7f"[rand_r(seed) % 7]; break;
+        case 2:  cp = 0x80 + (unsigned long) (rand_r(seed) % 0x780); break;
+        case 3:  cp = 0x800 + (unsigned long) (rand_r(seed) % 0xd000); break;
+        case 4:  cp = 0x10000 + (unsigned long) (rand_r(seed) % 0x100000);
+                 break;
+        default: cp = 0x20 + (unsigned long) (rand_r(seed) % 0x5f); break;
+        }
+        if (cp < 0x80) {
+            buf[n++] = (char) cp;
+        } else if (cp < 0x800) {
+            buf[n++] = (char) (0xc0 | (cp >> 6));
+            buf[n++] = (char) (0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+            buf[n++] = (char) (0xe0 | (cp >> 12));
+            buf[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+            buf[n++] = (char) (0x80 | (cp & 0x3f));
+        } else {
+            buf[n++] = (char) (0xf0 | (cp >> 18));
+            buf[n++] = (char) (0x80 | ((cp >> 12) & 0x3f));
+            buf[n++] = (char) (0x80 | ((cp >> 6) & 0x3f));
+            buf[n++] = (char) (0x80 | (cp & 0x3f));
+        }
+    }
+    /* json_stringn: NUL inside is allowed and written as \u0000 */
+    return json_stringn(buf, n);
+}
+
+
+static json_t *
+random_value(unsigned *seed, int depth)
+{
+    int      i, n;
+    json_t  *v, *m;
+    char     key[16];
+
+    switch (rand_r(seed) % (depth > 4 ? 6 : 8)) {
+    case 0: return json_null();
+    case 1: return json_boolean(rand_r(seed) % 2);
+    case 2: return json_integer((json_int_t) rand_r(seed) - RAND_MAX / 2);
+    case 3: return json_real((double) rand_r(seed) / 7.0);
+    case 4:
+    case 5: return random_string(seed);
+    case 6:
+        v = json_array();
+        n = rand_r(seed) % 5;
+        for (i = 0; i < n; i++) {
+            (void) json_array_append_new(v, random_value(seed, depth + 1));
+        }
+        return v;
+    default:
+        v = json_object();
+        n = rand_r(seed) % 5;
+        for (i = 0; i < n; i++) {
+            m = random_string(seed);
+            if (strlen(json_string_value(m)) == json_string_length(m)) {
+                (void) json_object_set_new(v, json_string_value(m),
+                                           random_value(seed, depth + 1));
+            }
+            json_decref(m);
+            snprintf(key, sizeof(key), "k%d", i);
+            (void) json_object_set_new(v, key, json_integer(i));
+        }
+        return v;
+    }
+}
+
+
+/*
+ * Issue 7: responses are serialised by enc_json_dumps instead of
+ * json_dumps (several times cheaper); the bytes must not change.
+ */
+static void
+test_dumps_like_jansson(void **state)
+{
+    int        i;
+    json_t    *v, *a, *b;
+    unsigned   seed = 7;
+
+    /* the shapes answers have */
+    v = json_pack("{s:s, s:s, s:n, s:b, s:I, s:I, s:f, s:[], s:{}}",
+                  "id", "81a65157-649e-4153-94e2-9f3c41576c11",
+                  "bio", "line\nbreak \"quoted\" back\\slash / \x01\x1f\x7f"
+                  " caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xb5",
+                  "none", "yes", 1, "min", (json_int_t) LLONG_MIN,
+                  "max", (json_int_t) LLONG_MAX, "real", 2.5,
+                  "items", "obj");
+    assert_non_null(v);
+    assert_dumps_same(v);
+    json_decref(v);
+    v = json_array();
+    assert_dumps_same(v);
+    json_decref(v);
+
+    for (i = 0; i < 2000; i++) {
+        v = random_value(&seed, 0);
+        a = json_array();
+        (void) json_array_append_new(a, v);
+        assert_dumps_same(a);
+        json_decref(a);
+    }
+
+    /* not a container at the top, as json_dumps without JSON_ENCODE_ANY */
+    v = json_string("x");
+    assert_null(enc_json_dumps(v, NULL));
+    json_decref(v);
+
+    /* invalid UTF-8 (only _nocheck can make it): refused by both */
+    v = json_pack("{s:o}", "s", json_string_nocheck("a\xc3("));
+    assert_null(enc_json_dumps(v, NULL));
+    assert_dumps_same(v);
+    json_decref(v);
+    v = json_pack("{s:o}", "s", json_string_nocheck("\xed\xa0\x80"));
+    assert_null(enc_json_dumps(v, NULL));
+    json_decref(v);
+
+    /* a value containing itself: refused, no endless recursion */
+    a = json_array();
+    b = json_array();
+    (void) json_array_append(b, a);
+    (void) json_array_append(a, b);
+    assert_null(enc_json_dumps(a, NULL));
+    assert_null(json_dumps(a, JSON_COMPACT));
+    json_array_clear(a);
+    json_decref(a);
+    json_decref(b);
+
+    /* nesting within ENC_JSON_DUMP_DEPTH is fine */
+    v = json_array();
+    a = v;
+    for (i = 0; i < ENC_JSON_DUMP_DEPTH - 1; i++) {
+        b = json_array();
+        (void) json_array_append_new(a, b);
+        a = b;
+    }
+    assert_dumps_same(v);
+    (void) json_array_append_new(a, json_array());
+    (void) json_array_append_new(json_array_get(a, 0), json_array());
+    assert_null(enc_json_dumps(v, NULL));
+    json_decref(v);
+}
+
+
 int
 main(void)
 {
@@ -202,6 +378,7 @@ main(void)
         cmocka_unit_test(test_get_str),
         cmocka_unit_test(test_get_int_bool_array),
         cmocka_unit_test(test_validation_messages),
+        cmocka_unit_test(test_dumps_like_jansson),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,9 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -160,6 +162,106 @@ test_line_format(void **state)
 }
 
 
+/* the whole of a file, NUL-terminated ("" if it cannot be read) */
+static char *
+slurp(const char *path)
+{
+    char    *buf;
+    size_t   n = 0;
+    FILE    *f;
+
+    buf = calloc(1, 65536);
+    assert_non_null(buf);
+    f = fopen(path, "r");
+    if (f != NULL) {
+        n = fread(buf, 1, 65535, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+
+/*
+ * log.file and SIGUSR1's reopen (issue 7): after the file was renamed
+ * (log rotation), the next line lands in a new file of the same name and
+ * the renamed one keeps what was written before.  The lines keep their
+ * format (the time, formatted once a second, included).
+ */
+static void
+test_reopen(void **state)
+{
+    int           fd;
+    char          path[64], rotated[80], gone[96], *a, *b;
+    json_t       *j;
+    const char   *ts;
+    json_error_t  err;
+
+    snprintf(path, sizeof(path), "/tmp/enc-test-log-%d.log", (int) getpid());
+    snprintf(rotated, sizeof(rotated), "%s.1", path);
+    (void) unlink(path);
+    (void) unlink(rotated);
+
+    /* a descriptor of our own stands in for stderr */
+    fd = open("/dev/null", O_WRONLY);
+    assert_true(fd > 2);
+    enc_log_set_fd(fd);
+    enc_log_init("auth", ENC_LOG_INFO);
+
+    assert_int_equal(enc_log_open(path), 0);
+    enc_log_info("before rotation");
+    assert_int_equal(rename(path, rotated), 0);
+    enc_log_info("after the rename, before the reopen");
+    assert_int_equal(enc_log_reopen(), 0);
+    enc_log_info("after the reopen");
+
+    a = slurp(rotated);
+    b = slurp(path);
+    assert_non_null(strstr(a, "before rotation"));
+    assert_non_null(strstr(a, "after the rename, before the reopen"));
+    assert_non_null(strstr(a, "log: reopening"));
+    assert_null(strstr(a, "after the reopen\""));
+    assert_non_null(strstr(b, "log: reopened"));
+    assert_non_null(strstr(b, "after the reopen"));
+    assert_null(strstr(b, "before rotation"));
+
+    /* one JSON object per line, the time as before */
+    assert_non_null(strchr(b, '\n'));
+    *strchr(b, '\n') = '\0';
+    j = json_loads(b, 0, &err);
+    assert_non_null(j);
+    ts = json_string_value(json_object_get(j, "ts"));
+    assert_non_null(ts);
+    assert_int_equal(strlen(ts), 24);
+    assert_true(ts[4] == '-' && ts[10] == 'T' && ts[13] == ':'
+                && ts[19] == '.' && ts[23] == 'Z');
+    json_decref(j);
+    free(a);
+    free(b);
+
+    /* a file that cannot be opened: an error, the old file stays (and
+       is still the one reopened) */
+    snprintf(gone, sizeof(gone), "/tmp/enc-test-log-%d.d/x.log",
+             (int) getpid());
+    assert_int_equal(enc_log_open(gone), -1);
+    enc_log_info("still here");
+    assert_int_equal(enc_log_reopen(), 0);
+    b = slurp(path);
+    assert_non_null(strstr(b, "cannot open log.file"));
+    assert_non_null(strstr(b, "still here"));
+    free(b);
+
+    /* without a log.file there is nothing to reopen */
+    assert_int_equal(enc_log_open(NULL), 0);
+    assert_int_equal(enc_log_reopen(), 0);
+
+    enc_log_set_fd(2);
+    close(fd);
+    (void) unlink(path);
+    (void) unlink(rotated);
+}
+
+
 int
 main(void)
 {
@@ -168,6 +270,7 @@ main(void)
         cmocka_unit_test(test_escape_truncates_whole_tokens),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_line_format),
+        cmocka_unit_test(test_reopen),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,6 +66,8 @@ test_args(void **state)
 /* ---- SIGTERM ------------------------------------------------------------- */
 
 static char  w_sock[108], w_log[64], w_dir[64], w_rt[80], w_schema[64];
+/* when set: log.file (and log.requests = true) for the next worker */
+static char  w_file[64];
 
 
 static void
@@ -85,9 +87,25 @@ h_stuck(enc_req_t *r, enc_resp_t *w, void *app)
 }
 
 
+static void
+h_fast(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_resp_empty(w, 204);
+}
+
+
+static void
+h_fail(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_resp_problem(w, 500, NULL, "failed on purpose");
+}
+
+
 static const enc_route_t    w_routes[] = {
     { "GET", "/slow", h_slow, 0, "slow" },
     { "GET", "/stuck", h_stuck, 0, "stuck" },
+    { "GET", "/fast", h_fast, 0, "fast" },
+    { "GET", "/fail", h_fail, 0, "fail" },
     { NULL, NULL, NULL, 0, NULL }
 };
 static const enc_pg_stmt_t  w_stmts[] = { { NULL, NULL, 0 } };
@@ -140,6 +158,10 @@ worker_spawn(const char *drain_ms)
         setenv("ENCORE_MIGRATIONS_DIR", w_dir, 1);
         setenv("ENCORE_DRAIN_TIMEOUT_MS", drain_ms, 1);
         setenv("ENCORE_LOG_LEVEL", "info", 1);
+        if (w_file[0] != '\0') {
+            setenv("ENCORE_LOG_FILE", w_file, 1);
+            setenv("ENCORE_LOG_REQUESTS", "true", 1);
+        }
         /* exit, not _exit: the sanitizers' leak check runs at exit */
         exit(enc_worker_main(1, argv, &w_def));
     }
@@ -179,6 +201,42 @@ worker_wait(pid_t pid, long ms, long *took)
     (void) kill(pid, SIGKILL);
     (void) waitpid(pid, &st, 0);
     return -1;
+}
+
+
+/* how many lines of the file path contain needle */
+static int
+file_count(const char *path, const char *needle)
+{
+    int    found = 0;
+    char   line[8192];
+    FILE  *f = fopen(path, "r");
+
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        found += strstr(line, needle) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+
+/* waits up to ms for a line with needle in path */
+static int
+file_wait(const char *path, const char *needle, long ms)
+{
+    struct timespec  t0;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (file_count(path, needle) == 0) {
+        if (raw_ms_since(&t0) >= ms) {
+            return 0;
+        }
+        usleep(10 * 1000);
+    }
+    return 1;
 }
 
 
@@ -293,6 +351,97 @@ test_sigterm_abandons_stuck_requests(void **state)
 }
 
 
+/* one GET on a fresh connection; its status */
+static long
+get_once(const char *path)
+{
+    int   fd;
+    long  st;
+    char  buf[4096];
+
+    fd = raw_connect(w_sock);
+    assert_true(fd >= 0);
+    assert_int_equal(raw_send_get(fd, path), 0);
+    st = raw_response(fd, buf, sizeof(buf), 5000);
+    close(fd);
+    return st;
+}
+
+
+/*
+ * log.requests (issue 7): nginx's access log has every request with its
+ * request id, so by default the worker does not write a line per request
+ * too; a server error (5xx) is logged whatever the setting.
+ */
+static void
+test_log_requests_default(void **state)
+{
+    long   took = 0;
+    pid_t  pid;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    w_file[0] = '\0';
+    pid = worker_spawn("2000");
+    assert_int_equal(get_once("/fast"), 204);
+    assert_int_equal(get_once("/fail"), 500);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(worker_wait(pid, 6000, &took), 0);
+    assert_true(log_has("wtest stopped"));
+    assert_false(log_has("GET /fast 204"));
+    assert_true(log_has("GET /fail 500"));
+    worker_cleanup();
+}
+
+
+/*
+ * log.file and SIGUSR1 (issue 7): the log file renamed by log rotation,
+ * SIGUSR1 makes the worker open a new one under the name; the next lines
+ * (a request's, with log.requests on, and the stop's) land there and the
+ * renamed file keeps the earlier ones.
+ */
+static void
+test_sigusr1_reopens_log_file(void **state)
+{
+    char   rotated[80];
+    long   took = 0;
+    pid_t  pid;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    snprintf(w_file, sizeof(w_file), "/tmp/enc-test-wtest-%d.file.log",
+             (int) getpid());
+    snprintf(rotated, sizeof(rotated), "%s.1", w_file);
+    (void) unlink(w_file);
+    (void) unlink(rotated);
+
+    pid = worker_spawn("2000");
+    assert_int_equal(get_once("/fast"), 204);
+    assert_true(file_wait(w_file, "GET /fast 204", 5000));
+
+    assert_int_equal(rename(w_file, rotated), 0);
+    assert_int_equal(kill(pid, SIGUSR1), 0);
+    assert_true(file_wait(w_file, "log: reopened", 5000));
+    assert_int_equal(get_once("/fast"), 204);
+    assert_true(file_wait(w_file, "GET /fast 204", 5000));
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(worker_wait(pid, 6000, &took), 0);
+    assert_int_equal(file_count(rotated, "GET /fast 204"), 1);
+    assert_int_equal(file_count(rotated, "log: reopening"), 1);
+    assert_int_equal(file_count(w_file, "GET /fast 204"), 1);
+    assert_int_equal(file_count(w_file, "wtest stopped"), 1);
+    assert_int_equal(file_count(rotated, "wtest stopped"), 0);
+
+    (void) unlink(w_file);
+    (void) unlink(rotated);
+    w_file[0] = '\0';
+    worker_cleanup();
+}
+
+
 int
 main(void)
 {
@@ -300,6 +449,8 @@ main(void)
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_sigterm_drains_connections),
         cmocka_unit_test(test_sigterm_abandons_stuck_requests),
+        cmocka_unit_test(test_log_requests_default),
+        cmocka_unit_test(test_sigusr1_reopens_log_file),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
