@@ -323,6 +323,60 @@ enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
 }
 
 
+void
+enc_entity_write(enc_jw_t *w, const enc_entity_t *e, const PGresult *res,
+    int row, enc_view_t view)
+{
+    int                 col = 0, first = 1, len;
+    const char         *s;
+    const enc_field_t  *f;
+
+    enc_jw_raw(w, "{", 1);
+
+    for (f = e->fields; f->name != NULL; f++) {
+        if (!(f->flags & ENC_OUT)) {
+            continue;
+        }
+        if (col >= PQnfields(res)) {
+            enc_log_error("entity: %s row has %d columns, fewer than its "
+                          "fields", e->name, PQnfields(res));
+            w->failed = 1;
+            return;
+        }
+        if (((f->flags & ENC_PRIVATE) && view < ENC_VIEW_OWNER)
+            || ((f->flags & ENC_ADMIN_ONLY) && view != ENC_VIEW_ADMIN))
+        {
+            col++;
+            continue;
+        }
+
+        if (!first) {
+            enc_jw_raw(w, ",", 1);
+        }
+        first = 0;
+        enc_jw_string(w, f->name, strlen(f->name));
+        enc_jw_raw(w, ":", 1);
+
+        s = PQgetvalue(res, row, col);
+        len = PQgetlength(res, row, col);
+
+        if (PQgetisnull(res, row, col)) {
+            enc_jw_raw(w, "null", 4);
+        } else if (f->type == ENC_BOOL) {
+            enc_jw_raw(w, s[0] == 't' ? "true" : "false", s[0] == 't' ? 4 : 5);
+        } else if (f->type == ENC_INT || f->type == ENC_ARRAY) {
+            /* an integer's text, or array_to_json's: JSON already */
+            enc_jw_raw(w, s, (size_t) len);
+        } else {
+            enc_jw_string(w, s, (size_t) len);
+        }
+        col++;
+    }
+
+    enc_jw_raw(w, "}", 1);
+}
+
+
 int
 enc_entity_event(enc_pg_t *pg, const enc_entity_t *e, const char *verb,
     const char *id, json_t *value)

@@ -84,6 +84,13 @@ void           enc_entity_expand_free(enc_pg_stmt_t *stmts);
 json_t *enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
                         enc_view_t view);
 
+/* The same JSON written straight into w from the row, with no jansson
+   tree in between: what reads answer (kit.c), the same members in the same
+   order.  Strings are escaped; numbers, booleans and arrays (JSON text
+   made by PostgreSQL, array_to_json) go in as the server wrote them. */
+void    enc_entity_write(enc_jw_t *w, const enc_entity_t *e,
+                         const PGresult *res, int row, enc_view_t view);
+
 /*
  * Inside the caller's transaction: the event of one change, through the
  * outbox.  verb "created", "updated", "deleted" (ce_type

@@ -192,6 +192,18 @@ resp_json_ctype(enc_resp_t *w, int status, json_t *body, const char *ctype)
 
 
 void
+enc_resp_json_text(enc_resp_t *w, int status, char *text, size_t len)
+{
+    if (text == NULL) {
+        enc_log_error("http: cannot serialise a response body");
+        resp_static_problem(w, 500);
+        return;
+    }
+    resp_set(w, status, "application/json; charset=utf-8", text, len);
+}
+
+
+void
 enc_resp_json(enc_resp_t *w, int status, json_t *body)
 {
     resp_json_ctype(w, status, body, "application/json; charset=utf-8");

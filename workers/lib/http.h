@@ -83,6 +83,9 @@ unsigned    enc_req_route_flags(enc_req_t *r);
 /* responses; the last call wins.  json bodies are stolen (the response
    owns the reference, also on failure) */
 void enc_resp_json(enc_resp_t *w, int status, json_t *body);
+/* a JSON text made elsewhere (enc_jw_finish): taken, freed with the
+   response; NULL answers 500 */
+void enc_resp_json_text(enc_resp_t *w, int status, char *text, size_t len);
 void enc_resp_problem(enc_resp_t *w, int status, const char *title,
                       const char *detail);
 /* 422 + errors[]; takes v->errors (v is empty afterwards) */

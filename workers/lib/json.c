@@ -578,3 +578,61 @@ enc_json_dumps(const json_t *v, size_t *len)
     }
     return b.p;
 }
+
+
+/* ---- a JSON text written piece by piece ------------------------------------ */
+
+void
+enc_jw_init(enc_jw_t *w)
+{
+    w->len = 0;
+    w->cap = 1024;
+    w->p = malloc(w->cap);
+    w->failed = w->p == NULL;
+}
+
+
+void
+enc_jw_raw(enc_jw_t *w, const char *s, size_t n)
+{
+    jbuf_t  b = { w->p, w->len, w->cap };
+
+    if (w->failed) {
+        return;
+    }
+    w->failed = jb_put(&b, s, n) != 0;
+    w->p = b.p;
+    w->len = b.len;
+    w->cap = b.cap;
+}
+
+
+void
+enc_jw_string(enc_jw_t *w, const char *s, size_t n)
+{
+    jbuf_t  b = { w->p, w->len, w->cap };
+
+    if (w->failed) {
+        return;
+    }
+    w->failed = dump_string(&b, s, n) != 0;
+    w->p = b.p;
+    w->len = b.len;
+    w->cap = b.cap;
+}
+
+
+char *
+enc_jw_finish(enc_jw_t *w, size_t *len)
+{
+    if (w->failed) {
+        free(w->p);
+        w->p = NULL;
+        return NULL;
+    }
+    w->p[w->len] = '\0';
+    if (len != NULL) {
+        *len = w->len;
+    }
+    return w->p;
+}

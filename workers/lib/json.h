@@ -72,4 +72,26 @@ size_t enc_utf8_chars(const char *s, size_t len);
 #define ENC_JSON_DUMP_DEPTH  1024
 char *enc_json_dumps(const json_t *v, size_t *len);
 
+/*
+ * A JSON text written piece by piece, for bodies made straight from
+ * database rows (entity.h: enc_entity_write) without a jansson tree in
+ * between.  A failure (no memory, a string that is not UTF-8) sticks:
+ * every later call does nothing and enc_jw_finish returns NULL.
+ */
+typedef struct {
+    char    *p;
+    size_t   len;
+    size_t   cap;
+    int      failed;
+} enc_jw_t;
+
+void  enc_jw_init(enc_jw_t *w);
+/* bytes as they are: punctuation, numbers, JSON text made elsewhere */
+void  enc_jw_raw(enc_jw_t *w, const char *s, size_t n);
+/* a string, quoted and escaped as enc_json_dumps escapes it */
+void  enc_jw_string(enc_jw_t *w, const char *s, size_t n);
+/* the malloc'ed NUL-terminated text (free() it) and its length; NULL after
+   a failure, with the buffer released either way */
+char *enc_jw_finish(enc_jw_t *w, size_t *len);
+
 #endif /* ENC_JSON_H */

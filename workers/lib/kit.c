@@ -273,7 +273,9 @@ void
 enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
-    json_t      *row;
+    char        *text;
+    size_t       len;
+    enc_jw_t     jw;
     enc_pg_t    *pg;
     PGresult    *res;
     const char  *id;
@@ -289,11 +291,12 @@ enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
 
     if (PQntuples(res) == 0) {
         enc_kit_not_found(w, e);
-    } else if ((row = enc_entity_json(e, res, 0, ENC_VIEW_PUBLIC)) == NULL) {
-        enc_pg_rollback(pg);
-        enc_kit_db_error(w, pg);
     } else {
-        enc_resp_json(w, 200, row);
+        /* the row as text at once: no jansson tree for a read */
+        enc_jw_init(&jw);
+        enc_entity_write(&jw, e, res, 0, ENC_VIEW_PUBLIC);
+        text = enc_jw_finish(&jw, &len);
+        enc_resp_json_text(w, 200, text, len);
     }
 
     PQclear(res);
@@ -451,28 +454,20 @@ param_text(json_t *j)
 
 
 /* the page's answer: {items, next_cursor} */
-static json_t *
+/* the page's answer, {"items": [...], "next_cursor": ...}, written from
+   the rows (no jansson tree: a page is the kit's hottest path); NULL when
+   the cursor cannot be made or memory ran out */
+static char *
 list_page(const enc_entity_t *e, const enc_list_t *l, PGresult *res,
-    int limit, const char *scope)
+    int limit, const char *scope, size_t *len)
 {
-    int          i, n, col;
-    char        *next = NULL;
-    json_t      *items, *keys, *row, *body;
-    const char  *const *k;
+    int                  i, n, col;
+    char                *next = NULL;
+    json_t              *keys;
+    enc_jw_t             jw;
+    const char *const   *k;
 
     n = PQntuples(res);
-    items = json_array();
-    if (items == NULL) {
-        return NULL;
-    }
-
-    for (i = 0; i < n && i < limit; i++) {
-        row = enc_entity_json(e, res, i, l->view);
-        if (row == NULL || json_array_append_new(items, row) != 0) {
-            json_decref(items);
-            return NULL;
-        }
-    }
 
     if (n > limit) {
         keys = json_array();
@@ -482,7 +477,6 @@ list_page(const enc_entity_t *e, const enc_list_t *l, PGresult *res,
                 enc_log_error("kit: list %s has no sort key column \"%s\"",
                               l->name, *k);
                 json_decref(keys);
-                json_decref(items);
                 return NULL;
             }
             json_array_append_new(keys, json_string(PQgetvalue(res,
@@ -492,14 +486,28 @@ list_page(const enc_entity_t *e, const enc_list_t *l, PGresult *res,
         next = keys != NULL ? enc_cursor_encode(scope, keys) : NULL;
         json_decref(keys);
         if (next == NULL) {
-            json_decref(items);
             return NULL;
         }
     }
 
-    body = json_pack("{s:o, s:s?}", "items", items, "next_cursor", next);
+    enc_jw_init(&jw);
+    enc_jw_raw(&jw, "{\"items\":[", 10);
+    for (i = 0; i < n && i < limit; i++) {
+        if (i > 0) {
+            enc_jw_raw(&jw, ",", 1);
+        }
+        enc_entity_write(&jw, e, res, i, l->view);
+    }
+    enc_jw_raw(&jw, "],\"next_cursor\":", 16);
+    if (next != NULL) {
+        enc_jw_string(&jw, next, strlen(next));
+    } else {
+        enc_jw_raw(&jw, "null", 4);
+    }
+    enc_jw_raw(&jw, "}", 1);
     free(next);
-    return body;
+
+    return enc_jw_finish(&jw, len);
 }
 
 
@@ -508,7 +516,8 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const enc_list_t *l, int nargs, const char *const *args)
 {
     int                 i, np = 0, nkeys = 0, limit = ENC_LIST_LIMIT_DEFAULT;
-    char               *scope = NULL, limit_s[16];
+    char               *scope = NULL, *text, limit_s[16];
+    size_t              len;
     char               *owned[ENC_LIST_FILTERS_MAX] = { NULL };
     json_t             *page = NULL, *filters = NULL, *after = NULL, *body;
     enc_pg_t           *pg;
@@ -612,12 +621,12 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
         goto done;
     }
 
-    body = list_page(e, l, res, limit, scope);
-    if (body == NULL) {
+    text = list_page(e, l, res, limit, scope, &len);
+    if (text == NULL) {
         enc_pg_rollback(pg);
         enc_kit_db_error(w, pg);
     } else {
-        enc_resp_json(w, 200, body);
+        enc_resp_json_text(w, 200, text, len);
     }
 
 done:
