@@ -760,6 +760,43 @@ check_identity(enc_req_t *r, enc_resp_t *w)
 }
 
 
+static enum MHD_Result
+query_nul(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+    const char  **bad = cls;
+
+    if (memchr(key, '\0', key_size) != NULL
+        || (value != NULL && memchr(value, '\0', value_size) != NULL))
+    {
+        *bad = key;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+
+/* 0 when the query string can be read, else a problem is set: a %00 in a
+   parameter would cut its value short at enc_req_query (a C string), so
+   "?q=a%00b" would be read as "?q=a" */
+static int
+check_query(enc_req_t *r, enc_resp_t *w)
+{
+    char         detail[160];
+    const char  *bad = NULL;
+
+    MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_nul,
+                                &bad);
+    if (bad == NULL) {
+        return 0;
+    }
+    snprintf(detail, sizeof(detail), "the query parameter \"%.64s\" holds "
+             "U+0000 (%%00)", bad);
+    enc_resp_problem(w, 400, NULL, detail);
+    return -1;
+}
+
+
 /* 0 when the body is acceptable for the route, else a problem is set */
 static int
 check_body(enc_req_t *r, enc_resp_t *w)
@@ -847,7 +884,9 @@ finish(enc_req_t *r)
         builtin_metrics(&w);
         break;
     default:
-        if (check_identity(r, &w) != 0 || check_body(r, &w) != 0) {
+        if (check_identity(r, &w) != 0 || check_query(r, &w) != 0
+            || check_body(r, &w) != 0)
+        {
             break;
         }
         r->h->routes[r->route].handler(r, &w, r->h->app);
