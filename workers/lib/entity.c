@@ -284,6 +284,16 @@ column_json(const enc_field_t *f, const PGresult *res, int row, int col)
 }
 
 
+/* whether a view answers a field: private ones to owners and admins,
+   admin-only ones to admins */
+static int
+shown(const enc_field_t *f, enc_view_t view)
+{
+    return (!(f->flags & ENC_PRIVATE) || view >= ENC_VIEW_OWNER)
+           && (!(f->flags & ENC_ADMIN_ONLY) || view == ENC_VIEW_ADMIN);
+}
+
+
 json_t *
 enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
     enc_view_t view)
@@ -307,9 +317,7 @@ enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
             json_decref(obj);
             return NULL;
         }
-        if ((!(f->flags & ENC_PRIVATE) || view >= ENC_VIEW_OWNER)
-            && (!(f->flags & ENC_ADMIN_ONLY) || view == ENC_VIEW_ADMIN))
-        {
+        if (shown(f, view)) {
             j = column_json(f, res, row, col);
             if (j == NULL || json_object_set_new(obj, f->name, j) != 0) {
                 json_decref(obj);
@@ -343,9 +351,7 @@ enc_entity_write(enc_jw_t *w, const enc_entity_t *e, const PGresult *res,
             w->failed = 1;
             return;
         }
-        if (((f->flags & ENC_PRIVATE) && view < ENC_VIEW_OWNER)
-            || ((f->flags & ENC_ADMIN_ONLY) && view != ENC_VIEW_ADMIN))
-        {
+        if (!shown(f, view)) {
             col++;
             continue;
         }

@@ -303,23 +303,36 @@ enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
 }
 
 
+/* the body bound for mode, as the compact JSON text a write statement
+   takes as its jsonb parameter (malloc'd); NULL after answering */
+static char *
+body_text(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e, unsigned mode)
+{
+    char    *text;
+    json_t  *body;
+
+    body = enc_kit_body(r, w, e->fields, mode, NULL);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    text = enc_json_dumps(body, NULL);
+    json_decref(body);
+    if (text == NULL) {
+        enc_kit_internal(w);
+    }
+    return text;
+}
+
+
 void
 enc_kit_create(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
     char        *text;
-    json_t      *body;
     enc_pg_t    *pg;
 
-    body = enc_kit_body(r, w, e->fields, ENC_BIND_CREATE, NULL);
-    if (body == NULL) {
-        return;
-    }
-
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (text == NULL) {
-        enc_resp_problem(w, 500, NULL, "out of memory");
+    if ((text = body_text(r, w, e, ENC_BIND_CREATE)) == NULL) {
         return;
     }
 
@@ -336,20 +349,12 @@ enc_kit_patch(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
     char        *text;
-    json_t      *body;
     enc_pg_t    *pg;
     const char  *params[2];
 
     /* route, credentials, then the body (CONTRACT.md), then existence:
        an unknown id with a bad body is 422, as for any other id */
-    body = enc_kit_body(r, w, e->fields, ENC_BIND_PATCH, NULL);
-    if (body == NULL) {
-        return;
-    }
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (text == NULL) {
-        enc_resp_problem(w, 500, NULL, "out of memory");
+    if ((text = body_text(r, w, e, ENC_BIND_PATCH)) == NULL) {
         return;
     }
 
