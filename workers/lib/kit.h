@@ -52,6 +52,9 @@
  *
  *   WHERE album_id = $1 AND ($2::int IS NULL OR (position, id) >
  *         ($2::int, $3::uuid)) ORDER BY position, id LIMIT $4
+ *
+ * The sort key's columns must be NOT NULL (a NULL would go into the
+ * cursor as "" and compare wrongly) and end with a unique one (the id).
  */
 typedef struct {
     const char          *name;      /* the route name: scopes its cursors */
