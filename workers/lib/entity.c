@@ -294,6 +294,27 @@ shown(const enc_field_t *f, enc_view_t view)
 }
 
 
+/* 1 when res has a column for every ENC_OUT field of e (a list's sort key
+   may follow them), else 0 after saying so: a statement without the
+   entity's select list */
+static int
+columns_fit(const enc_entity_t *e, const PGresult *res)
+{
+    int                 n = 0;
+    const enc_field_t  *f;
+
+    for (f = e->fields; f->name != NULL; f++) {
+        n += (f->flags & ENC_OUT) != 0;
+    }
+    if (PQnfields(res) < n) {
+        enc_log_error("entity: %s row has %d columns, fewer than its %d "
+                      "fields", e->name, PQnfields(res), n);
+        return 0;
+    }
+    return 1;
+}
+
+
 json_t *
 enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
     enc_view_t view)
@@ -301,6 +322,10 @@ enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
     int                 col = 0;
     json_t             *obj, *j;
     const enc_field_t  *f;
+
+    if (!columns_fit(e, res)) {
+        return NULL;
+    }
 
     obj = json_object();
     if (obj == NULL) {
@@ -310,12 +335,6 @@ enc_entity_json(const enc_entity_t *e, const PGresult *res, int row,
     for (f = e->fields; f->name != NULL; f++) {
         if (!(f->flags & ENC_OUT)) {
             continue;
-        }
-        if (col >= PQnfields(res)) {
-            enc_log_error("entity: %s row has %d columns, fewer than its "
-                          "fields", e->name, PQnfields(res));
-            json_decref(obj);
-            return NULL;
         }
         if (shown(f, view)) {
             j = column_json(f, res, row, col);
@@ -339,17 +358,16 @@ enc_entity_write(enc_jw_t *w, const enc_entity_t *e, const PGresult *res,
     const char         *s;
     const enc_field_t  *f;
 
+    if (!columns_fit(e, res)) {
+        w->failed = 1;
+        return;
+    }
+
     enc_jw_raw(w, "{", 1);
 
     for (f = e->fields; f->name != NULL; f++) {
         if (!(f->flags & ENC_OUT)) {
             continue;
-        }
-        if (col >= PQnfields(res)) {
-            enc_log_error("entity: %s row has %d columns, fewer than its "
-                          "fields", e->name, PQnfields(res));
-            w->failed = 1;
-            return;
         }
         if (!shown(f, view)) {
             col++;
