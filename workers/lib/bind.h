@@ -69,6 +69,13 @@ typedef enum {
 #define ENC_ADMIN_ONLY  0x0400  /* answered in the admin's view only */
 #define ENC_NOT_BLANK   0x0800  /* strings: something besides white space
                                    (names, titles; not passwords) */
+/* filled in by the kit on create, never read from a body (kit.h); part of
+   {entity:create} */
+#define ENC_CALLER_ID   0x1000  /* the caller's id (posts.author_id) */
+#define ENC_CALLER_NAME 0x2000  /* the caller's name (posts.author) */
+#define ENC_PATH_ID     0x4000  /* the path's {id} (comments.post_id under
+                                   /posts/{id}/comments) */
+#define ENC_FILLED      (ENC_CALLER_ID | ENC_CALLER_NAME | ENC_PATH_ID)
 
 /* ENC_SLOT(s, m): where to store a field's enc_value_t in struct s */
 #define ENC_SLOT(s, m)  (offsetof(s, m) + 1)

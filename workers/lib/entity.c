@@ -104,7 +104,8 @@ static int
 writes(const enc_field_t *f, int create)
 {
     return f->type != ENC_TIME
-           && ((f->flags & ENC_IN) || (create && (f->flags & ENC_IN_CREATE)));
+           && ((f->flags & ENC_IN)
+               || (create && (f->flags & (ENC_IN_CREATE | ENC_FILLED))));
 }
 
 

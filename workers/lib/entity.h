@@ -60,6 +60,24 @@ typedef struct {
     const char              *topic;     /* "encore.catalog.artists" */
     const enc_field_t       *fields;    /* ENC_FIELD_END-terminated */
     const enc_constraint_t  *constraints;   /* {NULL}-terminated or NULL */
+
+    /* optional, for entities not everyone may see or change (kit.h):
+       a statement, $1 = id (and, when it declares three parameters, $2 =
+       the caller's id, $3 = its rank), returning a row when the caller
+       may see the entity.  A patch or delete that matched no row is then
+       403 if it does, 404 if it does not. */
+    const char              *visible;
+    /* optional: the entity the path's {id} names on create ("post" for a
+       comment): a create statement that returns no row answers
+       404 "no such <parent>" */
+    const char              *parent;
+    /* optional: rules across rows the binder cannot see (ids that must
+       exist in a replica), run by the kit's create and patch inside the
+       write's transaction, before the statement, with the bound body.
+       0: go on; -1: field errors added to v (422); -2: a statement
+       failed (503/500).  Lock what it checked. */
+    int                    (*check)(enc_pg_t *pg, json_t *body,
+                                    unsigned mode, enc_validation_t *v);
 } enc_entity_t;
 
 typedef enum {

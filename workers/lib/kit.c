@@ -199,27 +199,171 @@ enc_kit_event(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
 }
 
 
+/* ---- the caller, for statements that ask for it --------------------------- */
+
+/* The caller as two statement parameters, id (NULL when anonymous) and
+   rank; room for them is ENC_KIT_CALLER_PARAMS. */
+#define ENC_KIT_CALLER_PARAMS  2
+
+typedef struct {
+    const char  *id;
+    char         rank[4];
+} kit_caller_t;
+
+
+static void
+caller_params(enc_req_t *r, kit_caller_t *c)
+{
+    const enc_caller_t  *who;
+
+    who = enc_req_caller(r);
+    c->id = who->id;
+    snprintf(c->rank, sizeof(c->rank), "%d", (int) who->role);
+}
+
+
+/* n of the operation's own parameters in params; when stmt declares the
+   caller's two as well, they are appended: the new count */
+static int
+with_caller(const char *stmt, const char **params, int n,
+    const kit_caller_t *c)
+{
+    if (enc_pg_stmt_nparams(stmt) != n + ENC_KIT_CALLER_PARAMS) {
+        return n;
+    }
+
+    params[n] = c->id;
+    params[n + 1] = c->rank;
+    return n + ENC_KIT_CALLER_PARAMS;
+}
+
+
 /* ---- whole operations -------------------------------------------------------- */
 
-/* Runs stmt in a transaction with the event of the row it returns (its
-   public view: events go to every consumer), and answers status with that
-   row in the owner's view (204 when status is 204).  The row's id is its
-   first column. */
-static void
-write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
-    const char *stmt, int n, const char *const *params, const char *verb,
-    int status)
-{
-    char         location[256];
-    json_t      *row = NULL, *pub = NULL;
-    PGresult    *res;
-    const char  *id;
+/* one write: its statement and parameters, and what answers it */
+typedef struct {
+    const enc_entity_t  *e;
+    const char          *stmt;
+    const char          *params[2 + ENC_KIT_CALLER_PARAMS];
+    int                  nparams;
+    kit_caller_t         caller;
+    json_t              *body;      /* bound, for e->check; or NULL */
+    unsigned             mode;      /* ENC_BIND_CREATE or _PATCH */
+    const char          *verb;      /* of the event */
+    int                  status;    /* 201, 200 or 204 */
+} kit_write_t;
 
-    if (enc_kit_begin(w, pg) != 0) {
+
+/* e->check inside the transaction: 0 to go on, -1 after answering */
+static int
+write_check(enc_resp_t *w, enc_pg_t *pg, const kit_write_t *kw)
+{
+    int               rc;
+    enc_validation_t  v;
+
+    if (kw->e->check == NULL || kw->body == NULL) {
+        return 0;
+    }
+
+    enc_validation_init(&v);
+    rc = kw->e->check(pg, kw->body, kw->mode, &v);
+    if (rc != 0) {
+        enc_pg_rollback(pg);
+        if (rc == -1 && enc_validation_failed(&v)) {
+            enc_resp_validation(w, &v);
+        } else {
+            enc_kit_db_error(w, pg);
+        }
+    }
+    enc_validation_free(&v);
+
+    return rc == 0 ? 0 : -1;
+}
+
+
+/* A write that matched no row: on create, the parent the path named is
+   not there (for this caller); otherwise the entity is not, or the caller
+   sees it but may not change it (e->visible). */
+static void
+write_missed(enc_resp_t *w, enc_pg_t *pg, const kit_write_t *kw)
+{
+    int                 n;
+    PGresult           *res;
+    const char         *params[1 + ENC_KIT_CALLER_PARAMS];
+    enc_entity_t        parent;
+    const enc_entity_t *e = kw->e;
+
+    if (kw->status == 201) {
+        parent = (enc_entity_t) { .name = e->parent ? e->parent : e->name };
+        enc_kit_not_found(w, &parent);
         return;
     }
 
-    res = enc_kit_run(w, pg, e, stmt, n, params);
+    if (e->visible == NULL) {
+        enc_kit_not_found(w, e);
+        return;
+    }
+
+    params[0] = kw->params[0];
+    n = with_caller(e->visible, params, 1, &kw->caller);
+    res = enc_kit_run(w, pg, e, e->visible, n, params);
+    if (res == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        enc_kit_not_found(w, e);
+    } else {
+        char  detail[96];
+
+        snprintf(detail, sizeof(detail), "you may not change this %s",
+                 e->name);
+        enc_resp_problem(w, 403, NULL, detail);
+    }
+    PQclear(res);
+}
+
+
+/* the events of the row written: the operation's own verb, then the one
+   the statement's "event" column names, if any */
+static int
+write_events(enc_resp_t *w, enc_pg_t *pg, const kit_write_t *kw,
+    PGresult *res, json_t *pub)
+{
+    int          col;
+    const char  *id;
+
+    id = PQgetvalue(res, 0, 0);
+    if (enc_kit_event(w, pg, kw->e, kw->verb, id, pub) != 0) {
+        return -1;
+    }
+
+    col = PQfnumber(res, "event");
+    if (col >= 0 && !PQgetisnull(res, 0, col)) {
+        return enc_kit_event(w, pg, kw->e, PQgetvalue(res, 0, col), id, pub);
+    }
+
+    return 0;
+}
+
+
+/* Runs the write in a transaction with its events (the row's public
+   view: events go to every consumer), and answers its status with that
+   row in the owner's view (204 when status is 204).  The row's id is its
+   first column. */
+static void
+write_one(enc_resp_t *w, enc_pg_t *pg, const kit_write_t *kw)
+{
+    char                 location[256];
+    json_t              *row = NULL, *pub = NULL;
+    PGresult            *res;
+    const enc_entity_t  *e = kw->e;
+
+    if (enc_kit_begin(w, pg) != 0 || write_check(w, pg, kw) != 0) {
+        return;
+    }
+
+    res = enc_kit_run(w, pg, e, kw->stmt, kw->nparams, kw->params);
     if (res == NULL) {
         return;
     }
@@ -227,12 +371,11 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     if (PQntuples(res) == 0) {
         PQclear(res);
         enc_pg_rollback(pg);
-        enc_kit_not_found(w, e);
+        write_missed(w, pg, kw);
         return;
     }
 
-    id = PQgetvalue(res, 0, 0);
-    if (status != 204) {
+    if (kw->status != 204) {
         row = enc_entity_json(e, res, 0, ENC_VIEW_OWNER);
         pub = enc_entity_json(e, res, 0, ENC_VIEW_PUBLIC);
         if (row == NULL || pub == NULL) {
@@ -245,9 +388,7 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
         }
     }
 
-    if (enc_kit_event(w, pg, e, verb, id, pub) != 0
-        || enc_kit_commit(w, pg) != 0)
-    {
+    if (write_events(w, pg, kw, res, pub) != 0 || enc_kit_commit(w, pg) != 0) {
         json_decref(row);
         json_decref(pub);
         PQclear(res);
@@ -255,16 +396,17 @@ write_one(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     }
     json_decref(pub);
 
-    if (status == 201) {
-        snprintf(location, sizeof(location), "%s%s", e->path, id);
+    if (kw->status == 201) {
+        snprintf(location, sizeof(location), "%s%s", e->path,
+                 PQgetvalue(res, 0, 0));
         enc_resp_header(w, "Location", location);
     }
     PQclear(res);
 
-    if (status == 204) {
+    if (kw->status == 204) {
         enc_resp_empty(w, 204);
     } else {
-        enc_resp_json(w, status, row);
+        enc_resp_json(w, kw->status, row);
     }
 }
 
@@ -273,18 +415,24 @@ void
 enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
-    char        *text;
-    size_t       len;
-    enc_jw_t     jw;
-    enc_pg_t    *pg;
-    PGresult    *res;
-    const char  *id;
+    int            n;
+    char          *text;
+    size_t         len;
+    enc_jw_t       jw;
+    enc_pg_t      *pg;
+    PGresult      *res;
+    const char    *params[1 + ENC_KIT_CALLER_PARAMS];
+    kit_caller_t   caller;
 
-    if ((id = enc_kit_id(r, w, e)) == NULL || (pg = enc_kit_db(w)) == NULL) {
+    if ((params[0] = enc_kit_id(r, w, e)) == NULL
+        || (pg = enc_kit_db(w)) == NULL)
+    {
         return;
     }
 
-    res = enc_kit_run(w, pg, e, stmt, 1, &id);
+    caller_params(r, &caller);
+    n = with_caller(stmt, params, 1, &caller);
+    res = enc_kit_run(w, pg, e, stmt, n, params);
     if (res == NULL) {
         return;
     }
@@ -303,25 +451,95 @@ enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
 }
 
 
-/* the body bound for mode, as the compact JSON text a write statement
-   takes as its jsonb parameter (malloc'd); NULL after answering */
-static char *
-body_text(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e, unsigned mode)
+/* What the kit fills in on create (ENC_FILLED): 0, or -1 after answering
+   (a path {id} that is no UUID names no parent; out of memory). */
+static int
+fill_body(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e, json_t *body)
 {
-    char    *text;
-    json_t  *body;
+    json_t               *j;
+    const char           *id;
+    enc_entity_t          parent;
+    const enc_field_t    *f;
+    const enc_caller_t   *who;
 
-    body = enc_kit_body(r, w, e->fields, mode, NULL);
-    if (body == NULL) {
-        return NULL;
+    who = enc_req_caller(r);
+    for (f = e->fields; f->name != NULL; f++) {
+        if (f->flags & ENC_CALLER_ID) {
+            j = who->id != NULL ? json_string(who->id) : json_null();
+        } else if (f->flags & ENC_CALLER_NAME) {
+            j = json_string(who->name);
+        } else if (f->flags & ENC_PATH_ID) {
+            id = enc_req_param(r, "id");
+            if (!enc_uuid_valid(id)) {
+                parent = (enc_entity_t) { .name = e->parent ? e->parent
+                                                            : e->name };
+                enc_kit_not_found(w, &parent);
+                return -1;
+            }
+            j = json_string(id);
+        } else {
+            continue;
+        }
+
+        if (json_object_set_new(body, f->name, j) != 0) {
+            enc_kit_internal(w);
+            return -1;
+        }
     }
 
-    text = enc_json_dumps(body, NULL);
-    json_decref(body);
+    return 0;
+}
+
+
+/* create and patch: bind (and fill), then the write with its check */
+static void
+write_body(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
+    const char *stmt, unsigned mode)
+{
+    int          n = 0;
+    char        *text = NULL;
+    enc_pg_t    *pg;
+    kit_write_t  kw = { .e = e, .stmt = stmt, .mode = mode };
+
+    /* route, credentials, then the body (CONTRACT.md), then existence:
+       an unknown id with a bad body is 422, as for any other id */
+    kw.body = enc_kit_body(r, w, e->fields, mode, NULL);
+    if (kw.body == NULL) {
+        return;
+    }
+
+    if (mode & ENC_BIND_CREATE) {
+        kw.verb = "created";
+        kw.status = 201;
+        if (fill_body(r, w, e, kw.body) != 0) {
+            goto done;
+        }
+    } else {
+        kw.verb = "updated";
+        kw.status = 200;
+        if ((kw.params[n++] = enc_kit_id(r, w, e)) == NULL) {
+            goto done;
+        }
+    }
+
+    text = enc_json_dumps(kw.body, NULL);
     if (text == NULL) {
         enc_kit_internal(w);
+        goto done;
     }
-    return text;
+    kw.params[n++] = text;
+
+    caller_params(r, &kw.caller);
+    kw.nparams = with_caller(stmt, kw.params, n, &kw.caller);
+
+    if ((pg = enc_kit_db(w)) != NULL) {
+        write_one(w, pg, &kw);
+    }
+
+done:
+
+    free(text);
+    json_decref(kw.body);
 }
 
 
@@ -329,18 +547,7 @@ void
 enc_kit_create(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
-    char        *text;
-    enc_pg_t    *pg;
-
-    if ((text = body_text(r, w, e, ENC_BIND_CREATE)) == NULL) {
-        return;
-    }
-
-    if ((pg = enc_kit_db(w)) != NULL) {
-        write_one(w, pg, e, stmt, 1, (const char *const *) &text, "created",
-                  201);
-    }
-    free(text);
+    write_body(r, w, e, stmt, ENC_BIND_CREATE);
 }
 
 
@@ -348,22 +555,7 @@ void
 enc_kit_patch(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
-    char        *text;
-    enc_pg_t    *pg;
-    const char  *params[2];
-
-    /* route, credentials, then the body (CONTRACT.md), then existence:
-       an unknown id with a bad body is 422, as for any other id */
-    if ((text = body_text(r, w, e, ENC_BIND_PATCH)) == NULL) {
-        return;
-    }
-
-    params[0] = enc_kit_id(r, w, e);
-    params[1] = text;
-    if (params[0] != NULL && (pg = enc_kit_db(w)) != NULL) {
-        write_one(w, pg, e, stmt, 2, params, "updated", 200);
-    }
-    free(text);
+    write_body(r, w, e, stmt, ENC_BIND_PATCH);
 }
 
 
@@ -371,14 +563,19 @@ void
 enc_kit_delete(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const char *stmt)
 {
-    enc_pg_t    *pg;
-    const char  *id;
+    enc_pg_t     *pg;
+    kit_write_t   kw = { .e = e, .stmt = stmt, .verb = "deleted",
+                         .status = 204 };
 
-    if ((id = enc_kit_id(r, w, e)) == NULL || (pg = enc_kit_db(w)) == NULL) {
+    if ((kw.params[0] = enc_kit_id(r, w, e)) == NULL
+        || (pg = enc_kit_db(w)) == NULL)
+    {
         return;
     }
 
-    write_one(w, pg, e, stmt, 1, &id, "deleted", 204);
+    caller_params(r, &kw.caller);
+    kw.nparams = with_caller(stmt, kw.params, 1, &kw.caller);
+    write_one(w, pg, &kw);
 }
 
 
@@ -397,11 +594,12 @@ static const enc_field_t  page_fields[] = {
 };
 
 
-/* "<list>\n<arg>\n...\n<filters as canonical JSON>": a cursor is valid only
-   for the same list, path arguments and filters */
+/* "<list>\n<arg>\n...\n<filters as canonical JSON>[\n<caller>]": a cursor
+   is valid only for the same list, path arguments and filters, and, when
+   the statement takes the caller, the same caller */
 static char *
 list_scope(const enc_list_t *l, int nargs, const char *const *args,
-    json_t *filters)
+    json_t *filters, const char *caller)
 {
     int      i;
     char    *f, *scope;
@@ -414,18 +612,23 @@ list_scope(const enc_list_t *l, int nargs, const char *const *args,
 
     len = strlen(l->name) + strlen(f) + 2;
     for (i = 0; i < nargs; i++) {
-        len += strlen(args[i]) + 1;
+        len += (args[i] ? strlen(args[i]) : 0) + 1;
     }
+    len += caller ? strlen(caller) + 1 : 0;
 
     scope = malloc(len);
     if (scope != NULL) {
         strcpy(scope, l->name);
         for (i = 0; i < nargs; i++) {
             strcat(scope, "\n");
-            strcat(scope, args[i]);
+            strcat(scope, args[i] ? args[i] : "");
         }
         strcat(scope, "\n");
         strcat(scope, f);
+        if (caller != NULL) {
+            strcat(scope, "\n");
+            strcat(scope, caller);
+        }
     }
 
     free(f);
@@ -520,7 +723,8 @@ void
 enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     const enc_list_t *l, int nargs, const char *const *args)
 {
-    int                 i, np = 0, nkeys = 0, limit = ENC_LIST_LIMIT_DEFAULT;
+    int                 i, np = 0, nkeys = 0, limit = ENC_LIST_LIMIT_DEFAULT,
+                        takes_caller;
     char               *scope = NULL, *text, limit_s[16];
     size_t              len;
     char               *owned[ENC_LIST_FILTERS_MAX] = { NULL };
@@ -529,7 +733,9 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     PGresult           *res = NULL;
     const char         *cursor, *params[ENC_LIST_ARGS_MAX
                                         + ENC_LIST_FILTERS_MAX
-                                        + ENC_LIST_KEYS_MAX + 1];
+                                        + ENC_LIST_KEYS_MAX + 1
+                                        + ENC_KIT_CALLER_PARAMS];
+    kit_caller_t        caller;
     enc_validation_t    v;
     const enc_field_t   none[] = { ENC_FIELD_END }, *f;
 
@@ -551,18 +757,23 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
         limit = (int) json_integer_value(json_object_get(page, "limit"));
     }
 
-    scope = list_scope(l, nargs, args, filters);
+    caller_params(r, &caller);
+    for (i = 0, f = l->filters; f != NULL && f->name != NULL; f++) {
+        i++;
+    }
+    for (; l->keys[nkeys] != NULL; nkeys++) {
+        /* count */
+    }
+    takes_caller = enc_pg_stmt_nparams(l->stmt)
+                   == nargs + i + nkeys + 1 + ENC_KIT_CALLER_PARAMS;
+
+    scope = list_scope(l, nargs, args, filters,
+                       takes_caller ? caller.id : NULL);
     if (scope == NULL) {
         enc_resp_problem(w, 500, NULL, "out of memory");
         goto done;
     }
 
-    for (; l->keys[nkeys] != NULL; nkeys++) {
-        /* count */
-    }
-    for (i = 0, f = l->filters; f != NULL && f->name != NULL; f++) {
-        i++;
-    }
     /* a parent statement takes args[0]: a list without one is our bug */
     if (nargs > ENC_LIST_ARGS_MAX || i > ENC_LIST_FILTERS_MAX
         || nkeys > ENC_LIST_KEYS_MAX || (l->parent != NULL && nargs < 1))
@@ -596,6 +807,7 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
     }
     snprintf(limit_s, sizeof(limit_s), "%d", limit + 1);
     params[np++] = limit_s;
+    np = with_caller(l->stmt, params, np, &caller);
 
     if ((pg = enc_kit_db(w)) == NULL) {
         goto done;

@@ -21,6 +21,29 @@
  * entity.h).  Writes run in one transaction with their event.  Bodies are
  * bound with ENC_BIND_STRICT when the route has ENC_ROUTE_STRICT.
  *
+ * The caller.  A statement that declares two parameters more than its
+ * operation passes (enc_pg_stmt_t.nparams) gets the caller after them:
+ * the caller's id (NULL when anonymous) and rank (0 anonymous, 1 user,
+ * 2 moderator, 3 admin; enc_role_t), so who may see or change a row is
+ * one WHERE clause next to the rest of the statement:
+ *
+ *   SELECT {post} FROM posts WHERE id = $1::uuid
+ *   AND (status = 'published' OR author_id = $2::uuid OR $3::int >= 2)
+ *
+ * A patch or delete that matches no row answers 404, or 403 when the
+ * entity's `visible` statement says the caller sees it (entity.h).  A
+ * list whose statement takes the caller scopes its cursors to the caller.
+ *
+ * Creates fill in the fields flagged ENC_CALLER_ID, ENC_CALLER_NAME and
+ * ENC_PATH_ID (bind.h) before the statement; one that returns no row
+ * (INSERT ... SELECT ... WHERE the parent is there) answers 404 naming
+ * the entity's `parent`.  Creates and patches run the entity's `check`
+ * first, in the transaction.
+ *
+ * A second event.  When a write statement's result has a text column
+ * named "event", a non-NULL value is a verb published for the same row
+ * after the operation's own ("published": encore.post.published).
+ *
  * The pieces they are made of are public too, for handlers that do more
  * (a cascade delete emitting an event per row, say).
  */

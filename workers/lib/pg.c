@@ -830,17 +830,38 @@ exec_params(enc_pg_t *pg, const char *sql, int n, const char *const *params,
 }
 
 
-PGresult *
-enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
+/* the index of a configured statement, cf.nstmts when there is none */
+static size_t
+stmt_index(const char *stmt)
 {
-    size_t     i;
-    PGresult  *res;
+    size_t  i;
 
     for (i = 0; i < cf.nstmts; i++) {
         if (strcmp(cf.stmts[i].name, stmt) == 0) {
             break;
         }
     }
+    return i;
+}
+
+
+int
+enc_pg_stmt_nparams(const char *stmt)
+{
+    size_t  i;
+
+    i = stmt_index(stmt);
+    return i < cf.nstmts ? cf.stmts[i].nparams : -1;
+}
+
+
+PGresult *
+enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
+{
+    size_t     i;
+    PGresult  *res;
+
+    i = stmt_index(stmt);
     if (i == cf.nstmts) {
         enc_log_error("pg: unknown statement \"%s\"", stmt);
         return NULL;

@@ -69,6 +69,8 @@ int       enc_pg_ok(enc_pg_t *pg);
    returns the result (check PQresultStatus / enc_pg_sqlstate). */
 PGresult *enc_pg_exec(enc_pg_t *pg, const char *stmt, int n,
                       const char *const *params);
+/* the parameter count a configured statement declares, -1 for none */
+int       enc_pg_stmt_nparams(const char *stmt);
 /* unprepared, parameterised; same contract */
 PGresult *enc_pg_exec_sql(enc_pg_t *pg, const char *sql, int n,
                           const char *const *params);

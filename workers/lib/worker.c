@@ -254,7 +254,7 @@ int
 enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
 {
     int                    rc = 1, sig, n, consumer = 0, relay = 0;
-    int                    inited = 0;
+    int                    inited = 0, consuming;
     char                   err[512];
     void                  *app = NULL;
     sigset_t               set;
@@ -370,9 +370,17 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     inited = 1;
 
     if (def->consumes != NULL && def->consumes[0] != NULL) {
-        if (def->on_event == NULL
-            || enc_consumer_start(c, def->consumes, def->on_event, app) != 0)
-        {
+        if (def->on_event != NULL) {
+            consuming = enc_consumer_start(c, def->consumes, def->on_event,
+                                           app);
+        } else if (def->events != NULL) {
+            consuming = enc_consumer_start(c, def->consumes,
+                                           enc_event_table_apply,
+                                           (void *) def->events);
+        } else {
+            consuming = -1;
+        }
+        if (consuming != 0) {
             enc_log_error("worker: cannot start the consumer");
             goto failed;
         }

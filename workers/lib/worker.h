@@ -12,6 +12,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "entity.h"
+#include "event_table.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -38,6 +39,9 @@ typedef struct {
     const enc_conf_key_t        *conf_keys;   /* worker's own keys, ends with {NULL}; may be NULL */
     const char *const           *consumes;    /* topics, NULL-terminated; NULL = no consumer */
     enc_event_handler_pt         on_event;
+    const enc_event_route_t     *events;      /* or, instead of on_event, the
+                                                 events as a table
+                                                 (event_table.h) */
     int  (*init)(const enc_config_t *c, void **app);   /* after migrations, before HTTP */
     /* CLI subcommands, optional: runs after migrations instead of serving;
        argv[0] is the command name; the return value is the exit status */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cursor.h"
+#include "event_table.h"
 #include "kit.h"
 #include "log.h"
 #include "pg_env.h"
@@ -54,7 +55,32 @@ static const enc_entity_t  thing = {
     .constraints = thing_constraints
 };
 
-static const enc_entity_t *const  entities[] = { &thing, NULL };
+/* a note on a board: its author and board filled in by the kit, visible
+   to all when public, else to its author and moderators */
+static int  note_check(enc_pg_t *pg, json_t *body, unsigned mode,
+                       enc_validation_t *v);
+
+static const enc_field_t  note_fields[] = {
+    { .name = "id", .type = ENC_UUID, .flags = ENC_OUT | ENC_KEY },
+    { .name = "board", .type = ENC_UUID, .flags = ENC_OUT | ENC_PATH_ID },
+    { .name = "author_id", .type = ENC_UUID,
+      .flags = ENC_OUT | ENC_CALLER_ID | ENC_NULLABLE },
+    { .name = "author", .type = ENC_STRING,
+      .flags = ENC_OUT | ENC_CALLER_NAME },
+    { .name = "text", .type = ENC_STRING,
+      .flags = ENC_OUT | ENC_IN | ENC_REQUIRED, .min = 1, .max = 40 },
+    { .name = "public", .type = ENC_BOOL, .flags = ENC_OUT | ENC_IN,
+      .def = "false" },
+    ENC_FIELD_END
+};
+
+static const enc_entity_t  note = {
+    .name = "note", .plural = "notes", .path = "/api/v1/notes/",
+    .topic = "encore.test.notes", .fields = note_fields,
+    .visible = "note_visible", .parent = "board", .check = note_check
+};
+
+static const enc_entity_t *const  entities[] = { &thing, &note, NULL };
 
 static const enc_pg_stmt_t  raw_stmts[] = {
     { "thing_get", "SELECT {thing} FROM things WHERE id = $1::uuid", 1 },
@@ -82,6 +108,39 @@ static const enc_pg_stmt_t  raw_stmts[] = {
       " ORDER BY name, id LIMIT $4::int", 4 },
     { "owner_exists", "SELECT 1 FROM owners WHERE id = $1::uuid", 1 },
     { "broken", "SELECT {thing} FROM nowhere WHERE id = $1::uuid", 1 },
+    /* notes: the caller as the last two parameters */
+    { "note_insert",
+      "INSERT INTO notes ({note:create}) SELECT {p.note:create}"
+      " FROM jsonb_populate_record(NULL::notes, $1::jsonb) p"
+      " WHERE EXISTS (SELECT 1 FROM boards b WHERE b.id = p.board)"
+      " RETURNING {note}, CASE WHEN public THEN 'published' END AS event",
+      1 },
+    { "note_get",
+      "SELECT {note} FROM notes WHERE id = $1::uuid"
+      " AND (public OR author_id = $2::uuid OR $3::int >= 2)", 3 },
+    { "note_visible",
+      "SELECT 1 FROM notes WHERE id = $1::uuid"
+      " AND (public OR author_id = $2::uuid OR $3::int >= 2)", 3 },
+    { "note_update",
+      "UPDATE notes t SET ({note:patch}) = (SELECT {p.note:patch}"
+      " FROM jsonb_populate_record(t, $2::jsonb) p)"
+      " WHERE t.id = $1::uuid AND (t.author_id = $3::uuid OR $4::int >= 2)"
+      " RETURNING {t.note}", 4 },
+    { "note_delete",
+      "DELETE FROM notes WHERE id = $1::uuid"
+      " AND (author_id = $2::uuid OR $3::int >= 2) RETURNING id", 3 },
+    /* the caller's own notes: key $1 id, $2 page size + 1, caller $3, $4 */
+    { "my_notes",
+      "SELECT {note} FROM notes WHERE author_id = $3::uuid AND $4::int >= 1"
+      " AND ($1::uuid IS NULL OR id > $1::uuid) ORDER BY id LIMIT $2::int",
+      4 },
+    { "check_broken", "SELECT 1 FROM nowhere WHERE $1::text IS NULL", 1 },
+    /* the event table: a board's deletion orphans its notes */
+    { "board_forget",
+      "DELETE FROM boards WHERE id = $1::uuid AND $2::jsonb IS NOT NULL", 2 },
+    { "notes_orphan",
+      "UPDATE notes SET author = $2::jsonb->>'by' WHERE board = $1::uuid"
+      " RETURNING {note}", 2 },
     /* a row with fewer columns than the entity answers */
     { "short_row", "SELECT $1::uuid AS id", 1 },
     { NULL, NULL, 0 }
@@ -161,7 +220,77 @@ h_short(enc_req_t *r, enc_resp_t *w, void *app)
 }
 
 
+static const char *const  by_id[] = { "id", NULL };
+
+static const enc_list_t  my_notes = {
+    .name = "my_notes", .stmt = "my_notes", .keys = by_id
+};
+
+
+/* "forbidden" text is a rule across rows; "broken" a check whose
+   statement fails */
+static int
+note_check(enc_pg_t *pg, json_t *body, unsigned mode, enc_validation_t *v)
+{
+    int          ok;
+    PGresult    *res;
+    const char  *text;
+
+    text = json_string_value(json_object_get(body, "text"));
+    if (text != NULL && strcmp(text, "forbidden") == 0) {
+        enc_validation_add(v, "text", "is forbidden on this board");
+        return -1;
+    }
+    if (text != NULL && strcmp(text, "broken") == 0) {
+        res = enc_pg_exec(pg, "check_broken", 1, &text);
+        ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        return ok ? 0 : -2;
+    }
+    return 0;
+}
+
+static void
+h_note_create(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_create(r, w, &note, "note_insert");
+}
+
+static void
+h_note_get(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_get(r, w, &note, "note_get");
+}
+
+static void
+h_note_patch(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_patch(r, w, &note, "note_update");
+}
+
+static void
+h_note_delete(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_delete(r, w, &note, "note_delete");
+}
+
+static void
+h_my_notes(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_list(r, w, &note, &my_notes, 0, NULL);
+}
+
+
 static const enc_route_t  routes[] = {
+    { "POST", "/boards/{id}/notes", h_note_create,
+      ENC_ROUTE_USER | ENC_ROUTE_JSON_BODY | ENC_ROUTE_STRICT,
+      "notes_create" },
+    { "GET", "/notes", h_my_notes, ENC_ROUTE_USER, "my_notes" },
+    { "GET", "/notes/{id}", h_note_get, 0, "notes_get" },
+    { "PATCH", "/notes/{id}", h_note_patch,
+      ENC_ROUTE_USER | ENC_ROUTE_JSON_BODY | ENC_ROUTE_STRICT, "notes_patch" },
+    { "DELETE", "/notes/{id}", h_note_delete, ENC_ROUTE_USER,
+      "notes_delete" },
     { "GET", "/things", h_list, 0, "things_list" },
     { "POST", "/things", h_create, ENC_ROUTE_JSON_BODY | ENC_ROUTE_STRICT,
       "things_create" },
@@ -266,7 +395,13 @@ setup(void **state)
                " live boolean NOT NULL DEFAULT false,"
                " secret text,"
                " created_at timestamptz NOT NULL DEFAULT now());"
-               "INSERT INTO owners VALUES ('" OWNER "'), ('" LONELY "')");
+               "INSERT INTO owners VALUES ('" OWNER "'), ('" LONELY "');"
+               "CREATE TABLE boards (id uuid PRIMARY KEY);"
+               "CREATE TABLE notes ("
+               " id uuid PRIMARY KEY DEFAULT gen_random_uuid(),"
+               " board uuid NOT NULL, author_id uuid, author text NOT NULL,"
+               " text text NOT NULL, public boolean NOT NULL);"
+               "INSERT INTO boards VALUES ('" OWNER "'), ('" LONELY "')");
 
     stmts = enc_entity_expand(raw_stmts, entities);
     assert_non_null(stmts);
@@ -325,21 +460,31 @@ typedef struct {
 static char  buf[1 << 18];
 
 
+/* a request as the edge forwards it for who, "<id> <role> <name>" (NULL:
+   anonymous) */
 static void
-call(const char *method, const char *path, const char *body, resp_t *rp)
+call_as(const char *who, const char *method, const char *path,
+    const char *body, resp_t *rp)
 {
     int      fd, n;
-    char     req[4096];
+    char     req[4096], id[40], role[16], name[32], identity[256] = "";
     char    *end;
     size_t   blen = body ? strlen(body) : 0;
+
+    if (who != NULL) {
+        assert_int_equal(sscanf(who, "%39s %15s %31s", id, role, name), 3);
+        snprintf(identity, sizeof(identity), "X-Encore-User-Id: %s\r\n"
+                 "X-Encore-User-Role: %s\r\nX-Encore-User-Name: %s\r\n",
+                 id, role, name);
+    }
 
     fd = raw_connect(sock_path);
     assert_true(fd >= 0);
     n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: localhost\r\n"
-                 "Connection: close\r\n%s"
+                 "Connection: close\r\n%s%s"
                  "Content-Length: %zu\r\n\r\n%s", method, path,
-                 body ? "Content-Type: application/json\r\n" : "", blen,
-                 body ? body : "");
+                 body ? "Content-Type: application/json\r\n" : "", identity,
+                 blen, body ? body : "");
     assert_true(n > 0 && (size_t) n < sizeof(req));
     assert_int_equal(send(fd, req, (size_t) n, MSG_NOSIGNAL), n);
     rp->status = raw_response(fd, buf, sizeof(buf), 10000);
@@ -350,6 +495,13 @@ call(const char *method, const char *path, const char *body, resp_t *rp)
     assert_non_null(end);
     snprintf(rp->head, sizeof(rp->head), "%.*s", (int) (end - buf), buf);
     rp->body = end[4] ? json_loads(end + 4, 0, NULL) : NULL;
+}
+
+
+static void
+call(const char *method, const char *path, const char *body, resp_t *rp)
+{
+    call_as(NULL, method, path, body, rp);
 }
 
 
@@ -398,20 +550,27 @@ admin_query(const char *sql)
 }
 
 
-/* the number of outbox rows of this type and subject */
+/* the number of outbox rows of this type and subject <plural>/<id> */
 static int
-events(const char *type, const char *id)
+events_of(const char *plural, const char *type, const char *id)
 {
     int          n;
     char         sql[512];
     PGresult    *res;
 
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM outbox WHERE type = '%s'"
-             " AND subject = 'things/%s' AND key = '%s'", type, id, id);
+             " AND subject = '%s/%s' AND key = '%s'", type, plural, id, id);
     res = admin_query(sql);
     n = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
     return n;
+}
+
+
+static int
+events(const char *type, const char *id)
+{
+    return events_of("things", type, id);
 }
 
 
@@ -854,6 +1013,266 @@ test_child_list_db(void **state)
 }
 
 
+/* ---- the caller ---------------------------------------------------------------- */
+
+#define ANN   "aaaaaaaa-0000-4000-8000-000000000001 user ann"
+#define BOB   "bbbbbbbb-0000-4000-8000-000000000002 user bob"
+#define MOD   "cccccccc-0000-4000-8000-000000000003 moderator max"
+#define ANN_ID  "aaaaaaaa-0000-4000-8000-000000000001"
+
+
+/* a note by who on a board: its id in id */
+static void
+note_on(const char *board, const char *who, const char *body, char *id,
+    size_t len)
+{
+    char    path[128];
+    resp_t  r;
+
+    snprintf(path, sizeof(path), "/boards/%s/notes", board);
+    call_as(who, "POST", path, body, &r);
+    assert_int_equal(r.status, 201);
+    snprintf(id, len, "%s", str_of(r.body, "id"));
+    resp_free(&r);
+}
+
+
+static int
+status_of(const char *who, const char *method, const char *path,
+    const char *body)
+{
+    int     st;
+    resp_t  r;
+
+    call_as(who, method, path, body, &r);
+    st = r.status;
+    resp_free(&r);
+    return st;
+}
+
+
+static void
+test_filled_fields_db(void **state)
+{
+    char      id[40];
+    resp_t    r;
+
+    if (!have_db) {
+        skip();
+    }
+
+    /* the author and the board come from the caller and the path */
+    call_as(ANN, "POST", "/boards/" OWNER "/notes", "{\"text\": \"hi\"}", &r);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(str_of(r.body, "author_id"), ANN_ID);
+    assert_string_equal(str_of(r.body, "author"), "ann");
+    assert_string_equal(str_of(r.body, "board"), OWNER);
+    snprintf(id, sizeof(id), "%s", str_of(r.body, "id"));
+    resp_free(&r);
+
+    /* ... and never from the body: strict routes refuse them by name */
+    call_as(ANN, "POST", "/boards/" OWNER "/notes",
+            "{\"text\": \"hi\", \"author_id\": \"" OWNER "\","
+            " \"author\": \"eve\", \"board\": \"" LONELY "\"}", &r);
+    assert_int_equal(r.status, 422);
+    assert_true(names_field(r.body, "author_id"));
+    assert_true(names_field(r.body, "author"));
+    assert_true(names_field(r.body, "board"));
+    resp_free(&r);
+
+    /* a board that is not there, or no UUID: 404 naming the parent, after
+       the body was checked */
+    call_as(ANN, "POST", "/boards/" NOBODY "/notes", "{\"text\": \"hi\"}", &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(str_of(r.body, "detail"), "no such board"));
+    resp_free(&r);
+    call_as(ANN, "POST", "/boards/nope/notes", "{\"text\": \"hi\"}", &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(str_of(r.body, "detail"), "no such board"));
+    resp_free(&r);
+    assert_int_equal(status_of(ANN, "POST", "/boards/" NOBODY "/notes",
+                               "{}"), 422);
+
+    /* the statement's event column: a second event, only when set */
+    assert_int_equal(events_of("notes", "encore.note.created", id), 1);
+    assert_int_equal(events_of("notes", "encore.note.published", id), 0);
+    note_on(OWNER, ANN, "{\"text\": \"out\", \"public\": true}", id, sizeof(id));
+    assert_int_equal(events_of("notes", "encore.note.created", id), 1);
+    assert_int_equal(events_of("notes", "encore.note.published", id), 1);
+}
+
+
+static void
+test_check_db(void **state)
+{
+    resp_t     r;
+    PGresult  *res;
+
+    if (!have_db) {
+        skip();
+    }
+
+    call_as(BOB, "POST", "/boards/" LONELY "/notes",
+            "{\"text\": \"forbidden\"}", &r);
+    assert_int_equal(r.status, 422);
+    assert_true(names_field(r.body, "text"));
+    resp_free(&r);
+    call_as(BOB, "POST", "/boards/" LONELY "/notes", "{\"text\": \"broken\"}",
+            &r);
+    assert_int_equal(r.status, 500);
+    resp_free(&r);
+
+    /* neither wrote anything, and the connection is usable again */
+    res = admin_query("SELECT count(*) FROM notes WHERE board = '" LONELY
+                      "'");
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+    assert_int_equal(status_of(BOB, "POST", "/boards/" LONELY "/notes",
+                               "{\"text\": \"fine\"}"), 201);
+}
+
+
+static void
+test_who_may_db(void **state)
+{
+    char   mine[40], open[40], path[64], opath[64];
+
+    if (!have_db) {
+        skip();
+    }
+
+    note_on(OWNER, ANN, "{\"text\": \"private\"}", mine, sizeof(mine));
+    note_on(OWNER, ANN, "{\"text\": \"public\", \"public\": true}", open,
+            sizeof(open));
+    snprintf(path, sizeof(path), "/notes/%s", mine);
+    snprintf(opath, sizeof(opath), "/notes/%s", open);
+
+    /* seeing: a private note is there for its author and moderators only */
+    assert_int_equal(status_of(NULL, "GET", path, NULL), 404);
+    assert_int_equal(status_of(BOB, "GET", path, NULL), 404);
+    assert_int_equal(status_of(ANN, "GET", path, NULL), 200);
+    assert_int_equal(status_of(MOD, "GET", path, NULL), 200);
+    assert_int_equal(status_of(NULL, "GET", opath, NULL), 200);
+
+    /* changing: 404 where the caller cannot see it, 403 where it can */
+    assert_int_equal(status_of(BOB, "PATCH", path, "{\"text\": \"x\"}"), 404);
+    assert_int_equal(status_of(BOB, "PATCH", opath, "{\"text\": \"x\"}"), 403);
+    assert_int_equal(status_of(BOB, "DELETE", path, NULL), 404);
+    assert_int_equal(status_of(BOB, "DELETE", opath, NULL), 403);
+    assert_int_equal(events_of("notes", "encore.note.updated", open), 0);
+    assert_int_equal(status_of(ANN, "PATCH", opath, "{\"text\": \"y\"}"),
+                     200);
+    assert_int_equal(status_of(MOD, "PATCH", path, "{\"text\": \"z\"}"), 200);
+    assert_int_equal(events_of("notes", "encore.note.updated", open), 1);
+    assert_int_equal(events_of("notes", "encore.note.updated", mine), 1);
+    assert_int_equal(status_of(BOB, "PATCH",
+                               "/notes/" NOBODY, "{\"text\": \"x\"}"), 404);
+    assert_int_equal(status_of(MOD, "DELETE", path, NULL), 204);
+    assert_int_equal(status_of(ANN, "DELETE", opath, NULL), 204);
+    assert_int_equal(status_of(ANN, "DELETE", opath, NULL), 404);
+}
+
+
+static void
+test_caller_list_db(void **state)
+{
+    int     i;
+    char    id[40], path[512], cur[256];
+    resp_t  r;
+
+    if (!have_db) {
+        skip();
+    }
+
+    for (i = 0; i < 3; i++) {
+        note_on(OWNER, BOB, "{\"text\": \"bob's\"}", id, sizeof(id));
+    }
+
+    /* only the caller's own notes, and its cursor is its own */
+    call_as(BOB, "GET", "/notes?limit=2", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 2);
+    assert_string_equal(str_of(json_array_get(json_object_get(r.body,
+                                                              "items"), 0),
+                               "author"), "bob");
+    snprintf(cur, sizeof(cur), "%s", str_of(r.body, "next_cursor"));
+    resp_free(&r);
+
+    snprintf(path, sizeof(path), "/notes?limit=2&cursor=%s", cur);
+    call_as(BOB, "GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(json_array_size(json_object_get(r.body, "items")) >= 1);
+    resp_free(&r);
+    assert_int_equal(status_of(ANN, "GET", path, NULL), 400);
+
+    call_as(MOD, "GET", "/notes", NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
+    resp_free(&r);
+}
+
+
+static void
+test_event_table_db(void **state)
+{
+    char                       id[40];
+    enc_pg_t                  *pg;
+    PGresult                  *res;
+    enc_event_t                ev;
+    static const enc_event_route_t  table[] = {
+        { "encore.board.deleted", "board_forget", NULL },
+        { "encore.board.deleted", "notes_orphan", &note },
+        { "encore.board.broken", "broken", NULL },
+        { NULL, NULL, NULL }
+    };
+
+    if (!have_db) {
+        skip();
+    }
+
+    note_on(LONELY, BOB, "{\"text\": \"on lonely\"}", id, sizeof(id));
+    pg = enc_pg_thread();
+    assert_non_null(pg);
+
+    memset(&ev, 0, sizeof(ev));
+    ev.id = "e1";
+    ev.topic = "encore.test.boards";
+    ev.key = LONELY;
+    ev.data = json_pack("{s:s, s:s}", "id", LONELY, "by", "[gone]");
+
+    /* the type's statements in order; the rows returned are published */
+    ev.type = "encore.board.deleted";
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), 0);
+    assert_int_equal(enc_pg_commit(pg), 0);
+    assert_int_equal(events_of("notes", "encore.note.updated", id), 1);
+    res = admin_query("SELECT count(*) FROM boards WHERE id = '" LONELY "'");
+    assert_string_equal(PQgetvalue(res, 0, 0), "0");
+    PQclear(res);
+    res = admin_query("SELECT data FROM outbox WHERE type ="
+                      " 'encore.note.updated' AND data LIKE '%[gone]%'");
+    assert_true(PQntuples(res) >= 1);
+    PQclear(res);
+
+    /* what the table does not name, or without a key: nothing */
+    ev.type = "encore.board.created";
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), 0);
+    ev.type = "encore.board.deleted";
+    ev.key = NULL;
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), 0);
+    assert_int_equal(events_of("notes", "encore.note.updated", id), 1);
+
+    /* a failing statement: -1, for the consumer to roll back and retry */
+    ev.key = LONELY;
+    ev.type = "encore.board.broken";
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), -1);
+    enc_pg_rollback(pg);
+
+    json_decref(ev.data);
+}
+
+
 int
 main(void)
 {
@@ -863,6 +1282,11 @@ main(void)
         cmocka_unit_test(test_patch_problems_db),
         cmocka_unit_test(test_list_db),
         cmocka_unit_test(test_child_list_db),
+        cmocka_unit_test(test_filled_fields_db),
+        cmocka_unit_test(test_check_db),
+        cmocka_unit_test(test_who_may_db),
+        cmocka_unit_test(test_caller_list_db),
+        cmocka_unit_test(test_event_table_db),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
