@@ -57,6 +57,14 @@ EDGE_ROUTE_PENDING = {
         "conf/routes.conf: views are to be aggregated at the edge; until then "
         "the route names the catalog's upstream, whose worker does not serve "
         "it (it answers 404)",
+    "views_post":
+        "issue 9: the post view is to be aggregated at the edge; until then "
+        "the route names the content upstream, whose worker does not serve "
+        "it (it answers 404)",
+    "views_home":
+        "issue 9: the home view is to be aggregated at the edge; until then "
+        "the route names the content upstream, whose worker does not serve "
+        "it (it answers 404)",
 }
 
 TABLE_RE = re.compile(r"\benc_route_t\s+(\w+)\s*\[\s*\]\s*=\s*\{(.*?)\}\s*;", re.S)
