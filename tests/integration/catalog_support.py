@@ -145,13 +145,14 @@ def fetch(path):
     return r.json()
 
 
-def list_all(path, params=None, limit=100):
-    """Every item of a list, page by page; checks each page's envelope."""
+def list_all(path, params=None, limit=100, headers=None):
+    """Every item of a list, page by page (as the caller of headers);
+    checks each page's envelope."""
     params = dict(params or {})
     params["limit"] = limit
     items, seen_cursors = [], set()
     while True:
-        r = get(path, params=params)
+        r = get(path, params=params, headers=headers or {})
         assert r.status_code == 200, r.text
         page = r.json()
         assert set(page) == {"items", "next_cursor"}, page

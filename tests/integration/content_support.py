@@ -11,8 +11,8 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from conftest import kafka_read, login, register, url
-from catalog_support import ADMIN_PASSWORD, bearer, fetch, get, post
+from conftest import kafka_events, login, register, url, wait_until
+from catalog_support import ADMIN_PASSWORD, bearer, fetch, list_all, post
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 POSTS = "/api/v1/posts"
@@ -63,34 +63,13 @@ def new_post(h, **kw):
 
 
 def list_posts(params=None, h=None, limit=100):
-    """Every item of GET /posts with params, page by page."""
-    params = dict(params or {})
-    params["limit"] = limit
-    items, cursors = [], set()
-    while True:
-        r = get(POSTS, params=params, headers=h or {})
-        assert r.status_code == 200, r.text
-        page = r.json()
-        assert set(page) == {"items", "next_cursor"}, page
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        if page["next_cursor"] is None:
-            return items
-        assert page["next_cursor"] not in cursors, "a cursor repeated"
-        cursors.add(page["next_cursor"])
-        params["cursor"] = page["next_cursor"]
+    """Every item of GET /posts with params, page by page, as h's caller."""
+    return list_all(POSTS, params, limit, h)
 
 
-def poll(pred, timeout=60.0, step=0.2, what="condition"):
+def poll(pred, what="condition"):
     """Bounded polling for what the consumers make true eventually."""
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = pred()
-        if last:
-            return last
-        time.sleep(step)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+    return wait_until(pred, timeout=60.0, what=what)
 
 
 # ---- events ------------------------------------------------------------------------------
@@ -101,26 +80,9 @@ def validator():
 
 
 def post_events(want, timeout=90, also=None):
-    """The records of encore.content.posts whose key is in want (a set of
-    (key, ce_type) pairs), read until every pair was seen (and also(the
-    records so far) is true, when given)."""
-    keys = {k for k, _ in want}
-    seen, mine = set(), []
-
-    def done(msgs):
-        while done.at < len(msgs):
-            m = msgs[done.at]
-            done.at += 1
-            if m["key"] in keys:
-                mine.append(m)
-                seen.add((m["key"], m["headers"].get("ce_type")))
-        return want <= seen and (also is None or also(mine))
-    done.at = 0
-
-    kafka_read(TOPIC, until=done, timeout=timeout)
-    assert want <= seen, "missing events: %s" % sorted(want - seen)
-    assert also is None or also(mine), "the events never got there: %s" % mine
-    return mine
+    """The records of encore.content.posts with these (key, ce_type) pairs
+    (conftest.kafka_events)."""
+    return kafka_events(TOPIC, want, timeout, also)
 
 
 def check_record(m, request_id=None):
