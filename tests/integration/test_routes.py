@@ -162,6 +162,12 @@ LARGEST_BODIES = [
 ]
 
 
+# the answer of a route above whose worker runs in the test stack
+RUNNING_ANSWER = {
+    "feedback_create": 201,     # a ticket, subject and message at their limits
+}
+
+
 @pytest.mark.parametrize("method, path, route, body", LARGEST_BODIES,
                          ids=[b[2] for b in LARGEST_BODIES])
 def test_the_largest_valid_body_passes_the_edge(user_token, method, path, route, body):
@@ -180,6 +186,12 @@ def test_the_largest_valid_body_passes_the_edge(user_token, method, path, route,
     assert entry["route"] == route, entry
     worker = entry["upstream_name"][len("encore_"):]
     sock = RUN_DIR / "run" / ("%s.sock" % worker)
+    if route in RUNNING_ANSWER:
+        # its worker runs in the test stack: the body reached it whole
+        assert sock.exists(), worker
+        assert r.status_code == RUNNING_ANSWER[route], (r.status_code, r.text[:300])
+        assert entry["status"] == r.status_code and entry["upstream"] == "unix:%s" % sock, entry
+        return
     assert not sock.exists(), "%s runs now: assert its own answer here" % worker
     assert_problem(r, 502)
     assert entry["status"] == 502 and entry["upstream"] == "unix:%s" % sock, entry
