@@ -154,6 +154,28 @@ def kafka_read(topic, until=None, timeout=30.0, group=None):
     return msgs
 
 
+def kafka_events(topic, want, timeout=90.0):
+    """The records of topic whose key is in want (a set of (key, ce_type)
+    pairs), read from the beginning until every pair was seen; fails
+    naming the pairs missing after the timeout."""
+    keys = {k for k, _ in want}
+    seen, mine = set(), []
+
+    def done(msgs):
+        while done.at < len(msgs):
+            m = msgs[done.at]
+            done.at += 1
+            if m["key"] in keys:
+                mine.append(m)
+                seen.add((m["key"], m["headers"].get("ce_type")))
+        return want <= seen
+    done.at = 0
+
+    kafka_read(topic, until=done, timeout=timeout)
+    assert want <= seen, "missing events: %s" % sorted(want - seen)
+    return mine
+
+
 def kafka_read_all(topic, timeout=60.0):
     """Every message of every partition of a topic, from the beginning to
     the end each partition had when called (its high watermark). Unlike

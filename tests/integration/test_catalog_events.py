@@ -8,7 +8,7 @@ import pathlib
 
 from jsonschema import Draft202012Validator
 
-from conftest import assert_problem, kafka_read
+from conftest import assert_problem, kafka_events
 from conftest import url
 from catalog_support import (artist_body, bearer, delete, hexid, mod, new_album,  # noqa: F401
                              new_artist, new_track, patch, post, race_delete, tokens)
@@ -27,22 +27,7 @@ def validator(topic):
 def events(kind, want, timeout=90):
     """The records of kind's topic whose key is in want (a set of
     (key, ce_type) pairs), read until every pair was seen."""
-    keys = {k for k, _ in want}
-    seen, mine = set(), []
-
-    def done(msgs):
-        while done.at < len(msgs):
-            m = msgs[done.at]
-            done.at += 1
-            if m["key"] in keys:
-                mine.append(m)
-                seen.add((m["key"], m["headers"].get("ce_type")))
-        return want <= seen
-    done.at = 0
-
-    kafka_read(TOPICS[kind], until=done, timeout=timeout)
-    assert want <= seen, "missing events: %s" % sorted(want - seen)
-    return mine
+    return kafka_events(TOPICS[kind], want, timeout)
 
 
 def check_record(kind, m, request_id=None):

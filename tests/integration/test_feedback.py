@@ -13,7 +13,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from conftest import PG_PORT, RUN_DIR, assert_problem, kafka_read, url, wait_until
+from conftest import PG_PORT, RUN_DIR, assert_problem, kafka_events, url, wait_until
 from catalog_support import conforms
 from feedback_support import (CATEGORIES, FEEDBACK, PATH_TO, STATUSES, TOPIC, Caller,  # noqa: F401
                               allowed, callers, get, move, new_caller, new_ticket, pages,
@@ -422,21 +422,7 @@ def validator():
 
 
 def events_of(want, timeout=90):
-    keys = {k for k, _ in want}
-    seen, mine = set(), []
-
-    def done(msgs):
-        while done.at < len(msgs):
-            m = msgs[done.at]
-            done.at += 1
-            if m["key"] in keys:
-                mine.append(m)
-                seen.add((m["key"], m["headers"].get("ce_type")))
-        return want <= seen
-    done.at = 0
-    kafka_read(TOPIC, until=done, timeout=timeout)
-    assert want <= seen, "missing events: %s" % sorted(want - seen)
-    return mine
+    return kafka_events(TOPIC, want, timeout)
 
 
 def check_record(m, request_id=None):
