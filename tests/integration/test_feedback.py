@@ -13,7 +13,8 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from conftest import PG_PORT, RUN_DIR, assert_problem, kafka_events, url, wait_until
+from conftest import (PG_PORT, RUN_DIR, assert_problem, kafka_events, kafka_read_all, url,
+                      wait_until)
 from catalog_support import conforms
 from feedback_support import (CATEGORIES, FEEDBACK, PATH_TO, STATUSES, TOPIC, Caller,  # noqa: F401
                               allowed, callers, get, move, new_caller, new_ticket, pages,
@@ -325,6 +326,54 @@ def test_closed_is_final_but_may_still_be_answered(callers):
         assert set(errors_of(patch(FEEDBACK + "/" + t["id"], {"status": s}, staff))) == {"status"}
     r = patch(FEEDBACK + "/" + t["id"], {"response": "closed, with thanks"}, staff)
     assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+
+
+def test_concurrent_moves_follow_the_machine(callers):
+    """Staff racing each other on one ticket: whatever wins, every change
+    the ticket went through (its updated events, in order on its key) is
+    a move the machine allows."""
+    import random
+    import threading
+
+    staff = callers["moderator"]
+    t = new_ticket(callers["user"])
+    rng = random.Random(8)
+    targets = [rng.choice(STATUSES) for _ in range(24)]
+    answers = []
+
+    def send(status):
+        r = patch(FEEDBACK + "/" + t["id"], {"status": status}, staff)
+        answers.append((status, r.status_code))
+
+    for i in range(0, len(targets), 6):
+        threads = [threading.Thread(target=send, args=(x,)) for x in targets[i:i + 6]]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    assert {code for _, code in answers} <= {200, 422}, answers
+    ok = sum(1 for _, code in answers if code == 200)
+    assert ok >= 1, answers
+    final = get(FEEDBACK + "/" + t["id"], staff).json()
+
+    def updates():
+        # every 200 published one event: all of them, in order on the key
+        m = [x for x in kafka_read_all(TOPIC) if x["key"] == t["id"]]
+        ids = {x["headers"]["ce_id"] for x in m
+               if x["headers"]["ce_type"] == "encore.ticket.updated"}
+        return m if len(ids) >= ok else None
+
+    msgs = wait_until(updates, timeout=90, what="every update's event")
+    seen, path = set(), ["open"]
+    for m in msgs:
+        if m["headers"]["ce_type"] != "encore.ticket.updated" or m["headers"]["ce_id"] in seen:
+            continue
+        seen.add(m["headers"]["ce_id"])
+        path.append(m["value"]["status"])
+    assert len(path) - 1 == ok, (path, answers)
+    for src, dst in zip(path, path[1:]):
+        assert allowed(src, dst), path
+    assert path[-1] == final["status"]
 
 
 def test_the_machine_holds_in_the_database():
