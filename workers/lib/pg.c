@@ -895,6 +895,57 @@ enc_pg_exec(enc_pg_t *pg, const char *stmt, int n, const char *const *params)
 }
 
 
+int
+enc_pg_check_statements(enc_pg_t *pg)
+{
+    int        bad = 0, used;
+    size_t     i;
+    PGresult  *res;
+
+    if (ensure(pg, 1) != 0) {
+        enc_log_error("pg: cannot connect to check the statements");
+        return -1;
+    }
+
+    for (i = 0; i < cf.nstmts; i++) {
+        res = await(pg, PQsendPrepare(pg->conn, cf.stmts[i].name,
+                                      cf.stmts[i].sql, cf.stmts[i].nparams,
+                                      NULL), client_ms(pg));
+        if (res == NULL) {
+            return -1;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            enc_log_error("pg: statement \"%s\" does not prepare: %s",
+                          cf.stmts[i].name, PQresultErrorMessage(res));
+            PQclear(res);
+            bad++;
+            continue;
+        }
+        PQclear(res);
+        pg->prepared[i] = 1;
+
+        /* without types, the server counts the parameters from the SQL:
+           a count that differs from the declared one fails every bind
+           (08P01) at run time */
+        res = await(pg, PQsendDescribePrepared(pg->conn, cf.stmts[i].name),
+                    client_ms(pg));
+        if (res == NULL) {
+            return -1;
+        }
+        used = PQresultStatus(res) == PGRES_COMMAND_OK ? PQnparams(res) : -1;
+        PQclear(res);
+        if (used != cf.stmts[i].nparams) {
+            enc_log_error("pg: statement \"%s\" declares %d parameters but "
+                          "its SQL uses %d", cf.stmts[i].name,
+                          cf.stmts[i].nparams, used);
+            bad++;
+        }
+    }
+
+    return bad == 0 ? 0 : -1;
+}
+
+
 PGresult *
 enc_pg_exec_sql(enc_pg_t *pg, const char *sql, int n,
                 const char *const *params)

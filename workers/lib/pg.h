@@ -69,6 +69,11 @@ int       enc_pg_ok(enc_pg_t *pg);
    returns the result (check PQresultStatus / enc_pg_sqlstate). */
 PGresult *enc_pg_exec(enc_pg_t *pg, const char *stmt, int n,
                       const char *const *params);
+/* prepares every configured statement on pg and checks that each
+   declares exactly the parameters its SQL uses; 0, or -1 after logging
+   each one that fails (workers refuse to start: a wrong count would
+   otherwise be a 500 at the first request that runs it) */
+int       enc_pg_check_statements(enc_pg_t *pg);
 /* the parameter count a configured statement declares, -1 for none */
 int       enc_pg_stmt_nparams(const char *stmt);
 /* unprepared, parameterised; same contract */

@@ -175,6 +175,27 @@ migrate(const enc_config_t *c)
 }
 
 
+/* every statement prepared once at start, on a connection of its own:
+   SQL that no longer matches the schema, or a parameter count that does
+   not match its SQL, stops the worker here rather than at the first
+   request that runs it */
+static int
+check_statements(void)
+{
+    int        rc;
+    enc_pg_t  *pg;
+
+    pg = enc_pg_connect_new();
+    if (pg == NULL) {
+        enc_log_error("worker: database unreachable to check statements");
+        return -1;
+    }
+    rc = enc_pg_check_statements(pg);
+    enc_pg_close(pg);
+    return rc;
+}
+
+
 /* log.file, with stdout sent to the same file: a server prints nothing
    there, and a stdout left on a rotated file would keep it on disk */
 static int
@@ -340,6 +361,11 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     }
     if (migrate(c) != 0) {
         enc_log_error("worker: migrations failed");
+        goto failed;
+    }
+    if (check_statements() != 0) {
+        enc_log_error("worker: its SQL statements do not match the schema "
+                      "or their declared parameters (above); not starting");
         goto failed;
     }
 

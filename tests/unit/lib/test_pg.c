@@ -31,6 +31,9 @@ static const enc_pg_stmt_t  stmts[] = {
     { "bad", "SELEC nonsense", 0 },
     { "pid", "SELECT pg_backend_pid()", 0 },
     { "sleep", "SELECT pg_sleep($1::float8)", 1 },
+    /* never run: what enc_pg_check_statements refuses besides "bad" */
+    { "too_many", "SELECT $1::int", 2 },
+    { "too_few", "SELECT $1::int + $2::int", 1 },
     { NULL, NULL, 0 }
 };
 
@@ -220,6 +223,47 @@ test_statements(void **state)
     res = enc_pg_exec(pg, "ins", 2, p);
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
+}
+
+
+/* the start-up check names each statement whose SQL does not prepare or
+   uses another number of parameters than it declares, and only those */
+static void
+test_check_statements(void **state)
+{
+    int        fd;
+    char       log[4096];
+    ssize_t    n;
+    enc_pg_t  *pg;
+    char       path[] = "/tmp/enc-test-pg-log-XXXXXX";
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    enc_log_init("test", ENC_LOG_ERROR);
+    enc_log_set_fd(fd);
+
+    pg = enc_pg_connect_new();
+    assert_non_null(pg);
+    assert_int_equal(enc_pg_check_statements(pg), -1);
+    enc_pg_close(pg);
+
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    enc_log_set_fd(2);
+    n = pread(fd, log, sizeof(log) - 1, 0);
+    close(fd);
+    assert_true(n > 0);
+    log[n] = '\0';
+    assert_non_null(strstr(log, "\\\"bad\\\" does not prepare"));
+    assert_non_null(strstr(log, "\\\"too_many\\\" declares 2 parameters but "
+                              "its SQL uses 1"));
+    assert_non_null(strstr(log, "\\\"too_few\\\" declares 1 parameters but "
+                              "its SQL uses 2"));
+    assert_null(strstr(log, "\\\"ins\\\""));
+    assert_null(strstr(log, "\\\"sleep\\\""));
 }
 
 
@@ -834,6 +878,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_statements),
+        cmocka_unit_test(test_check_statements),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_private_connection),
