@@ -168,6 +168,8 @@ RUNNING = {
     "posts_create": 201,
     "posts_patch": 404,         # a post that does not exist
     "feedback_create": 201,     # a ticket, subject and message at their limits
+    "comments_create": 404,     # on a post that does not exist
+    "comments_patch": 404,      # a comment that does not exist
 }
 
 
