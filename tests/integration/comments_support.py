@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from conftest import KAFKA, assert_problem, login, register, url, wait_until
-from catalog_support import ADMIN_PASSWORD, bearer, conforms  # noqa: F401
+from catalog_support import ADMIN_PASSWORD, bearer, list_all
 
 POSTS_TOPIC = "encore.content.posts"
 COMMENTS_TOPIC = "encore.comments.comments"
@@ -178,21 +178,9 @@ def add(s, caller, post_id, body=None, parent_id=None):
     return r.json()
 
 
-def listing(post_id, limit=100, s=requests, headers=None):
+def listing(post_id, limit=100):
     """Every item of a post's thread, page by page, checking the pages."""
-    params, items, cursors = {"limit": limit}, [], set()
-    while True:
-        r = s.get(url(comments_path(post_id)), params=params, headers=headers or {})
-        assert r.status_code == 200, (r.status_code, r.text)
-        page = r.json()
-        assert set(page) == {"items", "next_cursor"}, page
-        assert len(page["items"]) <= limit
-        items += page["items"]
-        if page["next_cursor"] is None:
-            return items
-        assert page["next_cursor"] not in cursors
-        cursors.add(page["next_cursor"])
-        params["cursor"] = page["next_cursor"]
+    return list_all(comments_path(post_id), limit=limit)
 
 
 def depth_first(comments):

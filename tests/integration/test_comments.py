@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_problem, kafka_read, url, wait_until
+from conftest import ROOT, assert_problem, kafka_read, url, wait_until
 from catalog_support import assert_invalid, conforms
 from comments_support import (COMMENTS_TOPIC, POSTS_TOPIC, add, assert_listing_404,  # noqa: F401
                               comments_path, delete_post, listing, new_caller, new_post,
@@ -464,8 +464,10 @@ def test_a_deleted_users_comments_show_deleted(people):
 # ---- events --------------------------------------------------------------------------------
 
 def check_record(m):
-    from test_catalog_events import validator
-    v = validator(COMMENTS_TOPIC)
+    """One record against schemas/events/encore.comments.comments.json."""
+    from jsonschema import Draft202012Validator
+    with open(ROOT / "schemas" / "events" / (COMMENTS_TOPIC + ".json"), encoding="utf-8") as f:
+        v = Draft202012Validator(json.load(f))
     errors = [e.message for e in v.iter_errors(m)]
     assert not errors, errors
     h = m["headers"]

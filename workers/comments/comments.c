@@ -42,7 +42,7 @@ static const enc_constraint_t  comment_constraints[] = {
     { "comments_parent_fkey", 422, "parent_id",
       "names no comment of this post" },
     { "comments_depth_check", 422, "parent_id",
-      "is a reply at the deepest level (8): reply to a comment above it" },
+      "names a comment at depth 8, the deepest: a reply would be deeper" },
     { NULL, 0, NULL, NULL }
 };
 
