@@ -395,11 +395,12 @@ def test_replica_ignores_stale_events(people):
 
 def test_replica_skips_what_it_cannot_read(people):
     """Events the worker cannot apply are skipped, and do not stop the
-    ones after them on their partition."""
+    ones after them on their partition.  (Values that are no JSON at all
+    are the consumer's unit tests': on this shared topic they would break
+    every other reader of it.)"""
     pid = str(uuid.uuid4())
     for key, ce_type, raw in (
             ("not-a-uuid", "encore.post.published", json.dumps({"status": "published"})),
-            (pid, "encore.post.published", "not json"),
             (pid, "encore.post.published", json.dumps({"status": "published",
                                                        "updated_at": "yesterday"})),
             (pid, "encore.post.published", json.dumps(["published"])),
