@@ -177,11 +177,13 @@ def kafka_events(topic, want, timeout=90, also=None):
     return mine
 
 
-def kafka_read_all(topic, timeout=60.0):
+def kafka_read_all(topic, timeout=60.0, missing_ok=False):
     """Every message of every partition of a topic, from the beginning to
     the end each partition had when called (its high watermark). Unlike
     kafka_read, it never stops early: it fails unless every partition was
-    read to that end within the timeout."""
+    read to that end within the timeout.  A topic the broker does not have
+    yet (the relay's first event creates it) fails too, or with missing_ok
+    is empty."""
     from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError,
                                  TopicPartition)
 
@@ -194,6 +196,8 @@ def kafka_read_all(topic, timeout=60.0):
     msgs = []
     try:
         meta = c.list_topics(topic, timeout=10)
+        if missing_ok and not (topic in meta.topics and meta.topics[topic].partitions):
+            return msgs
         assert topic in meta.topics and meta.topics[topic].partitions, \
             "no partitions for %s" % topic
         ends = {}
