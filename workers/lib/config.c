@@ -70,6 +70,9 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "relay polling fallback interval" },
     { "outbox.batch", ENC_CONF_INT, "100", 1, 10000, 0,
       "events per relay round" },
+    { "outbox.linger_ms", ENC_CONF_INT, "0", 0, 1000, 0,
+      "how long the producer waits for more events before sending"
+      " (librdkafka linger.ms; the relay sends a round at once)" },
     { "outbox.retain_hours", ENC_CONF_INT, "168", 0, 87600, 0,
       "published outbox rows are deleted after this (0 = keep forever)" },
     { "consumer.group", ENC_CONF_STR, "", 0, 0, 0,
