@@ -191,3 +191,43 @@ def test_a_deleted_users_posts_show_deleted(people):
         assert ups[-1]["value"]["author"] == "[deleted]"
         assert ups[-1]["value"]["author_id"] is None
         check_record(ups[-1])
+
+
+def test_racing_writers_keep_updated_at_rising_and_the_thread_in_step(people):
+    """Writers of one post commit in the order of its row lock, not of
+    their transactions' starts: each change's updated_at still rises, in
+    the order of the post's events, so comments' replica (which keeps the
+    newest updated_at it saw) ends on the post's last change.  Regression:
+    updated_at = now() let a later commit carry an earlier time, and a
+    post back to draft kept its thread open."""
+    h = people["author"]["h"]
+    p = new_post(h, status="published")
+    statuses = ["draft", "published"] * 30
+
+    def send(status):
+        r = patch(path_of(p), {"status": status}, h)
+        assert r.status_code == 200, r.text
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in statuses]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # a last, known change after the race
+    final = patch(path_of(p), {"status": "draft"}, h).json()
+
+    k = p["id"]
+    msgs = post_events({(k, "encore.post.updated")},
+                       also=lambda ms: any(m["value"] == final for m in ms if m["key"] == k))
+    stamps = [m["value"]["updated_at"] for m in msgs
+              if m["key"] == k and m["headers"]["ce_type"] != "encore.post.deleted"]
+    assert len(stamps) >= len(statuses) + 1
+    # RFC 3339 UTC with microseconds: text order is time order
+    backwards = [(a, b) for a, b in zip(stamps, stamps[1:]) if b < a]
+    assert not backwards, backwards
+
+    # the post is a draft: its thread is closed, for everyone
+    def thread_closed():
+        return requests.get(url("/api/v1/posts/%s/comments" % k)).status_code == 404
+    from content_support import poll
+    poll(thread_closed, "the thread of the post back to draft to close")
