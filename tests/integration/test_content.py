@@ -116,19 +116,34 @@ def test_published_at_is_set_once(people):
 
 
 def test_identity_fields_are_not_the_clients(people):
-    """author_id and author come from the token: a body's are ignored on
-    create and not writable on patch."""
+    """author_id and author come from the token: a body naming them, or
+    anything else a client cannot write (a misspelt field), is refused by
+    name on create and patch, and nothing is written."""
     h, other = people["author"]["h"], people["other"]
-    r = post(POSTS, post_body(author_id=other["id"], author="someone", id=str(uuid.uuid4()),
-                              published_at="2001-01-01T00:00:00Z"), h)
-    assert r.status_code == 201, r.text
-    p = r.json()
+    title = "spoof " + uuid.uuid4().hex
+    r = post(POSTS, post_body(title=title, author_id=other["id"], author="someone",
+                              id=str(uuid.uuid4()), published_at="2001-01-01T00:00:00Z",
+                              tag=["typo"]), h)
+    assert_problem(r, 422)
+    assert {e["field"] for e in r.json()["errors"]} == {
+        "author_id", "author", "id", "published_at", "tag"}
+    assert all(p["title"] != title
+               for p in list_posts({"status": "draft"}, people["author"]["h"]))
+    p = new_post(h)
     assert p["author_id"] == people["author"]["id"]
     assert p["author"] == people["author"]["username"]
     assert p["published_at"] is None
-    r = patch(path_of(p), {"author_id": other["id"], "author": "x"}, h)
-    assert_problem(r, 422)          # names no field to change
+    r = patch(path_of(p), {"author_id": other["id"], "author": "x", "title": "y"}, h)
+    assert_problem(r, 422)
+    assert {e["field"] for e in r.json()["errors"]} == {"author_id", "author"}
     assert fetch_as(path_of(p), people["author"]) == p
+
+
+def test_a_post_names_at_most_20_artists(people):
+    ids = [str(uuid.uuid4()) for _ in range(21)]
+    r = post(POSTS, post_body(artist_ids=ids), people["author"]["h"])
+    assert_problem(r, 422)
+    assert [e["field"] for e in r.json()["errors"]] == ["artist_ids"]
 
 
 def test_paths_take_head_and_options_and_refuse_other_methods(people):

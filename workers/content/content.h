@@ -14,6 +14,7 @@
 #include "worker.h"
 
 #define CONTENT_TAGS_MAX  10        /* tags per post */
+#define CONTENT_ARTISTS_MAX  20     /* artists a post is about */
 
 extern const enc_entity_t        content_post;
 extern const enc_pg_stmt_t       content_statements[];

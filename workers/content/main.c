@@ -12,7 +12,7 @@
 #include "content.h"
 
 
-#define WRITE  (ENC_ROUTE_USER | ENC_ROUTE_JSON_BODY)
+#define WRITE  (ENC_ROUTE_USER | ENC_ROUTE_JSON_BODY | ENC_ROUTE_STRICT)
 
 
 /* names are the edge's (conf/routes.conf): metric labels must agree */
