@@ -52,6 +52,11 @@
 
 #define HDR_MAX                  1024    /* longest header value accepted */
 
+/* exit status of the fault hook (EX_TEMPFAIL, as the relay's): easy to
+   tell from a crash */
+#define CONSUMER_FAULT_EXIT      75
+#define CONSUMER_FAULT_ENV       "ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT"
+
 
 typedef struct {
     const enc_config_t    *conf;
@@ -65,6 +70,8 @@ typedef struct {
     atomic_int             stop;
     time_t                 last_errlog;
     time_t                 last_prune;
+    long                   fault_after;    /* CONSUMER_FAULT_ENV, 0: off */
+    long                   applied;        /* events applied by this run */
 } consumer_t;
 
 static consumer_t  consumer;
@@ -228,6 +235,29 @@ enc_event_msg_free(enc_event_msg_t *m)
 }
 
 
+/* ---- the fault hook ------------------------------------------------------ */
+
+long
+enc_consumer_fault_parse(const char *v)
+{
+    long   n;
+    char  *end;
+
+    if (v == NULL || v[0] == '\0') {
+        return 0;
+    }
+    if (v[0] < '0' || v[0] > '9') {
+        return -1;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n <= 0 || n > 1000000000L) {
+        return -1;
+    }
+    return n;
+}
+
+
 /* ---- the Kafka handle ---------------------------------------------------- */
 
 rd_kafka_t *
@@ -332,6 +362,23 @@ enc_consumer_start(const enc_config_t *c, const char *const *topics,
     if (topics == NULL || topics[0] == NULL || handler == NULL) {
         enc_log_error("consumer: no topics or no handler");
         return -1;
+    }
+
+    /* integration-test hook, inert unless explicitly armed; a value that
+       does not parse refuses to start rather than run unarmed */
+    consumer.applied = 0;
+    consumer.fault_after =
+        enc_consumer_fault_parse(getenv(CONSUMER_FAULT_ENV));
+    if (consumer.fault_after < 0) {
+        enc_log_error("consumer: " CONSUMER_FAULT_ENV " must be a positive"
+                      " integer");
+        return -1;
+    }
+    if (consumer.fault_after > 0) {
+        enc_log_warn("consumer: fault injection armed: exiting %d right"
+                     " after the database commit of applied event #%ld,"
+                     " before its offset commit", CONSUMER_FAULT_EXIT,
+                     consumer.fault_after);
     }
 
     g = enc_config_str(c, "consumer.group");
@@ -649,6 +696,18 @@ consumer_apply(consumer_t *c, const rd_kafka_message_t *m)
     if (fresh) {
         enc_metrics_counter_add("encore_consumer_applied_total",
                                 "events applied", 1);
+
+        if (c->fault_after > 0 && ++c->applied == c->fault_after) {
+            /* the window a crash leaves: the effect is committed, the
+               offset is not, so the event is delivered again and the
+               inbox must make that delivery a no-op */
+            enc_log_warn("consumer: fault injection: exiting after the"
+                         " database commit of %s (%s, %s [%d] @%lld),"
+                         " before its offset commit", em.ev.id, em.ev.type,
+                         rd_kafka_topic_name(m->rkt), (int) m->partition,
+                         (long long) m->offset);
+            _exit(CONSUMER_FAULT_EXIT);
+        }
     }
     rc = 0;
 

@@ -84,6 +84,20 @@ rd_kafka_t *enc_consumer_kafka_new(const char *brokers, const char *group,
                                    const char *const *extra,
                                    char *err, size_t errlen);
 
+/*
+ * Fault injection (integration tests only, inert unless armed): with
+ * ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT=N in the environment,
+ * enc_consumer_start logs a warning and the process _exit()s with status
+ * 75 right after the database commit of the Nth event this process
+ * applied (replays skipped by the inbox do not count), before that
+ * event's Kafka offset commit: the window in which a crash makes Kafka
+ * deliver the event again.  A value that is not a positive integer makes
+ * enc_consumer_start fail.
+ *
+ * enc_consumer_fault_parse: N, 0 for NULL or "" (disarmed), -1 invalid.
+ */
+long enc_consumer_fault_parse(const char *v);
+
 /* Tests: the next n seeks back to a failed event fail as if librdkafka
    had refused them (the partition staying assigned). */
 void enc_consumer_test_fail_seeks(int n);

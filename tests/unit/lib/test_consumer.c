@@ -3,7 +3,9 @@
  * outbox producer and the consumer's Kafka configuration on librdkafka's
  * mock cluster, and — when ENCORE_TEST_PGHOST is set (see db_fixture.h) —
  * the consumer thread with the inbox: duplicates skipped, a failing handler
- * retried, malformed events skipped, offsets committed.
+ * retried, malformed events skipped, offsets committed; and its fault hook
+ * (ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT) in a child process killed
+ * between a database commit and its offset commit.
  */
 
 #include <stdarg.h>
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -216,7 +220,7 @@ mock_topics(rd_kafka_t *rk)
     rd_kafka_mock_cluster_t  *mc = rd_kafka_handle_mock_cluster(rk);
     static const char        *topics[] = {
         "encore.t.things", "encore.t.relay", "encore.t.round",
-        "encore.t.inbox"
+        "encore.t.inbox", "encore.t.fault"
     };
 
     assert_non_null(mc);
@@ -379,7 +383,8 @@ count_handler(enc_pg_t *pg, const enc_event_t *ev, void *app)
 
 
 static void
-produce_raw(rd_kafka_t *rk, const char *id, const char *value)
+produce_to(rd_kafka_t *rk, const char *topic, const char *id,
+    const char *value)
 {
     rd_kafka_headers_t  *h;
 
@@ -394,11 +399,18 @@ produce_raw(rd_kafka_t *rk, const char *id, const char *value)
                                          -1), 0);
     assert_int_equal(rd_kafka_header_add(h, "ce_type", -1, "encore.t.x", -1),
                      0);
-    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(DB_TOPIC),
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
                          RD_KAFKA_V_KEY("k", 1),
                          RD_KAFKA_V_VALUE((void *) value, strlen(value)),
                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                          RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END), 0);
+}
+
+
+static void
+produce_raw(rd_kafka_t *rk, const char *id, const char *value)
+{
+    produce_to(rk, DB_TOPIC, id, value);
 }
 
 
@@ -530,6 +542,228 @@ test_consumer_prunes_inbox_db(void **state)
 }
 
 
+/* ---- the fault hook ------------------------------------------------------ */
+
+static void
+test_fault_parse(void **state)
+{
+    size_t  i;
+    static const struct {
+        const char  *v;
+        long         n;
+    } cases[] = {
+        { NULL, 0 }, { "", 0 }, { "1", 1 }, { "3", 3 }, { "250", 250 },
+        { "1000000000", 1000000000L },
+        { "0", -1 }, { "-1", -1 }, { "+1", -1 }, { " 1", -1 }, { "1 ", -1 },
+        { "1x", -1 }, { "x", -1 }, { "yes", -1 }, { "1.5", -1 },
+        { "1000000001", -1 }, { "99999999999999999999999", -1 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (enc_consumer_fault_parse(cases[i].v) != cases[i].n) {
+            fail_msg("\"%s\": %ld, not %ld",
+                     cases[i].v ? cases[i].v : "(null)",
+                     enc_consumer_fault_parse(cases[i].v), cases[i].n);
+        }
+    }
+}
+
+
+/* An armed hook that does not parse refuses to start: a fault test that
+   misspelt its number must not pass on an unarmed worker. */
+static void
+test_fault_invalid_refuses_start(void **state)
+{
+    enc_config_t                 *conf;
+    const char                   *topics[] = { DB_TOPIC, NULL };
+    static const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    conf = enc_config_new(tables);
+    assert_non_null(conf);
+    assert_int_equal(setenv("ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT", "two",
+                            1), 0);
+    assert_int_equal(enc_consumer_start(conf, topics, count_handler, NULL),
+                     -1);
+    assert_int_equal(unsetenv("ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT"), 0);
+    enc_config_free(conf);
+}
+
+
+#define FAULT_TOPIC   "encore.t.fault"
+#define FAULT_EVENTS  5
+#define FAULT_AFTER   3
+
+/* Records every application of an event: a table without a key, so an
+   effect applied twice shows as two rows. */
+static int
+effect_handler(enc_pg_t *pg, const enc_event_t *ev, void *app)
+{
+    int          ok;
+    PGresult    *res;
+    const char  *params[1];
+
+    params[0] = ev->id;
+    res = enc_pg_exec_sql(pg, "INSERT INTO effects (event_id) VALUES ($1)",
+                          1, params);
+    if (res == NULL) {
+        return -1;
+    }
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+
+/* The child: consumes with the hook armed until it fires.  Forked before
+   the parent starts any thread, so nothing it inherits is locked; exits
+   75 from the hook, anything else is a failure. */
+static void
+fault_child(db_fixture_t *fx, int rfd)
+{
+    int          i;
+    char         brokers[256], err[256];
+    ssize_t      n;
+    const char  *topics[] = { FAULT_TOPIC, NULL };
+
+    n = read(rfd, brokers, sizeof(brokers) - 1);
+    if (n <= 0) {
+        _exit(10);
+    }
+    brokers[n] = '\0';
+    if (enc_config_set(fx->conf, "kafka.brokers", brokers, err, sizeof(err))
+        != 0
+        || setenv("ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT", "3", 1) != 0)
+    {
+        _exit(11);
+    }
+    if (enc_consumer_start(fx->conf, topics, effect_handler, NULL) != 0) {
+        _exit(12);
+    }
+    for (i = 0; i < 600; i++) {
+        usleep(100 * 1000);
+    }
+    _exit(13);
+}
+
+
+static long
+committed_offset(rd_kafka_t *prk, const char *group)
+{
+    long                              off;
+    char                              err[512];
+    rd_kafka_t                       *c;
+    rd_kafka_topic_partition_list_t  *parts;
+
+    c = enc_consumer_kafka_new(bootstraps(prk), group, "test", NULL, err,
+                               sizeof(err));
+    assert_non_null(c);
+    parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, FAULT_TOPIC, 0);
+    assert_int_equal(rd_kafka_committed(c, parts, 5000), 0);
+    off = (long) parts->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(c);
+    return off;
+}
+
+
+/*
+ * The process dies right after the database commit of the 3rd event and
+ * before its offset commit: the effects of events 1-3 are in, the group's
+ * offset points at event 3.  The next consumer of the group gets event 3
+ * again, the inbox skips it, and every event has exactly one effect.
+ */
+static void
+test_fault_exit_after_commit_db(void **state)
+{
+    int            i, fds[2], status = 0;
+    char           id[16], sql[256];
+    pid_t          pid, done = 0;
+    rd_kafka_t    *prk;
+    db_fixture_t   fx;
+    const char    *bs, *topics[] = { FAULT_TOPIC, NULL };
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    db_fixture_init(&fx, "test_consumer_fault", "unset");
+    (void) snprintf(sql, sizeof(sql), "CREATE TABLE %s.effects"
+                    " (event_id text NOT NULL)", fx.schema);
+    db_admin_exec(fx.admin, sql);
+
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        (void) close(fds[1]);
+        fault_child(&fx, fds[0]);
+    }
+    (void) close(fds[0]);
+
+    prk = mock_producer();
+    for (i = 1; i <= FAULT_EVENTS; i++) {
+        (void) snprintf(id, sizeof(id), "ev-%d", i);
+        produce_to(prk, FAULT_TOPIC, id, "{}");
+    }
+    assert_int_equal(rd_kafka_flush(prk, 5000), 0);
+    bs = bootstraps(prk);
+    assert_int_equal(write(fds[1], bs, strlen(bs)), (ssize_t) strlen(bs));
+    (void) close(fds[1]);
+
+    for (i = 0; i < 600 && done == 0; i++) {
+        done = waitpid(pid, &status, WNOHANG);
+        if (done == 0) {
+            usleep(100 * 1000);
+        }
+    }
+    if (done == 0) {
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, &status, 0);
+        fail_msg("the hook did not fire within 60 s");
+    }
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 75);
+
+    /* the window: three effects committed, two offsets */
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.effects",
+                    fx.schema);
+    assert_int_equal(admin_count(fx.admin, sql), FAULT_AFTER);
+    assert_int_equal(committed_offset(prk, fx.schema), FAULT_AFTER - 1);
+
+    /* a consumer of the same group, unarmed, takes over (once the dead
+       member's session expired) */
+    assert_int_equal(enc_config_set(fx.conf, "kafka.brokers", bs, sql,
+                                    sizeof(sql)), 0);
+    assert_int_equal(enc_consumer_start(fx.conf, topics, effect_handler,
+                                        NULL), 0);
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox",
+                    fx.schema);
+    for (i = 0; i < 600 && admin_count(fx.admin, sql) < FAULT_EVENTS; i++) {
+        usleep(100 * 1000);
+    }
+    for (i = 0; i < 100 && committed_offset(prk, fx.schema) < FAULT_EVENTS;
+         i++)
+    {
+        usleep(100 * 1000);
+    }
+    enc_consumer_stop();
+
+    assert_int_equal(admin_count(fx.admin, sql), FAULT_EVENTS);
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT event_id"
+                    " FROM %s.effects GROUP BY event_id HAVING count(*) = 1)"
+                    " once", fx.schema);
+    assert_int_equal(admin_count(fx.admin, sql), FAULT_EVENTS);
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.effects",
+                    fx.schema);
+    assert_int_equal(admin_count(fx.admin, sql), FAULT_EVENTS);
+    assert_int_equal(committed_offset(prk, fx.schema), FAULT_EVENTS);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
 int
 main(void)
 {
@@ -540,6 +774,9 @@ main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_consumer_inbox_db),
         cmocka_unit_test(test_consumer_prunes_inbox_db),
+        cmocka_unit_test(test_fault_parse),
+        cmocka_unit_test(test_fault_invalid_refuses_start),
+        cmocka_unit_test(test_fault_exit_after_commit_db),
     };
 
     /* malformed events are logged on purpose; keep the output readable */
