@@ -143,6 +143,43 @@ def test_relay_killed_between_ack_and_mark_sent():
     assert {str(w) for w in acked} <= set(copies), (acked, copies)
 
 
+def worker_counter(worker, name):
+    """The sum of a counter's samples in a worker's own /metrics (0 when
+    it has none yet: a fresh process counts from zero)."""
+    r = worker_request(worker, "GET", "/metrics")
+    assert r.status_code == 200, r.content
+    total = 0.0
+    for line in r.content.decode().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_consumer_killed_between_commit_and_offset_commit():
+    # the consumer exits right after the database commit of the 3rd event it
+    # applied and before that event's offset commit: the next process gets
+    # the event again and the inbox must make it a no-op
+    log_from = len(probe_log_lines())
+    restart_probe({"ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT": "3"})
+    pid = pid_of("probe")
+    tag = "fault-commit-%d-" % time.time_ns()
+    acked = [w for w in (write(tag + str(i)) for i in range(10)) if w]
+    assert acked, "the probe acknowledged no write before the fault"
+    wait_gone(pid, timeout=60)
+    lines = probe_log_lines()[log_from:]
+    armed = [l for l in lines if "consumer: fault injection armed" in l]
+    fired = [l for l in lines if "consumer: fault injection: exiting after" in l]
+    assert len(armed) == 1 and len(fired) == 1, lines[-20:]
+    restart_probe()
+    after = [write("after-commit-%d" % i) for i in range(5)]
+    assert all(after)
+    assert_all_applied_once(acked + after)
+    # the event whose offset was never committed came back to the new
+    # process, which counted it as a duplicate instead of applying it
+    wait_until(lambda: worker_counter("probe", "encore_consumer_duplicates_total") >= 1,
+               timeout=60, what="the redelivered event skipped by the inbox")
+
+
 # the fault tests wait up to 180 s for the backlog, past the default
 # per-test limit (auto/test: --timeout)
 @pytest.mark.timeout(600)
