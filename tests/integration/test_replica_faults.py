@@ -250,10 +250,12 @@ def assert_unlinked_once(posts, gone, sentinel):
 K = 12          # artists deleted in one burst
 
 
-@needs("catalog", "content")
+@needs("auth", "catalog", "content")
 @pytest.mark.timeout(900)
-def test_content_killed_mid_burst_of_artist_deletions(admin):
-    author = account()
+def test_content_killed_mid_burst(admin):
+    # (accounts first: their encore.user.registered events are long
+    # consumed when the hook is armed, so they do not count towards N)
+    author, leaver = account(), account()
     doomed = [new_artist(admin) for _ in range(K)]
     keep = new_artist(admin)
     # posts naming one doomed artist, two, and a surviving one
@@ -262,6 +264,7 @@ def test_content_killed_mid_burst_of_artist_deletions(admin):
         for named in ([a], [a, doomed[(i + 1) % K]]):
             posts[post_when_known(author["h"], named)["id"]] = named
     posts[post_when_known(author["h"], [keep, doomed[0]])["id"]] = [keep, doomed[0]]
+    leavers = [post_when_known(leaver["h"], [keep])["id"] for _ in range(3)]
 
     # content dies after applying half of the deletions, between the
     # database commit of one of them and its offset commit
@@ -281,6 +284,21 @@ def test_content_killed_mid_burst_of_artist_deletions(admin):
     redelivery_skipped("content")
     sentinel = post_when_known(author["h"], [keep])["id"]
     assert_unlinked_once(posts, set(doomed), sentinel)
+
+    # then dies right after applying a user's deletion: their posts show
+    # [deleted], each published one encore.post.updated, not two
+    pid, log_from = armed("content", 1)
+    delete_user(leaver)
+    fired("content", pid, log_from, "encore.user.deleted")
+    for p in leavers:
+        wait_until(lambda: (get_post(admin, p) or {}).get("author") == "[deleted]",
+                   timeout=CONVERGE, what="post %s shown as [deleted]" % p)
+    redelivery_skipped("content")
+    sentinel = post_when_known(author["h"], [keep])["id"]
+    ups = distinct_events(POSTS_TOPIC, leavers, "encore.post.updated", after_key=sentinel)
+    for p in leavers:
+        assert len(ups[p]) == 1, (p, list(ups[p].values()))
+        assert list(ups[p].values())[0]["author"] == "[deleted]"
 
 
 @needs("auth", "catalog", "content")
@@ -355,6 +373,24 @@ def assert_listings(visible, hidden):
                    what="comments of post %s gone" % p)
 
 
+def listed_author(post_id, comment_id):
+    """The author a post's listing shows for a comment (None if absent)."""
+    r = requests.get(url("/api/v1/posts/%s/comments" % post_id), params={"limit": 100})
+    if r.status_code != 200:
+        return None
+    for c in r.json()["items"]:
+        if c["id"] == comment_id:
+            return c["author"]
+    return None
+
+
+def assert_shown_deleted(pairs):
+    """Every (post, comment) listed with the author [deleted]."""
+    for p, c in pairs:
+        wait_until(lambda: listed_author(p, c) == "[deleted]", timeout=CONVERGE,
+                   what="comment %s shown as [deleted]" % c)
+
+
 def assert_forgotten_once(comments, sentinel):
     """Each comment of a deleted user published exactly one
     encore.comment.updated (its author now [deleted])."""
@@ -367,27 +403,33 @@ def assert_forgotten_once(comments, sentinel):
 
 @needs("auth", "content", "comments")
 @pytest.mark.timeout(900)
-def test_comments_killed_mid_burst_of_post_changes():
+def test_comments_killed_mid_burst():
     author, leaver, stayer = account(), account(), account()
     posts = [published_post(author["h"]) for _ in range(P)]
     theirs = [comment_when_known(leaver["h"], p)["id"] for p in posts]
     for p in posts:
         comment_when_known(stayer["h"], p)
 
-    # P/2 unpublished, P/4 deleted, then the commenter leaves: comments
-    # dies half way through those events
-    pid, log_from = armed("comments", (P // 2 + P // 4 + 1) // 2)
+    # P/2 posts unpublished, P/4 deleted: comments dies half way through
+    # those events
+    pid, log_from = armed("comments", (P // 2 + P // 4) // 2)
     unpublished, deleted = posts[:P // 2], posts[P // 2:P // 2 + P // 4]
     for p in unpublished:
         set_status(author["h"], p, "draft")
     for p in deleted:
         delete_post(author["h"], p)
-    delete_user(leaver)
-    fired("comments", pid, log_from, "encore.post.updated", "encore.post.deleted",
-          "encore.user.deleted")
+    fired("comments", pid, log_from, "encore.post.updated", "encore.post.deleted")
 
     survivors = [p for p in posts if p not in unpublished and p not in deleted]
     assert_listings(survivors, unpublished + deleted)
+    redelivery_skipped("comments")
+
+    # then dies right after applying the commenter's deletion: each of
+    # their comments published one encore.comment.updated, not two
+    pid, log_from = armed("comments", 1)
+    delete_user(leaver)
+    fired("comments", pid, log_from, "encore.user.deleted")
+    assert_shown_deleted((p, c) for c, p in zip(theirs, posts) if p in survivors)
     redelivery_skipped("comments")
     on_survivors = [c for c, p in zip(theirs, posts) if p in survivors]
     sentinel = comment_when_known(stayer["h"], survivors[0])["id"]
@@ -417,5 +459,6 @@ def test_comments_catch_up_after_downtime():
     visible = born[2:] + [drafts[0]] + before[2:]
     hidden = [born[0], born[1], drafts[1], before[0], before[1]]
     assert_listings(visible, hidden)
+    assert_shown_deleted(zip(before[2:], theirs[2:]))
     sentinel = comment_when_known(stayer["h"], visible[0])["id"]
     assert_forgotten_once(theirs[2:], sentinel)
