@@ -233,8 +233,9 @@ def distinct_events(topic, keys, ce_type, after_key=None):
     later write of the same worker: its outbox publishes in commit order,
     so every record committed before it is there too)."""
     if after_key is not None:
-        kafka_read(topic, timeout=CONVERGE,
-                   until=lambda ms: any(m["key"] == after_key for m in ms))
+        msgs = kafka_read(topic, timeout=CONVERGE,
+                          until=lambda ms: any(m["key"] == after_key for m in ms))
+        assert any(m["key"] == after_key for m in msgs), "%s never on %s" % (after_key, topic)
     out = {k: {} for k in keys}
     for m in kafka_read_all(topic):
         if m["key"] in out and m["headers"].get("ce_type") == ce_type:
@@ -244,8 +245,8 @@ def distinct_events(topic, keys, ce_type, after_key=None):
 
 def assert_unlinked_once(posts, gone, sentinel):
     """Each post in posts ({id: artist ids it named}) published exactly one
-    encore.post.updated per artist of gone it named, the last one naming
-    only the artists that remain."""
+    encore.post.updated per artist of gone it named, each naming only
+    artists the post named."""
     ups = distinct_events(POSTS_TOPIC, posts, "encore.post.updated", after_key=sentinel)
     for pid, named in posts.items():
         lost = [a for a in named if a in gone]
