@@ -462,6 +462,37 @@ def test_a_deleted_users_comments_show_deleted(people):
         check_record(updated[c["id"]])
 
 
+def test_a_deleted_users_later_comments_show_deleted(people):
+    """The access token outlives the account (minutes): a comment written
+    with it after the deletion was applied is "[deleted]" at once, and one
+    racing the deletion's event is "[deleted]" once it is applied."""
+    pid = new_post()
+    gone = new_caller()
+    before = add(requests, gone, pid)
+    r = requests.delete(url("/api/v1/users/me"), json={"password": gone.password},
+                        headers=gone.h)
+    assert r.status_code == 204, r.text
+    # racing the event: whichever comes first, the comment ends up forgotten
+    racing = add(requests, gone, pid)
+    wait_until(lambda: {i["id"]: i for i in listing(pid)}[before["id"]]["author"] == "[deleted]",
+               timeout=60, what="the deletion applied")
+    later = conforms("Comment", add(requests, gone, pid))
+    assert later["author"] == "[deleted]" and later["author_id"] is None, later
+    reply = add(requests, gone, pid, parent_id=before["id"])
+    assert reply["author"] == "[deleted]" and reply["author_id"] is None, reply
+    items = {i["id"]: i for i in listing(pid)}
+    assert items[later["id"]] == later and items[reply["id"]] == reply
+    wait_until(lambda: {i["id"]: i for i in listing(pid)}[racing["id"]]["author_id"] is None,
+               timeout=60, what="the racing comment forgotten")
+    # the comment's event says so too
+    msgs = kafka_read(COMMENTS_TOPIC, until=lambda ms: later["id"] in {
+        m["key"] for m in ms if m["headers"]["ce_type"] == "encore.comment.created"},
+        timeout=60)
+    created = [m for m in msgs if m["key"] == later["id"]]
+    assert created[0]["value"] == later
+    check_record(created[0])
+
+
 # ---- events --------------------------------------------------------------------------------
 
 def check_record(m):

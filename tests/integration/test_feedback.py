@@ -536,3 +536,27 @@ def test_deleted_account_leaves_its_tickets_without_user_id(callers):
     # and they still list for staff, in status and time order
     ids = [x["id"] for x in get(FEEDBACK + "?limit=100", staff).json()["items"]]
     assert tickets[1]["id"] in ids
+
+
+def test_a_deleted_users_later_tickets_have_no_user_id(callers):
+    """The access token outlives the account (minutes): a ticket opened
+    with it after the deletion was applied has no user_id at once, and one
+    racing the deletion's event loses it once the event is applied."""
+    gone = new_caller()
+    before = new_ticket(gone)
+    r = requests.delete(url("/api/v1/users/me"), json={"password": gone.password},
+                        headers=gone.headers)
+    assert r.status_code == 204, r.text
+    staff = callers["moderator"]
+    racing = new_ticket(gone)
+    wait_until(lambda: get(FEEDBACK + "/" + before["id"], staff).json()["user_id"] is None,
+               timeout=90, what="the deletion applied")
+    later = conforms("Ticket", new_ticket(gone, subject="after I went"))
+    assert later["user_id"] is None, later
+    assert get(FEEDBACK + "/" + later["id"], staff).json() == later
+    wait_until(lambda: get(FEEDBACK + "/" + racing["id"], staff).json()["user_id"] is None,
+               timeout=90, what="the racing ticket forgotten")
+    msgs = events_of({(later["id"], "encore.ticket.created")})
+    created = [m for m in msgs if m["key"] == later["id"]]
+    assert created[0]["value"] == later
+    check_record(created[0])

@@ -102,8 +102,25 @@ const enc_pg_stmt_t  comments_statements[] = {
       "WHERE e.id IS NOT NULL "
       "ON CONFLICT (id) DO UPDATE SET deleted = true", 2 },
 
-    /* encore.user.deleted: every comment of the account, published as
-       updated (replica.c) */
+    /* encore.user.deleted, first: the author's lock, exclusively; every
+       insert for that author takes it shared (the trigger,
+       002_gone_authors.sql).  An insert that got it first has committed
+       when this returns, so author_forget's snapshot, taken after, has its
+       comment; one that comes later waits for this transaction and then
+       finds the author in gone_authors.  A key that is no UUID locks
+       nothing (the lock functions are strict) */
+    { "author_lock",
+      "SELECT pg_advisory_xact_lock(comments_author_lock(as_uuid($1))), "
+      "$2::jsonb IS NULL", 2 },
+
+    /* second: remembered, for the inserts that wait or come later */
+    { "author_gone",
+      "INSERT INTO gone_authors (id) SELECT as_uuid($1) "
+      "WHERE as_uuid($1) IS NOT NULL AND $2::jsonb IS NOT NULL "
+      "ON CONFLICT DO NOTHING", 2 },
+
+    /* third: every comment of the account, published as updated
+       (replica.c) */
     { "author_forget",
       "UPDATE comments SET author_id = NULL, author = '[deleted]', "
       "updated_at = now() "

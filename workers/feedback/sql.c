@@ -19,6 +19,14 @@
     "(coalesce(" at "::timestamptz, 'infinity'), "                            \
     "coalesce(" id "::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))"
 
+/* the deleted user of an encore.user.deleted event ($1 its key, else $2
+   its data's "id"), as a one-row relation: NULL when it is no UUID */
+#define GONE_USER                                                             \
+    "(SELECT (CASE WHEN k.id ~ "                                              \
+    "'^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' "                 \
+    "THEN k.id END)::uuid AS id "                                             \
+    "FROM (SELECT coalesce($1::text, $2::jsonb ->> 'id') AS id) k)"
+
 const enc_pg_stmt_t  feedback_statements[] = {
 
     /* $1 id, $2 caller id, $3 caller rank: the owner or moderator+ */
@@ -76,22 +84,39 @@ const enc_pg_stmt_t  feedback_statements[] = {
 
     /* encore.user.deleted, $1 the key (the user's id), $2 the data
        ({"id"}, the same id: the key's stand-in, and a declared parameter
-       must be used): their tickets stay, without their id
-       (tickets_by_user).  An id that is no UUID names no ticket's user:
-       no rows, rather than a cast error the consumer would retry for
-       ever. */
+       must be used), in three statements (feedback_events).  An id that
+       is no UUID is NULL (GONE_USER): it locks nothing (the lock
+       functions are strict) and names no ticket's user, rather than a
+       cast error the consumer would retry for ever.
+
+       First, the user's lock, exclusively; every insert for that user
+       takes it shared (the trigger, 002_gone_users.sql): an insert that
+       got it first has committed when this returns, so the third
+       statement's snapshot, taken after, has its ticket; one that comes
+       later waits for this transaction and then finds the user in
+       gone_users, and is stored without its user_id. */
+    { "user_lock",
+      "SELECT pg_advisory_xact_lock(feedback_user_lock(u.id)) "
+      "FROM " GONE_USER " u", 2 },
+
+    /* second: remembered, for the inserts that wait or come later */
+    { "user_gone",
+      "INSERT INTO gone_users (id) SELECT u.id FROM " GONE_USER " u "
+      "WHERE u.id IS NOT NULL ON CONFLICT DO NOTHING", 2 },
+
+    /* third: their tickets stay, without their id (tickets_by_user) */
     { "tickets_forget_user",
       "UPDATE tickets t SET user_id = NULL, updated_at = now() "
-      "FROM (SELECT coalesce($1::text, $2::jsonb ->> 'id') AS id) u "
-      "WHERE t.user_id = (CASE WHEN u.id ~ "
-      "'^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$' "
-      "THEN u.id END)::uuid RETURNING {t.ticket}", 2 },
+      "FROM " GONE_USER " u "
+      "WHERE t.user_id = u.id RETURNING {t.ticket}", 2 },
 
     { NULL, NULL, 0 }
 };
 
 
 const enc_event_route_t  feedback_events[] = {
+    { "encore.user.deleted", "user_lock", NULL },
+    { "encore.user.deleted", "user_gone", NULL },
     { "encore.user.deleted", "tickets_forget_user", &feedback_ticket },
     { NULL, NULL, NULL }
 };
