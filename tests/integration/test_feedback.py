@@ -305,7 +305,12 @@ def test_transition_matrix(callers, src, dst):
     t = new_ticket(callers["user"])
     t = move(t["id"], PATH_TO[src], staff) or t
     r = patch(FEEDBACK + "/" + t["id"], {"status": dst, "response": "%s -> %s" % (src, dst)}, staff)
-    if allowed(src, dst):
+    if src == dst == "closed":
+        # closed is final: not even a response (test_closed_is_final)
+        errs = errors_of(r)
+        assert set(errs) == {"response"} and "closed" in errs["response"], errs
+        assert get(FEEDBACK + "/" + t["id"], callers["user"]).json() == t
+    elif allowed(src, dst):
         assert r.status_code == 200, (src, dst, r.text)
         assert r.json()["status"] == dst
         assert r.json()["response"] == "%s -> %s" % (src, dst)
@@ -318,14 +323,57 @@ def test_transition_matrix(callers, src, dst):
         assert get(FEEDBACK + "/" + t["id"], callers["user"]).json() == t
 
 
-def test_closed_is_final_but_may_still_be_answered(callers):
+def test_closed_is_final(callers):
+    """Any PATCH of a closed ticket is 422, naming the status when it
+    names one and the response otherwise, and changes nothing: no row,
+    no event."""
     staff = callers["admin"]
     t = new_ticket(callers["user"])
-    move(t["id"], PATH_TO["closed"], staff)
-    for s in ("open", "in_progress", "resolved"):
-        assert set(errors_of(patch(FEEDBACK + "/" + t["id"], {"status": s}, staff))) == {"status"}
-    r = patch(FEEDBACK + "/" + t["id"], {"response": "closed, with thanks"}, staff)
-    assert r.status_code == 200 and r.json()["status"] == "closed", r.text
+    closed = move(t["id"], PATH_TO["closed"], staff)
+    for body, field in (({"status": "open"}, "status"), ({"status": "resolved"}, "status"),
+                        ({"status": "closed"}, "status"),
+                        ({"response": "closed, with thanks"}, "response"),
+                        ({"response": None}, "status"),     # already none: nothing to change
+                        ({"status": "closed", "response": "x"}, "response"),
+                        ({"status": "in_progress", "response": "x"}, "status")):
+        errs = errors_of(patch(FEEDBACK + "/" + t["id"], body, staff))
+        assert set(errs) == {field} and "closed" in errs[field], (body, errs)
+        assert get(FEEDBACK + "/" + t["id"], callers["user"]).json() == closed
+    # a closed ticket's response is final too
+    t = new_ticket(callers["user"])
+    move(t["id"], PATH_TO["resolved"], staff)
+    r = patch(FEEDBACK + "/" + t["id"], {"status": "closed", "response": "done"}, staff)
+    assert r.status_code == 200, r.text
+    closed = r.json()
+    for body in ({"response": None}, {"response": "changed"}, {"response": "done"}):
+        errs = errors_of(patch(FEEDBACK + "/" + t["id"], body, staff))
+        assert set(errs) == {"response" if body["response"] != "done" else "status"}, errs
+        assert get(FEEDBACK + "/" + t["id"], callers["user"]).json() == closed
+    # the refused patches published nothing: the moves' events and no more
+    def updates(ms):
+        seen = {}
+        for m in ms:
+            if m["headers"]["ce_type"] == "encore.ticket.updated":
+                seen.setdefault(m["headers"]["ce_id"], m["value"]["status"])
+        return list(seen.values())
+
+    msgs = kafka_events(TOPIC, {(t["id"], "encore.ticket.updated")},
+                        also=lambda ms: len(updates(ms)) >= 3)
+    assert updates(msgs) == ["in_progress", "resolved", "closed"], msgs
+
+
+def test_a_patch_that_changes_nothing_keeps_updated_at(callers):
+    staff = callers["moderator"]
+    t = new_ticket(callers["user"])
+    for body in ({"status": "open"}, {"response": None}, {"status": "open", "response": None}):
+        r = patch(FEEDBACK + "/" + t["id"], body, staff)
+        assert r.status_code == 200, r.text
+        assert r.json() == t
+    r = patch(FEEDBACK + "/" + t["id"], {"response": "seen"}, staff)
+    assert r.status_code == 200 and r.json()["updated_at"] > t["updated_at"], r.text
+    t = r.json()
+    r = patch(FEEDBACK + "/" + t["id"], {"status": "open", "response": "seen"}, staff)
+    assert r.status_code == 200 and r.json() == t, r.text
 
 
 def test_concurrent_moves_follow_the_machine(callers):
@@ -402,6 +450,22 @@ def test_the_machine_holds_in_the_database():
              "UPDATE tickets SET status = 'open' WHERE id = '6f1c1d6e-0000-4000-8000-000000000001'; "
              "ROLLBACK")
     assert r.returncode != 0 and "from closed to open" in r.stderr, r.stderr
+    # closed is final: not its response, nor its status left as it is
+    closed = ("BEGIN; INSERT INTO tickets (id, category, subject, message) VALUES "
+              "('6f1c1d6e-0000-4000-8000-000000000002', 'bug', 's', 'm'); "
+              "UPDATE tickets SET status = 'in_progress' WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; "
+              "UPDATE tickets SET status = 'resolved' WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; "
+              "UPDATE tickets SET status = 'closed' WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; ")
+    r = psql(closed + "UPDATE tickets SET response = 'late' "
+             "WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; ROLLBACK")
+    assert r.returncode != 0 and "closed" in r.stderr, r.stderr
+    r = psql(closed + "UPDATE tickets SET status = 'closed' "
+             "WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; ROLLBACK")
+    assert r.returncode != 0 and "closed" in r.stderr, r.stderr
+    # the consumer's forgetting a user still reaches a closed ticket
+    r = psql(closed + "UPDATE tickets SET user_id = NULL "
+             "WHERE id = '6f1c1d6e-0000-4000-8000-000000000002'; ROLLBACK")
+    assert r.returncode == 0, r.stderr
 
 
 # ---- paging ------------------------------------------------------------------------------------

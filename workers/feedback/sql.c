@@ -42,10 +42,17 @@ const enc_pg_stmt_t  feedback_statements[] = {
       "RETURNING {ticket}", 1 },
 
     /* moderator+ (the route); the status trigger refuses what the
-       machine does not allow */
+       machine does not allow, and any write to a closed ticket
+       (003_closed_is_final.sql).  A patch that changes nothing keeps
+       updated_at; it still answers 200 and publishes encore.ticket.updated
+       (the kit publishes for every row a patch returns, and one that
+       returns none is 404) */
     { "ticket_update",
       "UPDATE tickets t SET ({ticket:patch}, updated_at) = "
-      "(SELECT {p.ticket:patch}, now() "
+      "(SELECT {p.ticket:patch}, "
+      "   CASE WHEN ({p.ticket:patch}) IS NOT DISTINCT FROM "
+      "             ({t.ticket:patch}) "
+      "   THEN t.updated_at ELSE now() END "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.ticket}", 2 },
 

@@ -4,7 +4,8 @@
  * Who may do what is the routes' flags (main.c: signed in to open, read
  * and list; moderator+ to change) and the statements' WHERE clauses (a
  * user reads and lists only their own tickets: another's is 404, as if
- * it did not exist).  The status machine is the schema's trigger; its
+ * it did not exist).  The status machine is the schema's trigger, closed
+ * being final (no status nor response written to a closed ticket); its
  * refusals come back as constraint names mapped below.
  */
 
@@ -57,6 +58,11 @@ static const enc_constraint_t  ticket_constraints[] = {
     REFUSED("closed", "open"),
     REFUSED("closed", "in_progress"),
     REFUSED("closed", "resolved"),
+    /* closed is final (003_closed_is_final.sql): a move out of it is
+       REFUSED above; a response, or a status left as it is, these */
+    { "tickets_closed_response", 422, "response",
+      "cannot change: the ticket is closed" },
+    { "tickets_closed", 422, "status", "cannot change: the ticket is closed" },
     { "tickets_status_new", 422, "status", "of a new ticket is open" },
     { "tickets_response_new", 422, "response",
       "cannot be written on a new ticket" },
