@@ -216,6 +216,18 @@ def test_lengths_at_and_past_the_bounds(callers, field, bound):
         assert set(errs) == {field}, (len(text), errs)
 
 
+@pytest.mark.parametrize("blank", [" ", "   ", "\n", "\t\r\n\v\f "])
+def test_create_refuses_blank_text(callers, blank):
+    user = callers["user"]
+    for field in ("subject", "message"):
+        errs = errors_of(post(FEEDBACK, ticket_body(**{field: blank}), user))
+        assert errs == {field: "must not be blank"}, errs
+    errs = errors_of(post(FEEDBACK, ticket_body(subject=blank, message="\n"), user))
+    assert set(errs) == {"subject", "message"}, errs
+    # text around the white space is text
+    assert new_ticket(user, subject=" x ", message="\n.\n")["subject"] == " x "
+
+
 @pytest.mark.parametrize("category", ["Bug", "bugs", "", "question", " bug"])
 def test_unknown_category(callers, category):
     errs = errors_of(post(FEEDBACK, ticket_body(category=category), callers["user"]))
@@ -248,7 +260,8 @@ def test_create_collects_every_error_at_once(callers):
 
 
 PATCH_BAD = ([({"status": v}, "status") for v in ("reopened", "", "OPEN", None, 3, True, ["open"])]
-             + [({"response": v}, "response") for v in (3, True, [], {}, "x" * 10001)]
+             + [({"response": v}, "response")
+                for v in (3, True, [], {}, "x" * 10001, "", " ", "\t\r\n\v\f ")]
              + [({}, ""), ({"subject": "changed"}, "subject"),
                 ({"category": "other"}, "category"), ({"message": "changed"}, "message"),
                 ({"user_id": None}, "user_id"), ({"id": str(uuid.uuid4())}, "id"),
@@ -267,7 +280,7 @@ def test_patch_refuses_bad_values(callers, body, field):
 
 def test_patch_response_at_its_bound(callers):
     t = new_ticket(callers["user"])
-    for text in ("", "\U0001F3B5" * 10000):
+    for text in ("x", " x\n", "\U0001F3B5" * 10000):
         r = patch(FEEDBACK + "/" + t["id"], {"response": text}, callers["moderator"])
         assert r.status_code == 200, r.text
         assert r.json()["response"] == text

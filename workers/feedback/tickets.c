@@ -28,16 +28,19 @@ static const enc_field_t  ticket_fields[] = {
     { .name = "category", .type = ENC_ENUM,
       .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED, .values = categories },
     { .name = "subject", .type = ENC_STRING,
-      .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED, .min = 1, .max = 200 },
+      .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED | ENC_NOT_BLANK,
+      .min = 1, .max = 200 },
     { .name = "message", .type = ENC_STRING,
-      .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED,
+      .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED | ENC_NOT_BLANK,
       .min = 1, .max = 10000 },
     /* writable on create too (the kit has no patch-only flag): the
        schema refuses a new ticket that is not open or has a response */
     { .name = "status", .type = ENC_ENUM, .flags = ENC_OUT | ENC_IN,
       .values = statuses, .def = "\"open\"" },
+    /* null clears it; blank text is refused, as an answer that says
+       nothing (one way to have none) */
     { .name = "response", .type = ENC_STRING,
-      .flags = ENC_OUT | ENC_IN | ENC_NULLABLE, .max = 10000 },
+      .flags = ENC_OUT | ENC_IN | ENC_NULLABLE | ENC_NOT_BLANK, .max = 10000 },
     { .name = "created_at", .type = ENC_TIME, .flags = ENC_OUT },
     { .name = "updated_at", .type = ENC_TIME, .flags = ENC_OUT },
     ENC_FIELD_END
