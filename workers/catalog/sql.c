@@ -7,12 +7,6 @@
 #include "catalog.h"
 
 
-/* A changed row's updated_at: now(), but always after the one it had
-   (now() is the transaction's start; writers of one row commit in the
-   order of its lock, so a later commit could carry an earlier time, and
-   a replica keeping the newest version would keep the wrong one). */
-#define TOUCHED(t)  "greatest(now(), " t ".updated_at + interval '1 microsecond')"
-
 
 const enc_pg_stmt_t  catalog_statements[] = {
 
@@ -48,7 +42,7 @@ const enc_pg_stmt_t  catalog_statements[] = {
 
     { "artist_update",
       "UPDATE artists t SET ({artist:patch}, updated_at) = "
-      "(SELECT {p.artist:patch}, " TOUCHED("t") " "
+      "(SELECT {p.artist:patch}, " ENC_TOUCHED("t") " "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.artist}", 2 },
 
@@ -96,7 +90,7 @@ const enc_pg_stmt_t  catalog_statements[] = {
 
     { "album_update",
       "UPDATE albums t SET ({album:patch}, updated_at) = "
-      "(SELECT {p.album:patch}, " TOUCHED("t") " "
+      "(SELECT {p.album:patch}, " ENC_TOUCHED("t") " "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.album}", 2 },
 
@@ -131,7 +125,7 @@ const enc_pg_stmt_t  catalog_statements[] = {
 
     { "track_update",
       "UPDATE tracks t SET ({track:patch}, updated_at) = "
-      "(SELECT {p.track:patch}, " TOUCHED("t") " "
+      "(SELECT {p.track:patch}, " ENC_TOUCHED("t") " "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.track}", 2 },
 

@@ -55,7 +55,7 @@ const enc_pg_stmt_t  comments_statements[] = {
     /* $1 id, $2 the bound patch, $3 caller id, $4 rank: the author only */
     { "comment_update",
       "UPDATE comments t SET ({comment:patch}, updated_at) = "
-      "(SELECT {p.comment:patch}, now() "
+      "(SELECT {p.comment:patch}, " ENC_TOUCHED("t") " "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid AND NOT t.deleted "
       "AND t.author_id = $3::uuid AND $4::int >= 1 "
@@ -66,7 +66,8 @@ const enc_pg_stmt_t  comments_statements[] = {
     /* $1 id, $2 caller id, $3 rank: the author or a moderator.  The
        comment keeps its place in the thread, emptied. */
     { "comment_delete",
-      "UPDATE comments t SET body = '', deleted = true, updated_at = now() "
+      "UPDATE comments t SET body = '', deleted = true, "
+      "updated_at = " ENC_TOUCHED("t") " "
       "WHERE t.id = $1::uuid AND NOT t.deleted "
       "AND (t.author_id = $2::uuid OR $3::int >= 2) "
       "AND EXISTS (SELECT 1 FROM posts po "
@@ -122,8 +123,8 @@ const enc_pg_stmt_t  comments_statements[] = {
     /* third: every comment of the account, published as updated
        (replica.c) */
     { "author_forget",
-      "UPDATE comments SET author_id = NULL, author = '[deleted]', "
-      "updated_at = now() "
+      "UPDATE comments t SET author_id = NULL, author = '[deleted]', "
+      "updated_at = " ENC_TOUCHED("t") " "
       "WHERE author_id = as_uuid($1) AND $2::jsonb IS NOT NULL "
       "RETURNING {comment}", 2 },
 

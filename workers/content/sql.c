@@ -9,14 +9,6 @@
 #include "content.h"
 
 
-/* A changed post's updated_at: now(), but always after the one it had.
-   now() is the transaction's start, and two writers of one post commit
-   in the order of its row lock, not of their starts: the later commit
-   could carry the earlier time, and comments' replica, which keeps the
-   newest updated_at it has seen, would then drop the post's last
-   change (a post back to draft whose thread stayed open). */
-#define TOUCHED(t)  "greatest(now(), " t ".updated_at + interval '1 microsecond')"
-
 
 /* who may see a post ($id, $caller, $rank): published, or its author's,
    or a moderator's+ */
@@ -70,7 +62,7 @@ const enc_pg_stmt_t  content_statements[] = {
 
     { "post_update",
       "UPDATE posts t SET ({post:patch}, updated_at) = "
-      "(SELECT {p.post:patch}, " TOUCHED("t") " "
+      "(SELECT {p.post:patch}, " ENC_TOUCHED("t") " "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid AND " OWNED("t", "$3", "$4") " "
       "RETURNING {t.post}, "
@@ -161,7 +153,7 @@ const enc_pg_stmt_t  content_statements[] = {
        before the wait and miss them) */
     { "artist_unlink",
       "UPDATE posts t SET artist_ids = array_remove(t.artist_ids, $1::uuid), "
-      "    updated_at = " TOUCHED("t") " "
+      "    updated_at = " ENC_TOUCHED("t") " "
       "WHERE t.artist_ids @> ARRAY[$1::uuid] AND $2::jsonb IS NOT NULL "
       "RETURNING {t.post}", 2 },
 
@@ -183,7 +175,7 @@ const enc_pg_stmt_t  content_statements[] = {
     /* third: their posts, drafts included, each an updated post */
     { "author_forget",
       "UPDATE posts t SET author_id = NULL, author = '[deleted]', "
-      "    updated_at = " TOUCHED("t") " "
+      "    updated_at = " ENC_TOUCHED("t") " "
       "WHERE t.author_id = $1::uuid AND $2::jsonb IS NOT NULL "
       "RETURNING {t.post}", 2 },
 

@@ -52,7 +52,7 @@ const enc_pg_stmt_t  feedback_statements[] = {
       "(SELECT {p.ticket:patch}, "
       "   CASE WHEN ({p.ticket:patch}) IS NOT DISTINCT FROM "
       "             ({t.ticket:patch}) "
-      "   THEN t.updated_at ELSE now() END "
+      "   THEN t.updated_at ELSE " ENC_TOUCHED("t") " END "
       " FROM jsonb_populate_record(t, $2::jsonb) p) "
       "WHERE t.id = $1::uuid RETURNING {t.ticket}", 2 },
 
@@ -113,7 +113,8 @@ const enc_pg_stmt_t  feedback_statements[] = {
 
     /* third: their tickets stay, without their id (tickets_by_user) */
     { "tickets_forget_user",
-      "UPDATE tickets t SET user_id = NULL, updated_at = now() "
+      "UPDATE tickets t SET user_id = NULL, "
+      "updated_at = " ENC_TOUCHED("t") " "
       "FROM " GONE_USER " u "
       "WHERE t.user_id = u.id RETURNING {t.ticket}", 2 },
 

@@ -46,6 +46,21 @@
 #include "bind.h"
 #include "pg.h"
 
+/*
+ * A changed row's updated_at in an UPDATE whose table has alias t:
+ * now(), but always after the value the row had.  now() is the
+ * transaction's start, and writers of one row commit in the order of its
+ * row lock, not of their starts: with plain now() a later commit could
+ * carry an earlier time, clients would see updated_at go backwards, and a
+ * replica keeping the newest updated_at it saw would keep the wrong
+ * version (comments' post replica did: a post back to draft kept its
+ * thread open).
+ *
+ *   UPDATE posts t SET ..., updated_at = " ENC_TOUCHED("t") " WHERE ...
+ */
+#define ENC_TOUCHED(t)                                                        \
+    "greatest(now(), " t ".updated_at + interval '1 microsecond')"
+
 typedef struct {
     const char  *name;      /* constraint name, e.g. "artists_slug_key" */
     int          status;    /* 409, 422 */
