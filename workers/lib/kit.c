@@ -818,8 +818,10 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
         goto done;
     }
 
-    /* an empty first page of a child list: is there a parent at all? */
-    if (PQntuples(res) == 0 && after == NULL && l->parent != NULL) {
+    /* an empty page of a child list: is there a parent at all?  Also
+       past the first page: a parent gone (or hidden) while a client was
+       paging is a 404, not an empty page */
+    if (PQntuples(res) == 0 && l->parent != NULL) {
         PQclear(res);
         res = enc_kit_run(w, pg, e, l->parent, 1, args);
         if (res == NULL) {

@@ -86,7 +86,7 @@ typedef struct {
     const char *const   *keys;      /* result columns of the sort key,
                                        NULL-terminated */
     const char          *parent;    /* optional: statement run with $1 =
-                                       args[0] when the first page is empty,
+                                       args[0] when a page is empty,
                                        to answer 404 if it returns no row */
     const char          *parent_name;   /* "album": "no such album" */
     enc_view_t           view;      /* of the items; default public */

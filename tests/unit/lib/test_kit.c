@@ -1013,6 +1013,63 @@ test_child_list_db(void **state)
 }
 
 
+/* past the first page too: an empty page of an owner still there is an
+   empty page, of an owner gone while the client paged a 404 */
+static void
+test_child_list_parent_gone_db(void **state)
+{
+    int     i;
+    char    body[160], path[512], cur[256];
+    resp_t  r;
+
+#define GONER  "44444444-2222-4333-8444-555555555555"
+
+    if (!have_db) {
+        skip();
+    }
+
+    admin_exec("SET search_path = pg_catalog");
+    snprintf(path, sizeof(path), "INSERT INTO %s.owners VALUES ('" GONER "')",
+             schema);
+    admin_exec(path);
+    for (i = 0; i < 3; i++) {
+        snprintf(body, sizeof(body), "{\"name\": \"gone-%d\", \"owner\": \""
+                 GONER "\"}", i);
+        call("POST", "/things", body, &r);
+        assert_int_equal(r.status, 201);
+        resp_free(&r);
+    }
+
+    call("GET", "/owners/" GONER "/things?limit=2", NULL, &r);
+    assert_int_equal(r.status, 200);
+    snprintf(cur, sizeof(cur), "%s", str_of(r.body, "next_cursor"));
+    resp_free(&r);
+    snprintf(path, sizeof(path), "/owners/" GONER "/things?limit=2&cursor=%s",
+             cur);
+
+    /* the rest of its things gone, the owner still there: an empty page */
+    snprintf(body, sizeof(body), "DELETE FROM %s.things WHERE owner = '"
+             GONER "'", schema);
+    admin_exec(body);
+    call("GET", path, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(json_array_size(json_object_get(r.body, "items")), 0);
+    assert_true(json_is_null(json_object_get(r.body, "next_cursor")));
+    resp_free(&r);
+
+    /* the owner gone too: the same cursor names nothing */
+    snprintf(body, sizeof(body), "DELETE FROM %s.owners WHERE id = '" GONER
+             "'", schema);
+    admin_exec(body);
+    call("GET", path, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_non_null(strstr(str_of(r.body, "detail"), "no such owner"));
+    resp_free(&r);
+
+#undef GONER
+}
+
+
 /* ---- the caller ---------------------------------------------------------------- */
 
 #define ANN   "aaaaaaaa-0000-4000-8000-000000000001 user ann"
@@ -1282,6 +1339,7 @@ main(void)
         cmocka_unit_test(test_patch_problems_db),
         cmocka_unit_test(test_list_db),
         cmocka_unit_test(test_child_list_db),
+        cmocka_unit_test(test_child_list_parent_gone_db),
         cmocka_unit_test(test_filled_fields_db),
         cmocka_unit_test(test_check_db),
         cmocka_unit_test(test_who_may_db),
