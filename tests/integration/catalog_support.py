@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_problem, login, register, url
+from conftest import account_with_role, assert_problem, login, url
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "unit" / "api"))
@@ -37,19 +37,9 @@ def tokens():
     """{role: access token}, None for anonymous."""
     admin = login("admin", ADMIN_PASSWORD)["access_token"]
 
-    user, pw = register()
-    plain = login(user["username"], pw)["access_token"]
-
-    mod, pw = register()
-    r = requests.patch(url("/api/v1/users/" + mod["id"]), json={"role": "moderator"},
-                       headers=bearer(admin))
-    assert r.status_code == 200, r.text
-    assert r.json()["role"] == "moderator"
-    moderator = login(mod["username"], pw)
-    assert moderator["user"]["role"] == "moderator"
-
-    return {"anonymous": None, "user": plain, "moderator": moderator["access_token"],
-            "admin": admin}
+    plain = account_with_role()[2]["access_token"]
+    moderator = account_with_role("moderator", admin)[2]["access_token"]
+    return {"anonymous": None, "user": plain, "moderator": moderator, "admin": admin}
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import KAFKA, assert_problem, login, register, url, wait_until
+from conftest import KAFKA, account_with_role, assert_problem, login, url, wait_until
 from catalog_support import ADMIN_PASSWORD, bearer, list_all
 
 POSTS_TOPIC = "encore.content.posts"
@@ -42,13 +42,8 @@ class Caller:
 
 
 def new_caller(role="user", admin_token=None):
-    user, pw = register()
-    if role != "user":
-        r = requests.patch(url("/api/v1/users/" + user["id"]), json={"role": role},
-                           headers=bearer(admin_token))
-        assert r.status_code == 200, r.text
-    token = login(user["username"], pw)["access_token"]
-    return Caller(user, token, pw)
+    user, pw, session = account_with_role(role, admin_token)
+    return Caller(user, session["access_token"], pw)
 
 
 @pytest.fixture(scope="session")

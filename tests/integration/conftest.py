@@ -97,6 +97,21 @@ def login(login_name, password):
     return r.json()
 
 
+def account_with_role(role="user", admin_token=None):
+    """A fresh account with role (a moderator or admin promoted by
+    admin_token), signed in again so its token carries the role:
+    (user, password, login answer)."""
+    user, pw = register()
+    if role != "user":
+        r = requests.patch(url("/api/v1/users/" + user["id"]), json={"role": role},
+                           headers={"Authorization": "Bearer " + admin_token})
+        assert r.status_code == 200, r.text
+        assert r.json()["role"] == role
+    session = login(user["username"], pw)
+    assert session["user"]["role"] == role
+    return user, pw, session
+
+
 def auth_cli(*args, check=True):
     """Run an encore-auth operator command against the test stack."""
     env = dict(os.environ)

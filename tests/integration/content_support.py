@@ -11,7 +11,7 @@ import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from conftest import kafka_events, login, register, url, wait_until
+from conftest import account_with_role, kafka_events, login, wait_until
 from catalog_support import ADMIN_PASSWORD, bearer, fetch, list_all, post
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -24,13 +24,7 @@ CALLERS = ("anonymous", "author", "other", "moderator", "admin")
 
 def account(role="user", admin=None):
     """A fresh account with role: {id, username, token, password, h}."""
-    user, pw = register()
-    if role != "user":
-        r = requests.patch(url("/api/v1/users/" + user["id"]), json={"role": role},
-                           headers=bearer(admin))
-        assert r.status_code == 200, r.text
-    tok = login(user["username"], pw)
-    assert tok["user"]["role"] == role
+    user, pw, tok = account_with_role(role, admin)
     return {"id": user["id"], "username": user["username"], "password": pw,
             "token": tok["access_token"], "h": bearer(tok["access_token"])}
 

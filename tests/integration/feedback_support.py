@@ -10,7 +10,8 @@ import os
 import pytest
 import requests
 
-from conftest import login, register, url
+from conftest import account_with_role, login, url
+from catalog_support import bearer
 
 ADMIN_PASSWORD = os.environ.get("ENCORE_ADMIN_PASSWORD", "encore-admin")
 TOPIC = "encore.feedback.tickets"
@@ -32,10 +33,6 @@ def allowed(src, dst):
     return src == dst or (src, dst) in MOVES
 
 
-def bearer(token):
-    return {"Authorization": "Bearer " + token} if token else {}
-
-
 class Caller:
     """A signed-in account (or anonymous: no token, no id)."""
 
@@ -48,13 +45,7 @@ class Caller:
 
 
 def new_caller(role="user", admin_token=None):
-    user, pw = register()
-    if role != "user":
-        r = requests.patch(url("/api/v1/users/" + user["id"]), json={"role": role},
-                           headers=bearer(admin_token))
-        assert r.status_code == 200, r.text
-    session = login(user["username"], pw)
-    assert session["user"]["role"] == role
+    user, pw, session = account_with_role(role, admin_token)
     return Caller(session["access_token"], user["id"], user["username"], pw)
 
 
