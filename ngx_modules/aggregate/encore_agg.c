@@ -192,9 +192,9 @@ encore_agg_unreserved(unsigned char c)
 }
 
 
-static int
-encore_agg_put_encoded(const char *s, size_t n, char *out, size_t cap,
-    size_t *len)
+/* with out NULL, only counts: *len grows by the encoded length */
+static void
+encore_agg_put_encoded(const char *s, size_t n, char *out, size_t *len)
 {
     static const char  hex[] = "0123456789ABCDEF";
     size_t             i;
@@ -204,29 +204,28 @@ encore_agg_put_encoded(const char *s, size_t n, char *out, size_t cap,
         c = (unsigned char) s[i];
 
         if (encore_agg_unreserved(c)) {
-            if (*len + 1 > cap) {
-                return -1;
+            if (out) {
+                out[*len] = (char) c;
             }
 
-            out[(*len)++] = (char) c;
+            *len += 1;
             continue;
         }
 
-        if (*len + 3 > cap) {
-            return -1;
+        if (out) {
+            out[*len] = '%';
+            out[*len + 1] = hex[c >> 4];
+            out[*len + 2] = hex[c & 0xf];
         }
 
-        out[(*len)++] = '%';
-        out[(*len)++] = hex[c >> 4];
-        out[(*len)++] = hex[c & 0xf];
+        *len += 3;
     }
-
-    return 0;
 }
 
 
-static int
-encore_agg_put_scalar(json_t *v, char *out, size_t cap, size_t *len)
+/* a string, number or boolean (the caller checked) */
+static void
+encore_agg_put_scalar(json_t *v, char *out, size_t *len)
 {
     char  num[40];
     int   n;
@@ -234,26 +233,54 @@ encore_agg_put_scalar(json_t *v, char *out, size_t cap, size_t *len)
     switch (json_typeof(v)) {
 
     case JSON_STRING:
-        return encore_agg_put_encoded(json_string_value(v),
-                                      json_string_length(v), out, cap, len);
+        encore_agg_put_encoded(json_string_value(v), json_string_length(v),
+                               out, len);
+        return;
 
     case JSON_INTEGER:
         n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
                      json_integer_value(v));
-        return encore_agg_put_encoded(num, (size_t) n, out, cap, len);
+        encore_agg_put_encoded(num, (size_t) n, out, len);
+        return;
 
     case JSON_REAL:
         n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-        return encore_agg_put_encoded(num, (size_t) n, out, cap, len);
+        encore_agg_put_encoded(num, (size_t) n, out, len);
+        return;
 
     case JSON_TRUE:
-        return encore_agg_put_encoded("true", 4, out, cap, len);
+        encore_agg_put_encoded("true", 4, out, len);
+        return;
 
-    case JSON_FALSE:
-        return encore_agg_put_encoded("false", 5, out, cap, len);
+    default: /* JSON_FALSE */
+        encore_agg_put_encoded("false", 5, out, len);
+        return;
+    }
+}
 
-    default:
-        return -2;
+
+/* a scalar, or an array's first n items joined with "," */
+static void
+encore_agg_put_value(json_t *v, size_t n, char *out, size_t *len)
+{
+    size_t  i;
+
+    if (!json_is_array(v)) {
+        encore_agg_put_scalar(v, out, len);
+        return;
+    }
+
+    for (i = 0; i < n; i++) {
+
+        if (i > 0) {
+            if (out) {
+                out[*len] = ',';
+            }
+
+            *len += 1;
+        }
+
+        encore_agg_put_scalar(json_array_get(v, i), out, len);
     }
 }
 
@@ -262,8 +289,7 @@ int
 encore_agg_ref_append(json_t *doc, const char *path, size_t path_len,
     size_t max_items, char *out, size_t cap, size_t *len)
 {
-    int      rc;
-    size_t   i, n, used;
+    size_t   i, n, need;
     json_t  *v, *item;
 
     v = encore_agg_lookup(doc, path, path_len);
@@ -272,53 +298,36 @@ encore_agg_ref_append(json_t *doc, const char *path, size_t path_len,
         return ENCORE_AGG_MISSING;
     }
 
-    used = *len;
+    n = 1;
 
-    if (!json_is_array(v)) {
-        rc = encore_agg_put_scalar(v, out, cap, &used);
+    if (json_is_array(v)) {
+        n = json_array_size(v);
 
-        if (rc != 0) {
-            return ENCORE_AGG_NO_ROOM;
-        }
+        for (i = 0; i < n; i++) {
+            item = json_array_get(v, i);
 
-        *len = used;
-        return 1;
-    }
-
-    n = json_array_size(v);
-
-    for (i = 0; i < n; i++) {
-        item = json_array_get(v, i);
-
-        if (json_is_array(item) || json_is_object(item)
-            || json_is_null(item))
-        {
-            return ENCORE_AGG_MISSING;
-        }
-    }
-
-    if (n > max_items) {
-        n = max_items;
-    }
-
-    for (i = 0; i < n; i++) {
-
-        if (i > 0) {
-            if (used + 1 > cap) {
-                return ENCORE_AGG_NO_ROOM;
+            if (json_is_array(item) || json_is_object(item)
+                || json_is_null(item))
+            {
+                return ENCORE_AGG_MISSING;
             }
-
-            out[used++] = ',';
         }
 
-        if (encore_agg_put_scalar(json_array_get(v, i), out, cap, &used)
-            != 0)
-        {
-            return ENCORE_AGG_NO_ROOM;
+        if (n > max_items) {
+            n = max_items;
         }
     }
 
-    *len = used;
+    /* measured first: out is left as it was when the value does not fit */
+
+    need = 0;
+    encore_agg_put_value(v, n, NULL, &need);
+
+    if (*len > cap || need > cap - *len) {
+        return ENCORE_AGG_NO_ROOM;
+    }
+
+    encore_agg_put_value(v, n, out, len);
 
     return (int) n;
 }

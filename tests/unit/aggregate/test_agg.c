@@ -439,15 +439,16 @@ test_ref(void **state)
 
 /*
  * Every buffer too small by one byte or more: ENCORE_AGG_NO_ROOM, with
- * *len as it was.  The exact size fits.
+ * *len and out as they were (a value that does not fit leaves no half
+ * list behind, as the header says).  The exact size fits.
  */
 static void
 test_ref_no_room(void **state)
 {
     int          rc;
-    char        *out;
+    char         buf[8], *out, *was;
     size_t       i, cap, len, plen;
-    json_t      *c;
+    json_t      *c, *doc;
     ref_case_t   t;
 
     json_array_foreach(section("ref"), i, c) {
@@ -462,9 +463,13 @@ test_ref_no_room(void **state)
         for (cap = plen; cap <= t.out_len; cap++) {
             /* exactly cap bytes: ASan sees a write past them */
             out = malloc(cap ? cap : 1);
+            was = malloc(cap ? cap : 1);
             assert_non_null(out);
+            assert_non_null(was);
 
+            memset(out, 'Z', cap);
             memcpy(out, t.prefix, plen);
+            memcpy(was, out, cap);
 
             len = plen;
             rc = encore_agg_ref_append(t.doc, t.path, strlen(t.path),
@@ -478,14 +483,30 @@ test_ref_no_room(void **state)
                              (int) len, out);
                 }
 
-            } else if (rc != ENCORE_AGG_NO_ROOM || len != plen) {
+            } else if (rc != ENCORE_AGG_NO_ROOM || len != plen
+                       || memcmp(out, was, cap) != 0)
+            {
                 fail_msg("%s: cap %zu: %d, len %zu, out \"%.*s\"", why(c),
                          cap, rc, len, (int) cap, out);
             }
 
             free(out);
+            free(was);
         }
     }
+
+    /* *len past cap, a caller's mistake: no room, and nothing written */
+    doc = json_loads("{\"a\":[]}", 0, NULL);
+    assert_non_null(doc);
+
+    memset(buf, 'Z', sizeof(buf));
+    len = 5;
+    assert_int_equal(encore_agg_ref_append(doc, "a", 1, 20, buf, 4, &len),
+                     ENCORE_AGG_NO_ROOM);
+    assert_int_equal(len, 5);
+    assert_int_equal(buf[4], 'Z');
+
+    json_decref(doc);
 }
 
 
