@@ -4,6 +4,7 @@
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/sha.h>
 
@@ -227,8 +228,9 @@ encore_agg_put_encoded(const char *s, size_t n, char *out, size_t *len)
 static void
 encore_agg_put_scalar(json_t *v, char *out, size_t *len)
 {
-    char  num[40];
-    int   n;
+    int     n, prec;
+    char    num[40];
+    double  d;
 
     switch (json_typeof(v)) {
 
@@ -244,7 +246,17 @@ encore_agg_put_scalar(json_t *v, char *out, size_t *len)
         return;
 
     case JSON_REAL:
-        n = snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+        /*
+         * the fewest digits (15 to 17) that read back as the same double:
+         * 0.1 gives "0.1", not "0.10000000000000001"
+         */
+        d = json_real_value(v);
+        prec = 15;
+
+        do {
+            n = snprintf(num, sizeof(num), "%.*g", prec++, d);
+        } while (prec <= 17 && strtod(num, NULL) != d);
+
         encore_agg_put_encoded(num, (size_t) n, out, len);
         return;
 
