@@ -493,6 +493,22 @@ encore_agg_place(json_t *view, const char *key, size_t key_len, int merge,
         } else if (!json_is_object(next)) {
             json_decref(value);
             return -1;
+
+        } else if (next->refcount > 1) {
+            /*
+             * also a part's answer (placed or merged earlier): setting a
+             * member in it would change that answer too, or make a loop
+             * when value holds it; a shallow copy takes its place
+             */
+            next = json_copy(next);
+
+            if (next == NULL
+                || json_object_setn_new(at, key + start, i - start, next)
+                   != 0)
+            {
+                json_decref(value);
+                return -1;
+            }
         }
 
         at = next;

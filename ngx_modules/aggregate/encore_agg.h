@@ -93,8 +93,10 @@ json_t *encore_agg_select(json_t *answer, const char *pick, size_t pick_len,
  * Places value (stolen, also on failure) into view at the dotted key,
  * creating the objects on the way ("group.name" groups parts under
  * "group"); with merge, value's members are set into view itself (a
- * non-object value is then an error).  Returns 0, -1 on a clash with a
- * member that is not an object or on allocation failure.
+ * non-object value is then an error).  Only view changes: an object on
+ * the key's way that is shared (an earlier part's answer) is copied
+ * before a member is set in it.  Returns 0, -1 on a clash with a member
+ * that is not an object or on allocation failure.
  */
 int encore_agg_place(json_t *view, const char *key, size_t key_len,
     int merge, json_t *value);
