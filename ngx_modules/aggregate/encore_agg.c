@@ -554,28 +554,47 @@ encore_agg_etag(const void *body, size_t len,
 }
 
 
+static int
+encore_agg_ows(int c)
+{
+    return c == ' ' || c == '\t';
+}
+
+
 int
 encore_agg_etag_match(const char *header, size_t len, const char *etag,
     size_t etag_len)
 {
-    size_t  i, start;
+    int            match;
+    size_t         i, start;
+    unsigned char  c;
 
+    /* "*" is the whole value, never a list's member */
+
+    for (i = 0; i < len && encore_agg_ows(header[i]); i++) { /* void */ }
+
+    if (i < len && header[i] == '*') {
+        for (i++; i < len && encore_agg_ows(header[i]); i++) { /* void */ }
+
+        return i == len;
+    }
+
+    /*
+     * 1#entity-tag, empty elements allowed (RFC 9110 5.6.1); the whole
+     * list is read before a match counts: a malformed one matches nothing
+     */
+
+    match = 0;
     i = 0;
 
     for ( ;; ) {
 
-        while (i < len && (header[i] == ' ' || header[i] == '\t'
-                           || header[i] == ','))
-        {
+        while (i < len && (encore_agg_ows(header[i]) || header[i] == ',')) {
             i++;
         }
 
         if (i == len) {
-            return 0;
-        }
-
-        if (header[i] == '*') {
-            return 1;
+            return match;
         }
 
         if (len - i >= 2 && header[i] == 'W' && header[i + 1] == '/') {
@@ -588,23 +607,34 @@ encore_agg_etag_match(const char *header, size_t len, const char *etag,
 
         start = i++;
 
-        while (i < len && header[i] != '"') {
-            i++;
-        }
+        for ( ;; ) {
+            if (i == len) {
+                return 0;
+            }
 
-        if (i == len) {
-            return 0;
+            c = (unsigned char) header[i];
+
+            if (c == '"') {
+                break;
+            }
+
+            /* etagc: %x21 / %x23-7E / obs-text */
+            if (c <= 0x20 || c == 0x7f) {
+                return 0;
+            }
+
+            i++;
         }
 
         i++;
 
-        if (i - start == etag_len && memcmp(header + start, etag, etag_len)
-                                     == 0)
+        if (i - start == etag_len
+            && memcmp(header + start, etag, etag_len) == 0)
         {
-            return 1;
+            match = 1;
         }
 
-        while (i < len && (header[i] == ' ' || header[i] == '\t')) {
+        while (i < len && encore_agg_ows(header[i])) {
             i++;
         }
 
