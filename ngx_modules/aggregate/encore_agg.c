@@ -54,12 +54,13 @@ encore_agg_template_split(const char *tmpl, size_t len,
         if (i < len && (tmpl[i] != '{' || (i > 0 && tmpl[i - 1] == '$'))) {
 
             if (tmpl[i] == '{') {
-                /* nginx's "${name}": skip to its "}" */
-                while (i < len && tmpl[i] != '}') {
+                /* nginx's "${name}": skip to its "}" (a "{" inside is not
+                 * nginx's, nor a reference: "${a{post.id}" is an error) */
+                do {
                     i++;
-                }
+                } while (i < len && tmpl[i] != '}' && tmpl[i] != '{');
 
-                if (i == len) {
+                if (i == len || tmpl[i] == '{') {
                     *err = "a \"${\" without its \"}\"";
                     return -1;
                 }
