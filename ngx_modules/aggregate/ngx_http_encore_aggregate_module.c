@@ -1700,6 +1700,33 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    /*
+     * Two keys where one is the other or a group of it ("g" and "g.b")
+     * would clash in every answer, whatever the parts say
+     */
+
+    parts = alcf->parts->elts;
+
+    for (j = 0; j + 1 < alcf->parts->nelts; j++) {
+        if (part->merge || parts[j].merge) {
+            continue;
+        }
+
+        n = ngx_min(parts[j].key.len, part->key.len);
+
+        if (ngx_strncmp(parts[j].key.data, part->key.data, n) == 0
+            && (parts[j].key.len == part->key.len
+                || (parts[j].key.len > n ? parts[j].key.data[n]
+                                         : part->key.data[n]) == '.'))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "view part \"%V\": its key \"%V\" clashes "
+                               "with part \"%V\"'s key \"%V\"", &value[1],
+                               &part->key, &parts[j].name, &parts[j].key);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     return NGX_CONF_OK;
 
 bad_name:
