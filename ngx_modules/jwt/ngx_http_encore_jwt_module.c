@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_encore_jwt.h"
+#include "ngx_http_encore_problem.h"
 #include "encore_jws.h"
 #include "encore_claims.h"
 #include "encore_flat.h"
@@ -1051,36 +1052,22 @@ ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
 
 
 /*
- * Answer 401 or 403 with an RFC 9457 problem document.  The response is
- * sent here, so the access phase is told NGX_DONE.
+ * Answer 401 or 403 with an RFC 9457 problem document (the edge's one
+ * writer, ngx_http_encore_problem.h).  The response is sent here, so the
+ * access phase is told NGX_DONE.
  */
 static ngx_int_t
 ngx_http_encore_jwt_reject(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx, ngx_uint_t status)
 {
     size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         title, error;
-    ngx_chain_t       out;
+    ngx_str_t         error;
     ngx_table_elt_t  *h;
 
     ctx->status = status;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
     error.data = (u_char *) ctx->error;
     error.len = ngx_strlen(ctx->error);
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        ngx_str_set(&title, "Unauthorized");
-
-    } else {
-        ngx_str_set(&title, "Forbidden");
-    }
 
     h = NULL;
 
@@ -1125,39 +1112,9 @@ ngx_http_encore_jwt_reject(ngx_http_request_t *r,
         r->headers_out.www_authenticate = h;
     }
 
-    len = sizeof("{\"type\":\"about:blank\",\"title\":\"\",\"status\":,"
-                 "\"detail\":\"\"}") - 1
-          + title.len + NGX_INT_T_LEN + error.len;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* titles and error texts are our constants: nothing to escape */
-    b->last = ngx_sprintf(b->pos, "{\"type\":\"about:blank\",\"title\":\"%V\","
-                          "\"status\":%ui,\"detail\":\"%V\"}",
-                          &title, status, &error);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/problem+json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    ngx_http_finalize_request(r,
+                  ngx_http_encore_problem_send_members(r, status, &error,
+                                                       NULL));
 
     return NGX_DONE;
 }

@@ -22,6 +22,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_encore_problem.h"
+
 
 typedef struct {
     ngx_array_t                 *workers;    /* ngx_str_t */
@@ -283,26 +285,32 @@ ngx_http_encore_ops_readyz_resume(ngx_http_request_t *r)
 }
 
 
+/*
+ * 200 {"status":"ready","workers":{...}}, or a 503 problem (the edge's one
+ * writer) whose detail names the workers not ready, with two members more:
+ * "not_ready":[...] and the same "workers":{...}.
+ */
 static ngx_int_t
 ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
     ngx_http_encore_ops_ctx_t *ctx)
 {
     size_t        len;
-    u_char       *p;
+    u_char       *p, *last;
     ngx_int_t     rc;
     ngx_buf_t    *b;
+    ngx_str_t     detail, members;
     ngx_uint_t    i, ready, nbad;
     ngx_chain_t   out;
 
-    /* worker names are [a-z0-9_-]: nothing to escape in the JSON */
-    len = sizeof("{\"type\":\"about:blank\",\"title\":\"Service Unavailable\","
-                 "\"status\":503,\"detail\":\"workers not ready: \","
-                 "\"not_ready\":[],\"workers\":{}}\n");
-
     /*
-     * each name is written three times: in "detail", in "not_ready" and
-     * as a key of "workers"
+     * worker names are [a-z0-9_-]: nothing to escape in the JSON.  Each
+     * name is written three times: in "detail", in "not_ready" and as a
+     * key of "workers"
      */
+    len = sizeof("workers not ready: ") - 1
+          + sizeof("{\"status\":\"ready\",\"workers\":{}}\n") - 1
+          + sizeof("\"not_ready\":[],\"workers\":{}") - 1;
+
     for (i = 0; i < ctx->nchecks; i++) {
         len += 3 * ctx->checks[i].name->len
                + sizeof(", ") - 1
@@ -310,10 +318,12 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
                + sizeof(",\"\":{\"ready\":false,\"status\":999}") - 1;
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    last = p + len;
 
     nbad = 0;
 
@@ -323,77 +333,83 @@ ngx_http_encore_ops_readyz_send(ngx_http_request_t *r,
         }
     }
 
-    p = b->last;
+    if (nbad) {
+        detail.data = p;
+        p = ngx_cpymem(p, "workers not ready: ",
+                       sizeof("workers not ready: ") - 1);
 
-    if (nbad == 0) {
-        p = ngx_cpymem(p, "{\"status\":\"ready\",\"workers\":{",
-                       sizeof("{\"status\":\"ready\",\"workers\":{") - 1);
+        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
+            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
+                continue;
+            }
+
+            p = ngx_slprintf(p, last, "%s%V", nbad++ ? ", " : "",
+                             ctx->checks[i].name);
+        }
+
+        detail.len = p - detail.data;
+
+        members.data = p;
+        p = ngx_slprintf(p, last, "\"not_ready\":[");
+
+        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
+            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
+                continue;
+            }
+
+            p = ngx_slprintf(p, last, "%s\"%V\"", nbad++ ? "," : "",
+                             ctx->checks[i].name);
+        }
+
+        p = ngx_slprintf(p, last, "],\"workers\":{");
 
     } else {
-        p = ngx_cpymem(p, "{\"type\":\"about:blank\","
-                          "\"title\":\"Service Unavailable\","
-                          "\"status\":503,\"detail\":\"workers not ready: ",
-                       sizeof("{\"type\":\"about:blank\","
-                              "\"title\":\"Service Unavailable\","
-                              "\"status\":503,\"detail\":\"workers not"
-                              " ready: ") - 1);
-
-        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
-            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
-                continue;
-            }
-
-            p = ngx_slprintf(p, b->end, "%s%V", nbad++ ? ", " : "",
-                             ctx->checks[i].name);
-        }
-
-        p = ngx_cpymem(p, "\",\"not_ready\":[",
-                       sizeof("\",\"not_ready\":[") - 1);
-
-        for (i = 0, nbad = 0; i < ctx->nchecks; i++) {
-            if (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299) {
-                continue;
-            }
-
-            p = ngx_slprintf(p, b->end, "%s\"%V\"", nbad++ ? "," : "",
-                             ctx->checks[i].name);
-        }
-
-        p = ngx_cpymem(p, "],\"workers\":{", sizeof("],\"workers\":{") - 1);
+        members.data = p;
+        p = ngx_slprintf(p, last, "{\"status\":\"ready\",\"workers\":{");
     }
 
     for (i = 0; i < ctx->nchecks; i++) {
         ready = (ctx->checks[i].status >= 200 && ctx->checks[i].status <= 299);
 
-        p = ngx_slprintf(p, b->end,
+        p = ngx_slprintf(p, last,
                          "%s\"%V\":{\"ready\":%s,\"status\":%ui}",
                          i ? "," : "", ctx->checks[i].name,
                          ready ? "true" : "false",
                          ngx_min(ctx->checks[i].status, 999));
     }
 
-    if (b->end - p < 3) {
+    if (last - p < 3) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "readyz: body of %uz bytes is too small", len);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    p = ngx_cpymem(p, "}}\n", 3);
+    *p++ = '}';
 
+    if (nbad) {
+        members.len = p - members.data;
+
+        return ngx_http_encore_problem_send_members(r,
+                                                NGX_HTTP_SERVICE_UNAVAILABLE,
+                                                &detail, &members);
+    }
+
+    p = ngx_cpymem(p, "}\n", 2);
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->pos = members.data;
     b->last = p;
+    b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    r->headers_out.status = nbad ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_HTTP_OK;
+    r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
-
-    if (nbad) {
-        ngx_str_set(&r->headers_out.content_type, "application/problem+json");
-
-    } else {
-        ngx_str_set(&r->headers_out.content_type, "application/json");
-    }
-
+    ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
     rc = ngx_http_send_header(r);
