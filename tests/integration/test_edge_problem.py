@@ -13,6 +13,33 @@ def assert_no_library_page(r):
     assert "<html" not in text and "microhttpd" not in text, r.text
 
 
+# ---- too many header lines -----------------------------------------------------------------
+
+def test_attack_600_short_headers_are_problem_431():
+    # Regression: within large_client_header_buffers' bytes (33k here),
+    # 600 lines reached the worker, whose libmicrohttpd ran out of
+    # per-connection memory and answered 431 with its own HTML page naming
+    # the library
+    headers = {"X-Filler-%d" % i: "x" * 40 for i in range(600)}
+    r = requests.get(url("/api/v1/artists?limit=1"), headers=headers, timeout=30)
+    assert_no_library_page(r)
+    body = assert_problem(r, 431)
+    assert body["title"] == "Request Header Fields Too Large", body
+    assert r.headers["X-Request-Id"]
+
+
+def test_a_hundred_header_lines_reach_the_worker():
+    # encore_client_max_headers is 100 (conf/nginx.conf); requests sends
+    # four of its own (Host, User-Agent, Accept, Accept-Encoding, plus
+    # Connection)
+    headers = {"X-Filler-%d" % i: "x" * 100 for i in range(95)}
+    r = requests.get(url("/api/v1/artists?limit=1"), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text
+    headers["X-One-Too-Many"] = "x"
+    r = requests.get(url("/api/v1/artists?limit=1"), headers=headers, timeout=30)
+    assert_problem(r, 431)
+
+
 # ---- the safety net: encore_problem_filter ----------------------------------------------------
 
 def worker_socket():

@@ -47,7 +47,13 @@
    for an honest client to get its 413, not a bandwidth sink */
 #define DISCARD_SLACK      (1024 * 1024)
 #define REQUEST_ID_MAX     128
-#define CONN_MEMORY_LIMIT  (64 * 1024)     /* bounds header sizes: 431 */
+/* bounds header sizes (431).  It must hold whatever the edge forwards,
+   or the client gets libmicrohttpd's own 431 page: conf/nginx.conf lets
+   through 64k of request line and header bytes (large_client_header_buffers
+   4 16k) in at most 100 lines (encore_client_max_headers) and 64 query
+   parameters, and libmicrohttpd keeps them in the read buffer plus a
+   record of about 56 bytes per line or parameter, all from this pool */
+#define CONN_MEMORY_LIMIT  (128 * 1024)
 /* /readyz's deadline for its database round trip */
 #define READYZ_TIMEOUT_MS  2000
 /* while draining, a connection idle this long with nothing unread is shut
