@@ -6,11 +6,12 @@
  * policy and optionally a named location.  Matching runs in the rewrite
  * phase of locations with "encore_route on", so 404 and 405 (with Allow)
  * precede the access phase's 401/403; the policy is checked in the
- * precontent phase against the jwt module's variables, then the body size
- * of the named location the route went to (nginx checks it only in
- * locations found by URI).  Forwarding is stock proxy_pass: a route's
- * location (one per upstream, encore_route_location) names its upstream
- * literally, so nginx resolves it at load, not per request.
+ * precontent phase against the jwt module's variables, then the body: the
+ * size the named location the route went to allows (nginx checks it only
+ * in locations found by URI), and no Content-Encoding.  Forwarding is
+ * stock proxy_pass: a route's location (one per upstream,
+ * encore_route_location) names its upstream literally, so nginx resolves
+ * it at load, not per request.
  */
 
 
@@ -91,6 +92,7 @@ static ngx_int_t ngx_http_encore_route_enter(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_route_allow(ngx_http_request_t *r,
     encore_route_match_t *m);
 static ngx_int_t ngx_http_encore_route_policy_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_encore_route_encoded(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_encore_route_rank(ngx_http_variable_value_t *v);
 
 static ngx_int_t ngx_http_encore_route_variable(ngx_http_request_t *r,
@@ -626,7 +628,86 @@ ngx_http_encore_route_policy_handler(ngx_http_request_t *r)
         return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
+    if (ngx_http_encore_route_encoded(r)) {
+        r->expect_tested = 1;
+        (void) ngx_http_discard_request_body(r);
+
+        return NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+
     return NGX_DECLINED;
+}
+
+
+/*
+ * A body with a Content-Encoding other than identity: no worker decodes
+ * one, and a gzip body must not be read as the JSON it is not (a worker
+ * ignoring the header parsed it as plain JSON).  A request without a body
+ * may carry the header: there is nothing to decode.
+ */
+static ngx_uint_t
+ngx_http_encore_route_encoded(ngx_http_request_t *r)
+{
+    u_char           *p, *last;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+        return 0;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len != sizeof("Content-Encoding") - 1
+            || ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Encoding",
+                               sizeof("Content-Encoding") - 1)
+               != 0)
+        {
+            continue;
+        }
+
+        p = h[i].value.data;
+        last = p + h[i].value.len;
+
+        while (p < last && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+            last--;
+        }
+
+        if (p == last) {
+            continue;
+        }
+
+        if (last - p != sizeof("identity") - 1
+            || ngx_strncasecmp(p, (u_char *) "identity",
+                               sizeof("identity") - 1)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "route: a request body with Content-Encoding "
+                          "\"%V\" is refused", &h[i].value);
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

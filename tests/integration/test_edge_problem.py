@@ -1,10 +1,13 @@
 """Every error a client sees is problem+json, whoever produced it (issue 9,
 a security review of the edge): nginx, the Encore modules, or a worker's
 HTTP library refusing a request with a page of its own."""
+import gzip
+import json
+
 import pytest
 import requests
 
-from conftest import RUN_DIR, assert_problem, url
+from conftest import RUN_DIR, assert_problem, register, login, url
 from test_metrics import private_nginx  # noqa: F401 (a fixture)
 
 
@@ -178,3 +181,41 @@ def test_the_stacks_errors_are_problem_json():
         # the edge's own: the writer's exact type and shape
         assert r.headers["Content-Type"] == "application/problem+json", r.headers
         assert r.content.endswith(b"}\n"), r.content
+
+
+# ---- a body with a Content-Encoding ---------------------------------------------------------
+
+def test_attack_gzip_body_is_problem_415():
+    # Regression: a JSON body sent with Content-Encoding: gzip was parsed
+    # as plain JSON (whatever its bytes)
+    plain = json.dumps({"login": "nobody", "password": "x" * 10}).encode()
+    for coding, data in (("gzip", gzip.compress(plain)), ("gzip", plain),
+                         ("br", plain), ("identity, gzip", plain)):
+        r = requests.post(url("/api/v1/auth/login"), data=data,
+                          headers={"Content-Type": "application/json",
+                                   "Content-Encoding": coding})
+        body = assert_problem(r, 415)
+        assert body["title"] == "Unsupported Media Type", body
+        assert "Content-Encoding" in body["detail"], body
+    # identity is no encoding: the login is answered (401: no such user)
+    r = requests.post(url("/api/v1/auth/login"), data=plain,
+                      headers={"Content-Type": "application/json",
+                               "Content-Encoding": "identity"})
+    assert_problem(r, 401)
+
+
+def test_content_encoding_is_checked_after_route_and_credentials():
+    # CONTRACT.md's order: route (405), credentials (401), then the body
+    data = gzip.compress(b'{"title":"t","body":"b"}')
+    h = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    assert_problem(requests.put(url("/api/v1/posts"), data=data, headers=h), 405)
+    assert_problem(requests.post(url("/api/v1/posts"), data=data, headers=h), 401)
+    user, pw = register()
+    token = login(user["username"], pw)["access_token"]
+    h["Authorization"] = "Bearer " + token
+    assert_problem(requests.post(url("/api/v1/posts"), data=data, headers=h), 415)
+    # a request without a body may carry the header
+    r = requests.get(url("/api/v1/auth/me"),
+                     headers={"Authorization": "Bearer " + token,
+                              "Content-Encoding": "gzip"})
+    assert r.status_code == 200, r.text

@@ -12,6 +12,8 @@
  *   401/403 for ENC_ROUTE_USER/_MODERATOR/_ADMIN routes without the
  *   identity or the role the route needs;
  *   413 when the body exceeds http.max_body;
+ *   415 for a non-empty body with a Content-Encoding other than identity
+ *   (no handler decodes one);
  *   for ENC_ROUTE_JSON_BODY routes with a non-empty body: 415 unless the
  *   Content-Type is application/json, 400 unless it parses (duplicate keys,
  *   bad UTF-8, "\u0000", overflowing numbers are all malformed) as an object.

@@ -542,6 +542,23 @@ test_json_body(void **state)
     assert_int_equal(rp.status, 415);
     reply_free(&rp);
 
+    /* 415: a Content-Encoding (a gzip body was read as plain JSON) */
+    request(&rp, "POST", "/things/9", "{}", 2,
+            "Content-Type: application/json", "Content-Encoding: gzip", NULL);
+    assert_int_equal(rp.status, 415);
+    assert_non_null(strstr(rp.body, "Content-Encoding"));
+    reply_free(&rp);
+    request(&rp, "POST", "/things/9", "{}", 2,
+            "Content-Type: application/json", "Content-Encoding: identity",
+            "Content-Encoding: Br", NULL);
+    assert_int_equal(rp.status, 415);
+    reply_free(&rp);
+    request(&rp, "POST", "/things/9", "{}", 2,
+            "Content-Type: application/json", "Content-Encoding: Identity ",
+            NULL);
+    assert_int_equal(rp.status, 200);
+    reply_free(&rp);
+
     /* 400: malformed, duplicate keys, non-object, bad UTF-8, NUL, huge */
     {
         static const struct {
