@@ -21,6 +21,11 @@
 #define ENCORE_AGG_MAX_DEPTH    8      /* members in a dotted path */
 #define ENCORE_AGG_ETAG_LEN     24     /* '"' + 22 base64url + '"' */
 
+#define ENCORE_AGG_SCAN_OK        0    /* encore_agg_scan() */
+#define ENCORE_AGG_SCAN_INVALID  -1
+#define ENCORE_AGG_SCAN_NO_PICK  -2
+#define ENCORE_AGG_SCAN_ESCAPED  -3
+
 #define ENCORE_AGG_MISSING      -1     /* encore_agg_ref_append() */
 #define ENCORE_AGG_NO_ROOM      -2
 
@@ -54,6 +59,22 @@ typedef struct {
 int encore_agg_template_split(const char *tmpl, size_t len,
     encore_agg_piece_t *pieces, size_t max, size_t *npieces,
     const char **err);
+
+
+/*
+ * Checks len bytes at json as one JSON text exactly as jansson's
+ * json_loadb(json, len, 0, &error) would (an object or array at the top,
+ * valid UTF-8, no \u0000, integers within 64 bits, reals that do not
+ * overflow, at most 2048 levels), without building it, and finds the
+ * bytes of the value at the dotted path pick (NULL or empty: the whole
+ * text): *start and *end, the last of duplicate members as jansson keeps.
+ * Returns ENCORE_AGG_SCAN_OK; _INVALID when jansson would refuse the
+ * text; _NO_PICK when it is valid without the pick; _ESCAPED when a
+ * member name on the pick's way is written with escapes, which only
+ * decoding can compare (parse it with jansson instead).
+ */
+int encore_agg_scan(const char *json, size_t len, const char *pick,
+    size_t pick_len, size_t *start, size_t *end);
 
 
 /*

@@ -62,6 +62,7 @@ typedef struct {
     unsigned                         main:1;
     unsigned                         required:1;
     unsigned                         merge:1;
+    unsigned                         referenced:1;  /* by a stage-2 part */
 } ngx_http_encore_agg_part_conf_t;
 
 
@@ -70,6 +71,12 @@ typedef struct {
     ngx_msec_t                       timeout;
     size_t                           max_part_size;
     ngx_uint_t                       max_items;
+
+    /*
+     * No part is filtered, merged or grouped: the view is the parts'
+     * own bytes spliced together, never decoded and encoded again
+     */
+    unsigned                         splice:1;
 } ngx_http_encore_agg_loc_conf_t;
 
 
@@ -88,6 +95,8 @@ typedef struct {
     ngx_uint_t                       status;   /* the part's HTTP status */
     ngx_uint_t                       failure;  /* 0, or the errors[] status */
     json_t                          *doc;      /* the parsed answer */
+    u_char                          *value;    /* its pick's bytes */
+    size_t                           value_len;
 
     unsigned                         started:1;
     unsigned                         settled:1;
@@ -100,6 +109,7 @@ typedef struct {
 
 struct ngx_http_encore_agg_ctx_s {
     ngx_http_request_t              *request;
+    ngx_http_encore_agg_loc_conf_t  *conf;
     ngx_http_encore_agg_part_t      *parts;
     ngx_uint_t                       nparts;
     ngx_uint_t                       pending;  /* started, not settled */
@@ -123,6 +133,10 @@ static void ngx_http_encore_agg_abandon(ngx_http_encore_agg_part_t *part);
 static void ngx_http_encore_agg_wake(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_agg_answer(ngx_http_request_t *r,
     ngx_http_encore_agg_ctx_t *ctx);
+static ngx_int_t ngx_http_encore_agg_splice(ngx_http_request_t *r,
+    ngx_http_encore_agg_ctx_t *ctx, u_char **body, size_t *len);
+static ngx_int_t ngx_http_encore_agg_merge(ngx_http_request_t *r,
+    ngx_http_encore_agg_ctx_t *ctx, u_char **body, size_t *len);
 static ngx_int_t ngx_http_encore_agg_pass_through(ngx_http_request_t *r,
     ngx_http_encore_agg_part_t *part);
 static ngx_int_t ngx_http_encore_agg_send(ngx_http_request_t *r,
@@ -260,6 +274,7 @@ ngx_http_encore_agg_handler(ngx_http_request_t *r)
     }
 
     ctx->request = r;
+    ctx->conf = alcf;
     ctx->nparts = alcf->parts->nelts;
     ctx->parts = ngx_pcalloc(r->pool,
                              ctx->nparts * sizeof(ngx_http_encore_agg_part_t));
@@ -582,6 +597,8 @@ static void
 ngx_http_encore_agg_settle(ngx_http_encore_agg_part_t *part,
     ngx_uint_t failure)
 {
+    int                               rc;
+    size_t                            start, end;
     json_t                           *doc, *picked;
     json_error_t                      err;
     ngx_log_t                        *log;
@@ -632,34 +649,77 @@ ngx_http_encore_agg_settle(ngx_http_encore_agg_part_t *part,
         return;
     }
 
-    doc = json_loadb((char *) part->body, part->len, 0, &err);
+    /*
+     * The answer is checked and its pick found by the scanner; jansson
+     * decodes it only when a stage-2 part reads its fields or the view
+     * filters, merges or groups (and for a pick written with escapes)
+     */
 
-    if (doc == NULL || !(json_is_object(doc) || json_is_array(doc))) {
+    rc = encore_agg_scan((char *) part->body, part->len,
+                         (char *) pcf->pick.data, pcf->pick.len,
+                         &start, &end);
+
+    if (rc == ENCORE_AGG_SCAN_INVALID || rc == ENCORE_AGG_SCAN_NO_PICK) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
-                      "view part \"%V\" answered malformed JSON: %s "
-                      "at byte %d", &pcf->name,
-                      doc ? "not an object or array" : err.text,
-                      doc ? 0 : err.position);
-        json_decref(doc);
+                      "view part \"%V\" answered %s", &pcf->name,
+                      rc == ENCORE_AGG_SCAN_INVALID
+                      ? "malformed JSON (or not an object or array)"
+                      : "JSON without its pick");
         part->failure = NGX_HTTP_ENCORE_AGG_GARBAGE;
         return;
     }
 
-    if (pcf->pick.len) {
-        picked = encore_agg_lookup(doc, (char *) pcf->pick.data,
-                                   pcf->pick.len);
+    if (rc == ENCORE_AGG_SCAN_OK) {
+        part->value = part->body + start;
+        part->value_len = end - start;
+    }
+
+    if (rc == ENCORE_AGG_SCAN_OK && ctx->conf->splice && !pcf->referenced) {
+        return;
+    }
+
+    doc = json_loadb((char *) part->body, part->len, 0, &err);
+
+    if (doc == NULL) {
+        /* the scanner and jansson agree on what is JSON: out of memory */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "view part \"%V\" could not be decoded: %s",
+                      &pcf->name, err.text);
+        part->failure = NGX_HTTP_ENCORE_AGG_GARBAGE;
+        return;
+    }
+
+    part->doc = doc;
+
+    if (rc == ENCORE_AGG_SCAN_ESCAPED) {
+        picked = pcf->pick.len ? encore_agg_lookup(doc, (char *) pcf->pick.data,
+                                                   pcf->pick.len)
+                               : doc;
 
         if (picked == NULL) {
             ngx_log_error(NGX_LOG_ERR, log, 0,
                           "view part \"%V\": its answer has no \"%V\"",
                           &pcf->name, &pcf->pick);
-            json_decref(doc);
             part->failure = NGX_HTTP_ENCORE_AGG_GARBAGE;
             return;
         }
-    }
 
-    part->doc = doc;
+        if (ctx->conf->splice) {
+            /* the pick's bytes, from its decoded value */
+            part->value_len = json_dumpb(picked, NULL, 0,
+                                         JSON_COMPACT|JSON_ENCODE_ANY);
+            part->value = ngx_pnalloc(ctx->request->pool, part->value_len);
+
+            if (part->value == NULL
+                || json_dumpb(picked, (char *) part->value, part->value_len,
+                              JSON_COMPACT|JSON_ENCODE_ANY)
+                   != part->value_len)
+            {
+                part->failure = NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return;
+            }
+        }
+    }
 }
 
 
@@ -762,15 +822,14 @@ static ngx_int_t
 ngx_http_encore_agg_answer(ngx_http_request_t *r,
     ngx_http_encore_agg_ctx_t *ctx)
 {
-    size_t                            len, plen;
-    u_char                           *body, *p;
-    json_t                           *view, *errors, *value, *entry;
-    ngx_str_t                         type;
-    ngx_uint_t                        i;
-    ngx_table_elt_t                  *h;
-    ngx_http_encore_agg_part_t       *part;
-    ngx_http_encore_agg_part_conf_t  *pcf;
-    char                              etag[ENCORE_AGG_ETAG_LEN + 1];
+    size_t                       len, plen;
+    u_char                      *body, *p;
+    ngx_int_t                    rc;
+    ngx_str_t                    type;
+    ngx_uint_t                   i;
+    ngx_table_elt_t             *h;
+    ngx_http_encore_agg_part_t  *part;
+    char                         etag[ENCORE_AGG_ETAG_LEN + 1];
 
     /* the main part's failure, then any required part's, is the view's */
 
@@ -790,70 +849,36 @@ ngx_http_encore_agg_answer(ngx_http_request_t *r,
         }
     }
 
-    view = json_object();
-    errors = json_array();
+    rc = ctx->conf->splice ? ngx_http_encore_agg_splice(r, ctx, &body, &len)
+                           : ngx_http_encore_agg_merge(r, ctx, &body, &len);
 
-    if (view == NULL || errors == NULL) {
-        goto failed;
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "view could not be merged (out of memory?)");
+
+        return ngx_http_encore_problem_send(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                            "the view could not be merged");
     }
+
+    /* X-Encore-Partial: the parts missing, in configuration order */
 
     plen = 0;
 
     for (i = 0; i < ctx->nparts; i++) {
-        part = &ctx->parts[i];
-        pcf = part->conf;
-
-        if (part->failure) {
-            value = json_null();
-
-            entry = json_pack("{s:s%,s:i}", "part", pcf->name.data,
-                              pcf->name.len, "status", (int) part->failure);
-
-            if (json_array_append_new(errors, entry) != 0) {
-                goto failed;
-            }
-
-            plen += pcf->name.len + sizeof(", ") - 1;
-
-            if (pcf->merge) {
-                continue;
-            }
-
-        } else if (part->empty) {
-            value = json_array();
-
-        } else {
-            value = encore_agg_select(part->doc, (char *) pcf->pick.data,
-                                      pcf->pick.len, pcf->allow, pcf->nallow,
-                                      pcf->deny, pcf->ndeny);
-        }
-
-        if (encore_agg_place(view, (char *) pcf->key.data, pcf->key.len,
-                             pcf->merge, value)
-            != 0)
-        {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "view part \"%V\" could not be placed at \"%V\"",
-                          &pcf->name, &pcf->key);
-            goto failed;
+        if (ctx->parts[i].failure) {
+            plen += ctx->parts[i].conf->name.len + sizeof(", ") - 1;
         }
     }
 
-    if (json_array_size(errors)) {
-        if (json_object_set(view, "errors", errors) != 0) {
-            goto failed;
-        }
-
-        /* X-Encore-Partial: the parts missing, in configuration order */
-
+    if (plen) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         p = ngx_pnalloc(r->pool, plen);
         if (p == NULL) {
-            goto failed;
+            return NGX_ERROR;
         }
 
         h->hash = 1;
@@ -876,25 +901,6 @@ ngx_http_encore_agg_answer(ngx_http_request_t *r,
 
         h->value.len = p - h->value.data;
     }
-
-    json_decref(errors);
-    errors = NULL;
-
-    len = json_dumpb(view, NULL, 0, JSON_COMPACT);
-
-    body = ngx_pnalloc(r->pool, len + 1);
-    if (body == NULL || len == 0) {
-        goto failed;
-    }
-
-    if (json_dumpb(view, (char *) body, len, JSON_COMPACT) != len) {
-        goto failed;
-    }
-
-    json_decref(view);
-    view = NULL;
-
-    body[len++] = '\n';
 
     /* an entity tag over the merged body; 304 when the client has it */
 
@@ -926,9 +932,10 @@ ngx_http_encore_agg_answer(ngx_http_request_t *r,
     ngx_str_set(&h->value, "private, no-cache");
 
     if (r->headers_in.if_none_match
-        && encore_agg_etag_match((char *) r->headers_in.if_none_match->value.data,
-                                 r->headers_in.if_none_match->value.len,
-                                 etag, ENCORE_AGG_ETAG_LEN))
+        && encore_agg_etag_match(
+               (char *) r->headers_in.if_none_match->value.data,
+               r->headers_in.if_none_match->value.len,
+               etag, ENCORE_AGG_ETAG_LEN))
     {
         r->header_only = 1;
         return ngx_http_encore_agg_send(r, NGX_HTTP_NOT_MODIFIED, NULL,
@@ -938,17 +945,205 @@ ngx_http_encore_agg_answer(ngx_http_request_t *r,
     type = ngx_http_encore_agg_json_type;
 
     return ngx_http_encore_agg_send(r, NGX_HTTP_OK, &type, body, len);
+}
 
-failed:
 
+/*
+ * The view as the parts' own bytes: {"key":<the pick's bytes>,...} in
+ * configuration order, then "errors".  Keys are [A-Za-z0-9_-] (checked at
+ * load), statuses numbers: nothing to escape.
+ */
+static ngx_int_t
+ngx_http_encore_agg_splice(ngx_http_request_t *r,
+    ngx_http_encore_agg_ctx_t *ctx, u_char **body, size_t *len)
+{
+    size_t                       n;
+    u_char                      *p;
+    ngx_uint_t                   i, nerrors;
+    ngx_http_encore_agg_part_t  *part;
+
+    n = sizeof("{}\n") - 1;
+    nerrors = 0;
+
+    for (i = 0; i < ctx->nparts; i++) {
+        part = &ctx->parts[i];
+
+        n += sizeof(",\"\":") - 1 + part->conf->key.len;
+
+        if (part->failure) {
+            n += sizeof("null") - 1
+                 + sizeof(",{\"part\":\"\",\"status\":}") - 1
+                 + part->conf->name.len + NGX_INT_T_LEN;
+            nerrors++;
+
+        } else if (part->empty) {
+            n += sizeof("[]") - 1;
+
+        } else {
+            n += part->value_len;
+        }
+    }
+
+    n += sizeof(",\"errors\":[]") - 1;
+
+    p = ngx_pnalloc(r->pool, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *body = p;
+    *p++ = '{';
+
+    for (i = 0; i < ctx->nparts; i++) {
+        part = &ctx->parts[i];
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        *p++ = '"';
+        p = ngx_cpymem(p, part->conf->key.data, part->conf->key.len);
+        *p++ = '"'; *p++ = ':';
+
+        if (part->failure) {
+            p = ngx_cpymem(p, "null", sizeof("null") - 1);
+
+        } else if (part->empty) {
+            *p++ = '['; *p++ = ']';
+
+        } else {
+            p = ngx_cpymem(p, part->value, part->value_len);
+        }
+    }
+
+    if (nerrors) {
+        p = ngx_cpymem(p, ",\"errors\":[", sizeof(",\"errors\":[") - 1);
+
+        nerrors = 0;
+
+        for (i = 0; i < ctx->nparts; i++) {
+            part = &ctx->parts[i];
+
+            if (!part->failure) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s{\"part\":\"%V\",\"status\":%ui}",
+                            nerrors++ ? "," : "", &part->conf->name,
+                            part->failure);
+        }
+
+        *p++ = ']';
+    }
+
+    *p++ = '}';
+    *p++ = '\n';
+
+    *len = p - *body;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The view built with jansson, for parts that are filtered, merged or
+ * grouped under a key: each part's value selected from its decoded answer
+ * and placed, then "errors".
+ */
+static ngx_int_t
+ngx_http_encore_agg_merge(ngx_http_request_t *r,
+    ngx_http_encore_agg_ctx_t *ctx, u_char **body, size_t *len)
+{
+    char                             *text;
+    size_t                            n;
+    json_t                           *view, *errors, *value, *entry;
+    ngx_uint_t                        i;
+    ngx_http_encore_agg_part_t       *part;
+    ngx_http_encore_agg_part_conf_t  *pcf;
+
+    text = NULL;
+    view = json_object();
+    errors = json_array();
+
+    if (view == NULL || errors == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < ctx->nparts; i++) {
+        part = &ctx->parts[i];
+        pcf = part->conf;
+
+        if (part->failure) {
+            value = json_null();
+
+            entry = json_pack("{s:s%,s:i}", "part", pcf->name.data,
+                              pcf->name.len, "status", (int) part->failure);
+
+            if (json_array_append_new(errors, entry) != 0) {
+                goto failed;
+            }
+
+            if (pcf->merge) {
+                continue;
+            }
+
+        } else if (part->empty) {
+            value = json_array();
+
+        } else {
+            value = encore_agg_select(part->doc, (char *) pcf->pick.data,
+                                      pcf->pick.len, pcf->allow, pcf->nallow,
+                                      pcf->deny, pcf->ndeny);
+        }
+
+        if (encore_agg_place(view, (char *) pcf->key.data, pcf->key.len,
+                             pcf->merge, value)
+            != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "view part \"%V\" could not be placed at \"%V\"",
+                          &pcf->name, &pcf->key);
+            goto failed;
+        }
+    }
+
+    if (json_array_size(errors)
+        && json_object_set(view, "errors", errors) != 0)
+    {
+        goto failed;
+    }
+
+    /* one encoding, copied into the request's pool */
+
+    text = json_dumps(view, JSON_COMPACT);
+    if (text == NULL) {
+        goto failed;
+    }
+
+    n = ngx_strlen(text);
+
+    *body = ngx_pnalloc(r->pool, n + 1);
+    if (*body == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(*body, text, n);
+    (*body)[n++] = '\n';
+    *len = n;
+
+    free(text);
     json_decref(view);
     json_decref(errors);
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "view could not be merged (out of memory?)");
+    return NGX_OK;
 
-    return ngx_http_encore_problem_send(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                        "the view could not be merged");
+failed:
+
+    free(text);
+    json_decref(view);
+    json_decref(errors);
+
+    return NGX_ERROR;
 }
 
 
@@ -1375,7 +1570,20 @@ ngx_http_encore_agg_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     pcf = conf->parts->elts;
 
+    conf->splice = 1;
+
     for (i = 0; i < conf->parts->nelts; i++) {
+        if (pcf[i].depends != -1) {
+            pcf[pcf[i].depends].referenced = 1;
+        }
+
+        if (pcf[i].merge || pcf[i].nallow || pcf[i].ndeny
+            || ngx_strlchr(pcf[i].key.data, pcf[i].key.data + pcf[i].key.len,
+                           '.'))
+        {
+            conf->splice = 0;
+        }
+
         if (pcf[i].timeout == NGX_CONF_UNSET_MSEC) {
             pcf[i].timeout = conf->timeout;
         }
@@ -1653,12 +1861,26 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             part->key.data = s.data + 4;
             part->key.len = s.len - 4;
 
-            if (part->key.data[0] == '.'
-                || part->key.data[part->key.len - 1] == '.'
-                || ngx_strlchr(part->key.data, part->key.data + part->key.len,
-                               '\0'))
-            {
-                goto bad_option;
+            /* dotted names of [A-Za-z0-9_-]: nothing to escape in JSON */
+            for (j = 0; j < part->key.len; j++) {
+                num = part->key.data[j];
+
+                if (num == '.') {
+                    if (j == 0 || j + 1 == part->key.len
+                        || part->key.data[j - 1] == '.')
+                    {
+                        goto bad_option;
+                    }
+
+                    continue;
+                }
+
+                if (!((num >= 'a' && num <= 'z') || (num >= 'A' && num <= 'Z')
+                      || (num >= '0' && num <= '9') || num == '_'
+                      || num == '-'))
+                {
+                    goto bad_option;
+                }
             }
 
             continue;
