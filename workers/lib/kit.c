@@ -755,6 +755,9 @@ enc_kit_list(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,
 
     if (json_object_get(page, "limit") != NULL) {
         limit = (int) json_integer_value(json_object_get(page, "limit"));
+
+    } else if (l->limit > 0 && l->limit <= ENC_LIST_LIMIT_MAX) {
+        limit = l->limit;
     }
 
     caller_params(r, &caller);

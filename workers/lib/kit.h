@@ -90,6 +90,9 @@ typedef struct {
                                        to answer 404 if it returns no row */
     const char          *parent_name;   /* "album": "no such album" */
     enc_view_t           view;      /* of the items; default public */
+    int                  limit;     /* the page size without ?limit=
+                                       (1..ENC_LIST_LIMIT_MAX); 0:
+                                       ENC_LIST_LIMIT_DEFAULT */
 } enc_list_t;
 
 void enc_kit_get(enc_req_t *r, enc_resp_t *w, const enc_entity_t *e,

@@ -159,6 +159,12 @@ static const enc_list_t  things_list = {
     .keys = by_name
 };
 
+/* the same list answering whole pages of 100 unless ?limit= says */
+static const enc_list_t  things_whole = {
+    .name = "things_whole", .stmt = "things_list", .filters = list_filters,
+    .keys = by_name, .limit = ENC_LIST_LIMIT_MAX
+};
+
 static const enc_list_t  owner_things = {
     .name = "owner_things", .stmt = "owner_things", .keys = by_name,
     .parent = "owner_exists", .parent_name = "owner"
@@ -193,6 +199,12 @@ static void
 h_list(enc_req_t *r, enc_resp_t *w, void *app)
 {
     enc_kit_list(r, w, &thing, &things_list, 0, NULL);
+}
+
+static void
+h_whole(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_list(r, w, &thing, &things_whole, 0, NULL);
 }
 
 static void
@@ -292,6 +304,7 @@ static const enc_route_t  routes[] = {
     { "DELETE", "/notes/{id}", h_note_delete, ENC_ROUTE_USER,
       "notes_delete" },
     { "GET", "/things", h_list, 0, "things_list" },
+    { "GET", "/whole", h_whole, 0, "things_whole" },
     { "POST", "/things", h_create, ENC_ROUTE_JSON_BODY | ENC_ROUTE_STRICT,
       "things_create" },
     { "POST", "/lenient", h_create, ENC_ROUTE_JSON_BODY, "lenient_create" },
@@ -898,6 +911,11 @@ test_list_db(void **state)
     assert_int_equal(walk("/things?limit=1", names, sizeof(names)), 25);
     assert_string_equal(names, want);
     assert_int_equal(walk("/things?limit=100", names, sizeof(names)), 1);
+    assert_string_equal(names, want);
+    /* a list's own default page size; ?limit= still says */
+    assert_int_equal(walk("/whole", names, sizeof(names)), 1);
+    assert_string_equal(names, want);
+    assert_int_equal(walk("/whole?limit=10", names, sizeof(names)), 3);
     assert_string_equal(names, want);
     /* exactly a page: no next page announced */
     assert_int_equal(walk("/things?limit=25", names, sizeof(names)), 1);
