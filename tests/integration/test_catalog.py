@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import assert_problem, url
+from conftest import assert_problem, url, worker_request
 from catalog_support import (ROLES, artist_body, assert_field_problem,  # noqa: F401
                              assert_invalid, bearer, conforms, delete, fetch, get,
                              hexid, list_all, mod, new_album, new_artist, new_track,
@@ -1261,3 +1261,81 @@ def test_album_delete_racing_track_creates(mod):
         return [make, make]
 
     race_delete(mod, parent, creates)
+
+
+# ---- the views' batch: GET /internal/artists?ids= (the worker's own route) -------------------
+
+BATCH = "/internal/artists"
+
+
+def batch(ids, **headers):
+    """GET /internal/artists?ids= straight on the catalog worker's socket:
+    no route of the edge forwards to it (conf/views.conf's parts do)."""
+    q = ids if isinstance(ids, str) else ",".join(ids)
+    return worker_request("catalog", "GET", "%s?ids=%s" % (BATCH, q), headers=headers)
+
+
+def test_batch_answers_artists_in_the_order_of_the_ids(mod):
+    artists = [new_artist(mod) for _ in range(4)]
+    unknown = str(uuid.uuid4())
+    ids = [artists[2]["id"], unknown, artists[0]["id"], artists[3]["id"].upper(),
+           artists[1]["id"]]
+    r = batch(ids)
+    assert r.status_code == 200, r.content
+    assert r.headers["Content-Type"].startswith("application/json")
+    page = r.json()
+    # unknown ids skipped, the rest as asked, each the artist GET answers
+    assert [a["id"] for a in page["items"]] == [artists[i]["id"] for i in (2, 0, 3, 1)]
+    assert page["next_cursor"] is None
+    for a in page["items"]:
+        assert a == fetch("%s/%s" % (ARTISTS, a["id"]))
+    conforms("ArtistList", page)
+    # one id, and only unknown ones
+    assert [a["id"] for a in batch([artists[1]["id"]]).json()["items"]] == [artists[1]["id"]]
+    assert batch([unknown, str(uuid.uuid4())]).json() == {"items": [], "next_cursor": None}
+
+
+def test_batch_of_100_ids_is_one_page(mod):
+    made = [new_artist(mod)["id"] for _ in range(3)]
+    ids = [str(uuid.uuid4()) for _ in range(97)] + made
+    page = batch(ids).json()
+    assert [a["id"] for a in page["items"]] == made and page["next_cursor"] is None
+    # ?limit= still pages it, in the same order, with cursors
+    r = worker_request("catalog", "GET", "%s?ids=%s&limit=2" % (BATCH, ",".join(made)))
+    first = r.json()
+    assert [a["id"] for a in first["items"]] == made[:2] and first["next_cursor"]
+    r = worker_request("catalog", "GET", "%s?ids=%s&limit=2&cursor=%s"
+                       % (BATCH, ",".join(made), first["next_cursor"]))
+    assert [a["id"] for a in r.json()["items"]] == made[2:]
+    assert r.json()["next_cursor"] is None
+
+
+@pytest.mark.parametrize("query,field", [
+    ("", "ids"),
+    ("abc", "ids"),
+    ("%s,abc" % uuid.UUID(int=1), "ids"),
+    ("%s," % uuid.UUID(int=1), "ids"),
+    (",%s" % uuid.UUID(int=1), "ids"),
+    ("..%2f..%2fapi", "ids"),
+    ("%s,%s" % (uuid.UUID(int=1), uuid.UUID(int=1)), "ids"),
+    (",".join(str(uuid.uuid4()) for _ in range(101)), "ids"),
+])
+def test_batch_bad_ids_are_422(query, field):
+    body = assert_invalid(batch(query), field)
+    assert body["detail"]
+
+
+def test_batch_without_ids_is_422():
+    assert_invalid(worker_request("catalog", "GET", BATCH), "ids")
+    assert_invalid(worker_request("catalog", "GET", BATCH + "?limit=5"), "ids")
+
+
+def test_batch_is_not_reachable_from_outside(mod):
+    artist = new_artist(mod)
+    for path in (BATCH, "%s?ids=%s" % (BATCH, artist["id"])):
+        r = get(path)
+        # the web UI's location / answers it: never the worker
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html"), \
+            (path, r.status_code, r.text[:200])
+        assert artist["id"] not in r.text
+

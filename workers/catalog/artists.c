@@ -65,6 +65,37 @@ catalog_artists_list(enc_req_t *r, enc_resp_t *w, void *app)
 }
 
 
+/*
+ * GET /internal/artists?ids=<id>,<id>: the artists of up to 100 ids in the
+ * order of the ids, unknown ones skipped, in one page: the post view's
+ * batch (conf/views.conf).  Internal: no route of the edge forwards to it.
+ */
+static const enc_field_t  artist_id = {
+    .name = "id", .type = ENC_UUID
+};
+
+static const enc_field_t  batch_filters[] = {
+    { .name = "ids", .type = ENC_ARRAY, .flags = ENC_REQUIRED | ENC_UNIQUE,
+      .min = 1, .max = ENC_LIST_LIMIT_MAX, .item = &artist_id },
+    ENC_FIELD_END
+};
+
+static const char *const  by_position[] = { "position", NULL };
+
+static const enc_list_t  artists_batch = {
+    .name = "internal_artists", .stmt = "artists_batch",
+    .filters = batch_filters, .keys = by_position,
+    .limit = ENC_LIST_LIMIT_MAX
+};
+
+
+void
+catalog_artists_batch(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_kit_list(r, w, &catalog_artist, &artists_batch, 0, NULL);
+}
+
+
 void
 catalog_artists_get(enc_req_t *r, enc_resp_t *w, void *app)
 {

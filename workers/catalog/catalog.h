@@ -21,6 +21,7 @@ extern const enc_worker_cmd_t  catalog_commands[];
 
 /* artists.c */
 void catalog_artists_list(enc_req_t *r, enc_resp_t *w, void *app);
+void catalog_artists_batch(enc_req_t *r, enc_resp_t *w, void *app);
 void catalog_artists_get(enc_req_t *r, enc_resp_t *w, void *app);
 void catalog_artists_create(enc_req_t *r, enc_resp_t *w, void *app);
 void catalog_artists_patch(enc_req_t *r, enc_resp_t *w, void *app);

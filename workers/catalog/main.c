@@ -46,6 +46,9 @@ static const enc_route_t  catalog_routes[] = {
       "tracks_patch" },
     { "DELETE", "/api/v1/tracks/{id}", catalog_tracks_delete, ERASE,
       "tracks_delete" },
+    /* the views' batch (conf/views.conf); no edge route forwards to it */
+    { "GET", "/internal/artists", catalog_artists_batch, 0,
+      "internal_artists" },
     { NULL, NULL, NULL, 0, NULL }
 };
 

@@ -34,6 +34,15 @@ const enc_pg_stmt_t  catalog_statements[] = {
       "AND ($3::text IS NULL OR (sort_name, id) > ($3::text, $4::uuid)) "
       "ORDER BY sort_name, id LIMIT $5::int", 5 },
 
+    /* $1 the ids as a JSON array, $2 the last position seen, $3 page
+       size + 1: the artists in the order of the ids (internal_artists) */
+    { "artists_batch",
+      "SELECT {a.artist}, t.position FROM "
+      "jsonb_array_elements_text($1::jsonb) WITH ORDINALITY t(id, position) "
+      "JOIN artists a ON a.id = t.id::uuid "
+      "WHERE ($2::bigint IS NULL OR t.position > $2::bigint) "
+      "ORDER BY t.position LIMIT $3::int", 3 },
+
     { "artist_insert",
       "INSERT INTO artists ({artist:create}) "
       "SELECT {p.artist:create} "

@@ -47,6 +47,10 @@ ROUTE_EXEMPT = {
     ("auth", "GET", "/internal/verify"):
         "nginx's auth_request target through an `internal` location only; "
         "no public route of the edge forwards to it (workers/auth/verify.c)",
+    ("catalog", "GET", "/internal/artists"):
+        "the post view's batch of artists, a part fetched through the "
+        "`internal` location /_part/catalog/ only (conf/views.conf); no "
+        "public route of the edge forwards to it",
 }
 
 # routes of the edge (by NAME) whose upstream's worker exists but does not
