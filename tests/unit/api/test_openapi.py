@@ -269,6 +269,15 @@ def test_chat_messages_stream_as_server_sent_events():
 
 UID = "3f2b8c1e-8a4d-4c1e-9f0a-6b7c8d9e0f1a"
 TS = "2026-01-02T03:04:05Z"
+# entities as the views hold them (the events' examples are below)
+POST_EX = {"id": UID, "author_id": UID, "author": "some_user", "title": "t", "body": "b",
+           "status": "published", "artist_ids": [UID], "tags": [], "created_at": TS,
+           "updated_at": TS, "published_at": TS}
+ARTIST_EX = {"id": UID, "name": "Nina Simone", "slug": "nina-simone", "bio": "",
+             "country": None, "formed_year": None, "genres": [], "created_at": TS,
+             "updated_at": TS}
+ALBUM_EX = {"id": UID, "artist_id": UID, "title": "Pastel Blues", "release_date": None,
+            "kind": "album", "created_at": TS, "updated_at": TS}
 
 CASES = [
     # (component, instance, valid?)
@@ -333,6 +342,28 @@ CASES = [
     ("Problem", {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no"}, True),
     ("Problem", {"title": "Not Found", "status": 404}, False),
     ("PostView", {"post": None, "artists": None, "comments": None}, False),
+    ("PostView", {"post": POST_EX, "artists": None, "comments": None,
+                  "errors": [{"part": "artists", "status": 424},
+                             {"part": "comments", "status": 504}]}, True),
+    ("PostView", {"post": POST_EX, "artists": [],
+                  "comments": {"items": [], "next_cursor": None}}, True),
+    ("PostView", {"post": POST_EX, "artists": [],
+                  "comments": {"items": [], "next_cursor": None}, "errors": []}, False),
+    ("PostView", {"post": POST_EX, "artists": [],
+                  "comments": {"items": [], "next_cursor": None}, "extra": 1}, False),
+    ("PostView", {"post": POST_EX, "artists": None, "comments": None,
+                  "errors": [{"part": "comments", "status": 0}]}, False),
+    ("PostView", {"post": POST_EX, "artists": None, "comments": None,
+                  "errors": [{"part": "comments", "status": 502, "detail": "x"}]}, False),
+    ("ArtistView", {"artist": ARTIST_EX,
+                    "albums": [ALBUM_EX], "posts": None,
+                    "errors": [{"part": "posts", "status": 502}]}, True),
+    ("ArtistView", {"artist": ARTIST_EX, "albums": []}, False),
+    ("HomeView", {"latest_posts": [POST_EX], "artists": []}, True),
+    ("HomeView", {"latest_posts": None, "artists": None,
+                  "errors": [{"part": "latest_posts", "status": 500},
+                             {"part": "artists", "status": 503}]}, True),
+    ("HomeView", {"latest_posts": {"items": [], "next_cursor": None}, "artists": []}, False),
 ]
 
 
