@@ -294,6 +294,15 @@ def pg_immediate_stop():
                    cwd="/")    # postgres may not enter the checkout
 
 
+def free_port():
+    """A loopback port nothing listens on now (connection refused)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
     deadline = time.time() + timeout
     last = None

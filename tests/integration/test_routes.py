@@ -11,7 +11,6 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -19,7 +18,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import (EDGE, RUN_DIR, assert_problem, login, nginx_log_problems,
+from conftest import (EDGE, RUN_DIR, assert_problem, free_port, login, nginx_log_problems,
                       register, url, worker_request)
 from test_metrics import private_nginx  # noqa: F401 (a fixture)
 
@@ -481,14 +480,6 @@ def test_worker_down_is_502_problem_with_route_in_log():
 
 
 # ---- the contract's rate limit, on a private nginx ------------------------------------------
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
 
 @pytest.fixture
 def contract_nginx():

@@ -11,7 +11,9 @@ both, so for every worker with such a table:
   NAME is the worker's name;
 - each route of the edge whose UPSTREAM is encore_<worker> is in the
   worker's table (else the edge forwards what the worker answers 404),
-  unless listed in EDGE_ROUTE_PENDING.
+  unless listed in EDGE_ROUTE_PENDING or aggregated at the edge (a view:
+  its named location has encore_aggregate_part, conf/views.conf, and no
+  worker serves its path).
 
 Workers are found by their directories (workers/<worker>/main.c, as the
 Makefile finds them), so a new worker is checked without a change here.
@@ -21,7 +23,8 @@ And every route of the edge continues in a named location of
 conf/routes.conf that forwards to its UPSTREAM with a literal proxy_pass
 (ngx_modules/route/README.md: nginx refuses a location that forwards
 elsewhere; this also catches a route left without a location) and keeps
-upstream connections alive (proxy.conf).
+upstream connections alive (proxy.conf), or is a view, which forwards
+nothing itself.
 """
 import glob
 import os
@@ -57,18 +60,6 @@ ROUTE_EXEMPT = {
 # serve them (yet), with the reason; an entry is refused once the worker
 # serves the route
 EDGE_ROUTE_PENDING = {
-    "views_artist":
-        "conf/routes.conf: views are to be aggregated at the edge; until then "
-        "the route names the catalog's upstream, whose worker does not serve "
-        "it (it answers 404)",
-    "views_post":
-        "issue 9: the post view is to be aggregated at the edge; until then "
-        "the route names the content upstream, whose worker does not serve "
-        "it (it answers 404)",
-    "views_home":
-        "issue 9: the home view is to be aggregated at the edge; until then "
-        "the route names the content upstream, whose worker does not serve "
-        "it (it answers 404)",
 }
 
 TABLE_RE = re.compile(r"\benc_route_t\s+(\w+)\s*\[\s*\]\s*=\s*\{(.*?)\}\s*;", re.S)
@@ -132,9 +123,47 @@ def normalized(path):
     return PARAM_RE.sub("{}", path)
 
 
-def disagreements(worker, routes, edge):
+def routes_tree():
+    """conf/routes.conf with its includes of conf/ read in place."""
+    with open(ROUTES_FILE, encoding="utf-8") as f:
+        return parse_conf(f.read(), rel(ROUTES_FILE), CONF_DIR)
+
+
+def named_locations(tree):
+    return {d.args[0]: d for d in walk(tree)
+            if d.name == "location" and len(d.args) == 1 and d.args[0].startswith("@")}
+
+
+def is_view(loc):
+    return any(x.name == "encore_aggregate_part" for x in loc.block)
+
+
+def route_location(r, tree):
+    """The name of the named location a route continues in, or None."""
+    default, by_upstream = None, {}
+    for d in tree:
+        if d.name == "encore_route_location":
+            if len(d.args) == 1:
+                default = d.args[0]
+            elif len(d.args) == 2:
+                by_upstream[d.args[0]] = d.args[1]
+    return r.options.get("location") or by_upstream.get(r.upstream) or default
+
+
+def aggregated_routes(edge=None):
+    """Names of the edge's routes that continue in a view."""
+    tree = routes_tree()
+    named = named_locations(tree)
+    return {r.name for r in (edge or load_routes())
+            if route_location(r, tree) in named and is_view(named[route_location(r, tree)])}
+
+
+def disagreements(worker, routes, edge, pending=None, aggregated=None):
     """What is wrong between one worker's table and the edge's routes, one
-    message each."""
+    message each.  pending: names of EDGE_ROUTE_PENDING; aggregated: names
+    of the routes that are views (default: this checkout's)."""
+    pending = EDGE_ROUTE_PENDING if pending is None else pending
+    aggregated = aggregated_routes(edge) if aggregated is None else aggregated
     upstream = "encore_" + worker
     at_edge = {(r.method, normalized(r.path)): r for r in edge}
     problems, served, names = [], set(), {}
@@ -164,10 +193,14 @@ def disagreements(worker, routes, edge):
         if r.upstream != upstream:
             continue
         if (r.method, normalized(r.path)) not in served:
-            if r.name not in EDGE_ROUTE_PENDING:
+            if r.name not in pending and r.name not in aggregated:
                 problems.append("%s: %s %s (%s) goes to %s, whose route table does not "
                                 "have it" % (r.where, r.method, r.path, r.name, worker))
-        elif r.name in EDGE_ROUTE_PENDING:
+        elif r.name in aggregated:
+            problems.append("%s: %s %s (%s) is a view aggregated at the edge, yet %s "
+                            "serves it too (a route the edge never forwards)"
+                            % (r.where, r.method, r.path, r.name, worker))
+        elif r.name in pending:
             problems.append("%s: %s %s (%s) is served by %s now: remove it from "
                             "EDGE_ROUTE_PENDING" % (r.where, r.method, r.path, r.name, worker))
     return problems
@@ -224,11 +257,21 @@ def test_disagreements_are_found():
         encore_routes {
             GET  "/api/v1/views/artist/{id}"  views_artist  encore_things  public;
         }""", "routes.conf")
-    assert disagreements("things", [], pending) == []
+    assert disagreements("things", [], pending, {"views_artist"}, set()) == []
     assert disagreements("things", [("GET", "/api/v1/views/artist/{x}", "views_artist",
-                                     "x.c:1")], pending) == [
+                                     "x.c:1")], pending, {"views_artist"}, set()) == [
         "routes.conf:3: GET /api/v1/views/artist/{id} (views_artist) is served by "
         "things now: remove it from EDGE_ROUTE_PENDING"]
+    # a view: no worker serves it, and one that does is a dead route
+    assert disagreements("things", [], pending, {}, {"views_artist"}) == []
+    assert disagreements("things", [], pending, {}, set()) == [
+        "routes.conf:3: GET /api/v1/views/artist/{id} (views_artist) goes to things, "
+        "whose route table does not have it"]
+    assert disagreements("things", [("GET", "/api/v1/views/artist/{x}", "views_artist",
+                                     "x.c:1")], pending, {}, {"views_artist"}) == [
+        "routes.conf:3: GET /api/v1/views/artist/{id} (views_artist) is a view "
+        "aggregated at the edge, yet things serves it too (a route the edge never "
+        "forwards)"]
     extra = routes + [("GET", "/api/v1/nowhere", "nowhere", "x.c:9")]
     assert any(p.startswith("x.c:9: GET /api/v1/nowhere is not a route of the edge")
                for p in disagreements("things", extra, edge))
@@ -268,21 +311,14 @@ def test_exemptions_are_current():
 # ---- the edge's forwarding -------------------------------------------------------------
 
 def test_every_route_forwards_to_its_upstream_literally():
-    with open(ROUTES_FILE, encoding="utf-8") as f:
-        tree = parse_conf(f.read(), rel(ROUTES_FILE), CONF_DIR)
-    default, by_upstream = None, {}
+    tree = routes_tree()
     for d in tree:
         if d.name == "encore_route_location":
-            if len(d.args) == 1:
-                default = d.args[0]
-            else:
-                assert len(d.args) == 2, d.where
-                by_upstream[d.args[0]] = d.args[1]
-    named = {d.args[0]: d for d in walk(tree)
-             if d.name == "location" and len(d.args) == 1 and d.args[0].startswith("@")}
+            assert len(d.args) in (1, 2), d.where
+    named = named_locations(tree)
     problems = []
     for r in load_routes():
-        name = r.options.get("location") or by_upstream.get(r.upstream) or default
+        name = route_location(r, tree)
         if name is None:
             problems.append("%s: %s has no named location to continue in" % (r.where, r.name))
             continue
@@ -292,6 +328,13 @@ def test_every_route_forwards_to_its_upstream_literally():
                             % (r.where, r.name, name, rel(ROUTES_FILE)))
             continue
         passes = [x.args for x in loc.block if x.name == "proxy_pass"]
+        if is_view(loc):
+            # a view's parts forward (test_views_conf.py); the view itself
+            # answers from them
+            if passes:
+                problems.append("%s: %s continues in the view %s (%s), which has a "
+                                "proxy_pass as well" % (r.where, r.name, name, loc.where))
+            continue
         if passes != [["http://" + r.upstream]]:
             problems.append("%s: %s (%s) continues in %s (%s), whose proxy_pass is %s, "
                             "not http://%s" % (r.where, r.name, r.upstream, name, loc.where,
