@@ -162,7 +162,8 @@ index_fixture(json_t *fixture, chinook_t *ch)
 }
 
 
-/* {genre: count} -> the most frequent first (ties by name), capped */
+/* {genre: count} (or NULL) -> the most frequent first (ties by name),
+   capped */
 static char *
 top_genres(json_t *counts)
 {
@@ -241,9 +242,8 @@ import_all(enc_pg_t *pg, chinook_t *ch, int counts[3])
 
     json_object_foreach(ch->artists, pk, f) {
         uuid_v5("artist", strtoll(pk, NULL, 10), artist);
-        genres = top_genres(json_object_get(ch->artist_genres, pk)
-                            ? json_object_get(ch->artist_genres, pk)
-                            : json_object());
+        /* an artist without tracks has no counts: NULL, no genre */
+        genres = top_genres(json_object_get(ch->artist_genres, pk));
         params[0] = artist;
         params[1] = json_string_value(json_object_get(f, "name"));
         params[2] = genres;
