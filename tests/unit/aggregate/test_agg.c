@@ -1005,6 +1005,54 @@ test_etag_match(void **state)
 }
 
 
+/* the scanner: what jansson refuses, and the pick's bytes */
+static void
+test_scan(void **state)
+{
+    int          got, want;
+    char        *text;
+    size_t       i, len, start, end;
+    json_t      *c;
+    const char  *rc, *value, *pick;
+
+    json_array_foreach(section("scan"), i, c) {
+        rc = json_string_value(json_object_get(c, "rc"));
+        pick = json_string_value(json_object_get(c, "pick"));
+        len = json_string_length(json_object_get(c, "json"));
+
+        want = strcmp(rc, "ok") == 0 ? ENCORE_AGG_SCAN_OK
+               : strcmp(rc, "invalid") == 0 ? ENCORE_AGG_SCAN_INVALID
+               : strcmp(rc, "no_pick") == 0 ? ENCORE_AGG_SCAN_NO_PICK
+               : ENCORE_AGG_SCAN_ESCAPED;
+
+        /* exactly the text's bytes: ASan sees a read past them */
+        text = malloc(len ? len : 1);
+        assert_non_null(text);
+        memcpy(text, json_string_value(json_object_get(c, "json")), len);
+
+        start = end = 0;
+        got = encore_agg_scan(text, len, pick, strlen(pick), &start, &end);
+
+        if (got != want) {
+            fail_msg("%s: [%.*s] gives %d, not %s", why(c), (int) len, text,
+                     got, rc);
+        }
+
+        value = json_string_value(json_object_get(c, "value"));
+
+        if (got == ENCORE_AGG_SCAN_OK && value != NULL
+            && (end - start != strlen(value)
+                || memcmp(text + start, value, end - start) != 0))
+        {
+            fail_msg("%s: found [%.*s], not [%s]", why(c),
+                     (int) (end - start), text + start, value);
+        }
+
+        free(text);
+    }
+}
+
+
 /* a view's own tag matches it, in every form a client sends it back */
 static void
 test_etag_roundtrip(void **state)
@@ -1054,6 +1102,7 @@ main(void)
         cmocka_unit_test(test_etag),
         cmocka_unit_test(test_etag_match),
         cmocka_unit_test(test_etag_roundtrip),
+        cmocka_unit_test(test_scan),
     };
 
     return cmocka_run_group_tests_name("aggregate", tests, cases_setup,
