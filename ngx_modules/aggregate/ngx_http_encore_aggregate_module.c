@@ -103,6 +103,7 @@ typedef struct {
     unsigned                         json:1;       /* Content-Type */
     unsigned                         problem:1;    /* problem+json */
     unsigned                         too_large:1;
+    unsigned                         encoded:1;    /* Content-Encoding */
     unsigned                         empty:1;      /* no items to ask for */
 } ngx_http_encore_agg_part_t;
 
@@ -265,6 +266,14 @@ ngx_http_encore_agg_handler(ngx_http_request_t *r)
     if (rc != NGX_OK) {
         return rc;
     }
+
+    /*
+     * The view answers If-None-Match and If-Match itself, against its
+     * ETag; nginx's not_modified filter would also answer 412 to any
+     * If-Unmodified-Since, since a view has no Last-Modified (RFC 9110
+     * says to ignore it then)
+     */
+    r->disable_not_modified = 1;
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_aggregate_module);
 
@@ -541,28 +550,39 @@ ngx_http_encore_agg_part_done(ngx_http_request_t *sr, void *data,
 {
     ngx_http_encore_agg_part_t *part = data;
 
-    ngx_uint_t  failure;
+    ngx_uint_t  failure, ended;
+
+    /*
+     * Codes that end a request rather than answer it (an error, 444, 408,
+     * 499): from a part they would end the client's connection with it,
+     * so they are recorded as the part's failure and replaced by NGX_OK,
+     * unless the client's connection failed itself
+     */
+    ended = (rc == NGX_ERROR || rc == NGX_HTTP_CLOSE
+             || rc == NGX_HTTP_REQUEST_TIME_OUT
+             || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST);
 
     if (part->settled) {
         /* timed out earlier: the view no longer waits for it */
-        return (rc == NGX_ERROR && !sr->connection->error) ? NGX_OK : rc;
+        return (ended && !sr->connection->error) ? NGX_OK : rc;
     }
 
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE && rc != NGX_HTTP_CLOSE
-        && !sr->header_sent)
-    {
+    if (!ended && rc >= NGX_HTTP_SPECIAL_RESPONSE && !sr->header_sent) {
+        /* its error page follows and finalizes it again */
         part->status = rc;
         return rc;
     }
 
     failure = 0;
 
-    if (rc == NGX_ERROR || rc == NGX_HTTP_CLOSE
-        || rc == NGX_HTTP_REQUEST_TIME_OUT
-        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST)
-    {
-        /* the proxying failed, perhaps half-way through the body */
+    if (ended || rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ngx_log_error(NGX_LOG_WARN, sr->connection->log, 0,
+                      "view part \"%V\": the proxying failed%s (%i); see "
+                      "the upstream's error above", &part->conf->name,
+                      sr->header_sent ? " half-way through the answer" : "",
+                      rc);
         failure = NGX_HTTP_ENCORE_AGG_GARBAGE;
+        ended = 1;
 
     } else if (sr->headers_out.status) {
         part->status = sr->headers_out.status;
@@ -577,11 +597,7 @@ ngx_http_encore_agg_part_done(ngx_http_request_t *sr, void *data,
         return NGX_ERROR;
     }
 
-    /*
-     * NGX_ERROR from a part would terminate the view with it; the failure
-     * is recorded instead, unless the client's connection itself failed
-     */
-    if (rc == NGX_ERROR || rc == NGX_HTTP_CLOSE) {
+    if (ended) {
         return sr->connection->error ? NGX_ERROR : NGX_OK;
     }
 
@@ -600,6 +616,7 @@ ngx_http_encore_agg_settle(ngx_http_encore_agg_part_t *part,
     int                               rc;
     size_t                            start, end;
     json_t                           *doc, *picked;
+    ngx_uint_t                        level;
     json_error_t                      err;
     ngx_log_t                        *log;
     ngx_http_encore_agg_ctx_t        *ctx;
@@ -632,7 +649,11 @@ ngx_http_encore_agg_settle(ngx_http_encore_agg_part_t *part,
         part->failure = part->status ? part->status
                                      : NGX_HTTP_ENCORE_AGG_GARBAGE;
 
-        ngx_log_error(NGX_LOG_WARN, log, 0,
+        /* a 404 is the view's answer, not the operator's problem */
+        level = (part->status >= 500 || part->status < 200) ? NGX_LOG_WARN
+                                                             : NGX_LOG_INFO;
+
+        ngx_log_error(level, log, 0,
                       "view part \"%V\" answered %ui",
                       &pcf->name, part->status);
 
@@ -640,11 +661,13 @@ ngx_http_encore_agg_settle(ngx_http_encore_agg_part_t *part,
         return;
     }
 
-    if (part->too_large || !part->json) {
+    if (part->too_large || part->encoded || !part->json || part->len == 0) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "view part \"%V\" answered %s", &pcf->name,
                       part->too_large ? "more than its max_size"
-                                      : "a Content-Type other than JSON");
+                      : part->encoded ? "a compressed answer (Content-Encoding)"
+                      : !part->json ? "a Content-Type other than JSON"
+                      : "an empty body");
         part->failure = NGX_HTTP_ENCORE_AGG_GARBAGE;
         return;
     }
@@ -930,6 +953,15 @@ ngx_http_encore_agg_answer(ngx_http_request_t *r,
     h->hash = 1;
     ngx_str_set(&h->key, "Cache-Control");
     ngx_str_set(&h->value, "private, no-cache");
+
+    if (r->headers_in.if_match
+        && !encore_agg_etag_match((char *) r->headers_in.if_match->value.data,
+                                  r->headers_in.if_match->value.len,
+                                  etag, ENCORE_AGG_ETAG_LEN))
+    {
+        return ngx_http_encore_problem_send(r, NGX_HTTP_PRECONDITION_FAILED,
+                   "If-Match names no current version of this view");
+    }
 
     if (r->headers_in.if_none_match
         && encore_agg_etag_match(
@@ -1383,6 +1415,10 @@ ngx_http_encore_agg_header_filter(ngx_http_request_t *r)
 
     if (r->headers_out.content_length_n > (off_t) part->conf->max_size) {
         /* NGX_ERROR ends the proxying now; the part settles as garbage */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "view part \"%V\" answered %O bytes, more than its "
+                      "max_size %uz", &part->conf->name,
+                      r->headers_out.content_length_n, part->conf->max_size);
         part->too_large = 1;
         return NGX_ERROR;
     }
@@ -1391,7 +1427,7 @@ ngx_http_encore_agg_header_filter(ngx_http_request_t *r)
         && r->headers_out.content_encoding->value.len)
     {
         /* a compressed part is not JSON to this module */
-        part->json = 0;
+        part->encoded = 1;
         part->problem = 0;
     }
 
@@ -1549,6 +1585,7 @@ ngx_http_encore_agg_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_encore_agg_loc_conf_t *conf = child;
 
     ngx_uint_t                        i;
+    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_encore_agg_part_conf_t  *pcf;
 
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 5000);
@@ -1566,6 +1603,16 @@ ngx_http_encore_agg_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (conf->parts == NULL) {
         return NGX_CONF_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_encore_agg_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a location with \"encore_aggregate_part\" is a "
+                           "view and cannot have another content handler "
+                           "(proxy_pass, fastcgi_pass, ...)");
+        return NGX_CONF_ERROR;
     }
 
     pcf = conf->parts->elts;
@@ -1635,7 +1682,10 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (alcf->parts->nelts == NGX_HTTP_ENCORE_AGG_MAX_PARTS) {
-        return "has too many parts in this location";
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "a view has at most %d parts",
+                           NGX_HTTP_ENCORE_AGG_MAX_PARTS);
+        return NGX_CONF_ERROR;
     }
 
     /* the name */
@@ -1821,7 +1871,9 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             s.len -= 8;
             part->timeout = ngx_parse_time(&s, 0);
 
-            if (part->timeout == (ngx_msec_t) NGX_ERROR) {
+            if (part->timeout == (ngx_msec_t) NGX_ERROR
+                || part->timeout == 0)
+            {
                 goto bad_option;
             }
 
@@ -1919,6 +1971,19 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "view part \"%V\": \"merge\" and \"key=\" "
                            "exclude each other", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the view's own member */
+    n = part->key.len > 6 ? 6 : part->key.len;
+
+    if ((part->key.len == 6 || (part->key.len > 6 && part->key.data[6] == '.'))
+        && ngx_strncmp(part->key.data, "errors", 6) == 0 && n == 6)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "view part \"%V\": the key \"errors\" is the "
+                           "view's own list of failed parts; use key=",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
