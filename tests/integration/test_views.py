@@ -251,6 +251,55 @@ def test_a_malformed_if_none_match_matches_nothing(world, people):
         assert again.status_code == 200, (inm, again.status_code)
 
 
+def test_if_match_and_the_date_conditionals(world, people):
+    # a view has no modification date: If-Unmodified-Since and
+    # If-Modified-Since are ignored (RFC 9110 13.1.3-4); If-Match is
+    # answered against the view's own ETag
+    path = POST_VIEW % world["post"]["id"]
+    who = people["other"]
+    etag = view(path, who).headers["ETag"]
+    for name, value in (("If-Unmodified-Since", "Thu, 01 Jan 1970 00:00:00 GMT"),
+                        ("If-Unmodified-Since", "Fri, 31 Dec 2100 00:00:00 GMT"),
+                        ("If-Modified-Since", "Fri, 31 Dec 2100 00:00:00 GMT"),
+                        ("If-Match", etag), ("If-Match", '"nope", ' + etag),
+                        ("If-Match", "*")):
+        r = view(path, who, headers={name: value})
+        assert r.status_code == 200 and r.headers["ETag"] == etag, (name, value, r.status_code)
+    r = view(path, who, headers={"If-Match": '"nope"'})
+    assert_problem(r, 412)
+
+
+def test_pipelined_views(world):
+    # several views on one connection, sent before any answer: each
+    # answered in order, the connection kept
+    import socket
+    from urllib.parse import urlsplit
+    edge = urlsplit(url("/"))
+    host, port = edge.hostname, edge.port
+    paths = [HOME_VIEW, POST_VIEW % world["post"]["id"], HOME_VIEW,
+             POST_VIEW % uuid.uuid4()]
+    raw = "".join("GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n" % p for p in paths)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(raw.encode())
+        f = s.makefile("rb")
+        statuses = []
+        for _ in paths:
+            status = int(f.readline().split()[1])
+            length = None
+            while True:
+                line = f.readline().strip()
+                if not line:
+                    break
+                k, v = line.decode().split(":", 1)
+                if k.lower() == "content-length":
+                    length = int(v)
+            assert length is not None
+            body = f.read(length)
+            assert len(body) == length
+            statuses.append(status)
+    assert statuses == [200, 200, 200, 404], statuses
+
+
 def test_head(world, people):
     for path in (POST_VIEW % world["post"]["id"], ARTIST_VIEW % world["artists"][1]["id"],
                  HOME_VIEW):
