@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cursor.h"
+#include "notify.h"
 #include "worker.h"
 
 
@@ -67,15 +68,18 @@ usage(const enc_worker_def_t *def, const enc_config_t *c, FILE *out)
             "  -h, --help         this text\n\n",
             def->name);
 
+    fprintf(out, "commands (run instead of the server, after the"
+            " migrations):\n"
+            "  migrate\n"
+            "      the migrations only (a deployment's job before a"
+            " rollout), then exit\n");
     if (def->commands != NULL) {
-        fprintf(out, "commands (run instead of the server, after the"
-                " migrations):\n");
         for (cmd = def->commands; cmd->name != NULL; cmd++) {
             fprintf(out, "  %s %s\n      %s\n", cmd->name, cmd->args,
                     cmd->help);
         }
-        fprintf(out, "\n");
     }
+    fprintf(out, "\n");
 
     fprintf(out, "settings (every key a.b is also read from ENCORE_A_B):\n");
     if (c != NULL) {
@@ -91,6 +95,9 @@ command_known(const enc_worker_def_t *def, const char *name)
 {
     const enc_worker_cmd_t  *cmd;
 
+    if (strcmp(name, "migrate") == 0) {
+        return 1;                  /* every worker's: the runtime's own */
+    }
     if (def->command == NULL || def->commands == NULL) {
         return def->command != NULL;
     }
@@ -369,6 +376,11 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
+    if (a.argc > 0 && strcmp(a.argv[0], "migrate") == 0) {
+        enc_log_info("worker: %s migrated", def->name);
+        rc = 0;
+        goto failed;
+    }
     if (a.argc > 0) {
         if (def->command == NULL) {
             fprintf(stderr, "encore-%s: no commands; unexpected \"%s\"\n",
@@ -426,8 +438,11 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         enc_http_set_ready_check(h, relay_ready, NULL);
     }
     enc_log_info("worker: %s started", def->name);
+    /* Type=notify units: started means migrated, consuming and serving */
+    (void) enc_notify("READY=1\nSTATUS=serving");
 
     sig = wait_for_signal(&set);
+    (void) enc_notify("STOPPING=1\nSTATUS=draining");
     /* strsignal is not thread-safe; sigabbrev_np is (glibc 2.32) */
     enc_log_info("worker: SIG%s received, draining",
                  sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");

@@ -62,6 +62,11 @@ typedef struct {
  * (stuck in the database, say), the process logs how many requests it
  * abandons and ends at once with _exit(1), without joining any thread.
  *
+ * Under a service manager (NOTIFY_SOCKET set: systemd's Type=notify) it
+ * says READY=1 once HTTP serves and STOPPING=1 when the drain begins
+ * (notify.h).  The command "migrate", every worker's, runs the migrations
+ * and exits 0 (a deployment's migration job before a rollout).
+ *
  * Defaults filled from def->name when left empty: db.schema = name,
  * http.listen = unix:/tmp/encore-<name>.sock.
  */

@@ -8,12 +8,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1035,6 +1038,116 @@ test_drain_waits_for_requests(void **state)
 }
 
 
+/*
+ * http.listen = tcp:host:port (issue 13: in Kubernetes a worker listens on
+ * TCP, where the edge and the kubelet's probes reach it): the server
+ * answers on that address, IPv4 and IPv6 literal, and a spec without a
+ * port is refused.
+ */
+static int
+free_port(int family)
+{
+    int                      fd, port;
+    socklen_t                len;
+    struct sockaddr_storage  ss;
+
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t) family;
+    if (family == AF_INET6) {
+        ((struct sockaddr_in6 *) &ss)->sin6_addr = in6addr_loopback;
+        len = sizeof(struct sockaddr_in6);
+    } else {
+        ((struct sockaddr_in *) &ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(struct sockaddr_in);
+    }
+    fd = socket(family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *) &ss, len) != 0
+        || getsockname(fd, (struct sockaddr *) &ss, &len) != 0)
+    {
+        close(fd);
+        return -1;
+    }
+    port = ntohs(family == AF_INET6
+                 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+                 : ((struct sockaddr_in *) &ss)->sin_port);
+    close(fd);
+    return port;
+}
+
+
+static void
+tcp_healthz(const char *spec, const char *url)
+{
+    long                   status = 0;
+    char                   err[256];
+    CURL                  *c;
+    enc_http_t            *h;
+    enc_config_t          *tc;
+    const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    tc = enc_config_new(tables);
+    assert_non_null(tc);
+    assert_int_equal(enc_config_load(tc, NULL, err, sizeof(err)), 0);
+    assert_int_equal(enc_config_set(tc, "http.listen", spec, err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(tc, "http.threads", "1", err,
+                                    sizeof(err)), 0);
+    h = enc_http_start(tc, server_routes, NULL);
+    assert_non_null(h);
+
+    c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(c);
+    assert_int_equal(status, 200);
+
+    enc_http_stop(h);
+    enc_config_free(tc);
+}
+
+
+static void
+test_listen_tcp(void **state)
+{
+    int            port;
+    char           spec[64], url[96], err[256];
+    enc_config_t  *tc;
+    const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    port = free_port(AF_INET);
+    assert_true(port > 0);
+    snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%d", port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/healthz", port);
+    tcp_healthz(spec, url);
+
+    /* IPv6 where the machine has a loopback for it */
+    port = free_port(AF_INET6);
+    if (port > 0) {
+        snprintf(spec, sizeof(spec), "tcp:[::1]:%d", port);
+        snprintf(url, sizeof(url), "http://[::1]:%d/healthz", port);
+        tcp_healthz(spec, url);
+    }
+
+    tc = enc_config_new(tables);
+    assert_non_null(tc);
+    assert_int_equal(enc_config_load(tc, NULL, err, sizeof(err)), 0);
+    assert_int_equal(enc_config_set(tc, "http.listen", "tcp:127.0.0.1",
+                                    err, sizeof(err)), 0);
+    assert_null(enc_http_start(tc, server_routes, NULL));
+    assert_int_equal(enc_config_set(tc, "http.listen", "udp:127.0.0.1:1",
+                                    err, sizeof(err)), 0);
+    assert_null(enc_http_start(tc, server_routes, NULL));
+    enc_config_free(tc);
+}
+
+
 int
 main(void)
 {
@@ -1059,11 +1172,15 @@ main(void)
         cmocka_unit_test(test_drain_waits_for_requests),
         cmocka_unit_test(test_quiesce_keeps_queued_connections),
     };
+    const struct CMUnitTest  tcp[] = {
+        cmocka_unit_test(test_listen_tcp),
+    };
     int  rc;
 
     rc = cmocka_run_group_tests_name("router", unit, NULL, NULL);
     rc |= cmocka_run_group_tests_name("server", server, server_setup,
                                       server_teardown);
     rc |= cmocka_run_group_tests_name("drain", drain, NULL, NULL);
+    rc |= cmocka_run_group_tests_name("tcp", tcp, NULL, NULL);
     return rc;
 }

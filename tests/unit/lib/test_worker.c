@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dgram.h"
 #include "pg_env.h"
 #include "raw_http.h"
 #include "worker.h"
@@ -68,6 +69,8 @@ test_args(void **state)
 static char  w_sock[108], w_log[64], w_dir[64], w_rt[80], w_schema[64];
 /* when set: log.file (and log.requests = true) for the next worker */
 static char  w_file[64];
+/* when set: NOTIFY_SOCKET for the next worker */
+static char  w_notify[108];
 
 
 static void
@@ -114,6 +117,54 @@ static const enc_worker_def_t  w_def = {
 };
 
 
+/* the child's settings: the test database, no outbox, the socket */
+static void
+worker_env(const char *listen, const char *drain_ms)
+{
+    setenv("ENCORE_DB_HOST", pg_env("ENCORE_TEST_PGHOST", ""), 1);
+    setenv("ENCORE_DB_PORT", pg_env("ENCORE_TEST_PGPORT", "5432"), 1);
+    setenv("ENCORE_DB_USER", pg_env("ENCORE_TEST_PGUSER", "postgres"), 1);
+    setenv("ENCORE_DB_NAME", pg_env("ENCORE_TEST_PGDATABASE",
+                                    "postgres"), 1);
+    setenv("ENCORE_DB_PASSWORD_FILE", "", 1);
+    setenv("ENCORE_DB_SCHEMA", w_schema, 1);
+    setenv("ENCORE_HTTP_LISTEN", listen, 1);
+    setenv("ENCORE_HTTP_THREADS", "2", 1);
+    setenv("ENCORE_HTTP_SOCKET_GROUP", "", 1);
+    setenv("ENCORE_OUTBOX_ENABLED", "false", 1);
+    setenv("ENCORE_MIGRATIONS_DIR", w_dir, 1);
+    setenv("ENCORE_DRAIN_TIMEOUT_MS", drain_ms, 1);
+    setenv("ENCORE_LOG_LEVEL", "info", 1);
+    if (w_file[0] != '\0') {
+        setenv("ENCORE_LOG_FILE", w_file, 1);
+        setenv("ENCORE_LOG_REQUESTS", "true", 1);
+    }
+    if (w_notify[0] != '\0') {
+        setenv("NOTIFY_SOCKET", w_notify, 1);
+    }
+}
+
+
+/* this process's socket, schema, log and migrations directory (no
+   migrations, its own or the runtime's, but the layout enc_migrate
+   insists on); listen gets the socket's http.listen */
+static void
+worker_paths(char *listen, size_t len)
+{
+    snprintf(w_sock, sizeof(w_sock), "/tmp/enc-test-wtest-%d.sock",
+             (int) getpid());
+    snprintf(w_schema, sizeof(w_schema), "enc_wtest_%d", (int) getpid());
+    snprintf(w_log, sizeof(w_log), "/tmp/enc-test-wtest-%d.log",
+             (int) getpid());
+    snprintf(w_dir, sizeof(w_dir), "/tmp/enc-test-wtest-%d.d",
+             (int) getpid());
+    (void) mkdir(w_dir, 0700);
+    snprintf(w_rt, sizeof(w_rt), "%s/runtime", w_dir);
+    (void) mkdir(w_rt, 0700);
+    snprintf(listen, len, "unix:%s", w_sock);
+}
+
+
 /* the worker in a child process, its log in w_log; waits for its socket */
 static pid_t
 worker_spawn(const char *drain_ms)
@@ -123,19 +174,7 @@ worker_spawn(const char *drain_ms)
     pid_t   pid;
     char   *argv[] = { "encore-wtest", NULL };
 
-    snprintf(w_sock, sizeof(w_sock), "/tmp/enc-test-wtest-%d.sock",
-             (int) getpid());
-    snprintf(w_schema, sizeof(w_schema), "enc_wtest_%d", (int) getpid());
-    snprintf(w_log, sizeof(w_log), "/tmp/enc-test-wtest-%d.log",
-             (int) getpid());
-    snprintf(w_dir, sizeof(w_dir), "/tmp/enc-test-wtest-%d.d",
-             (int) getpid());
-    /* no migrations, its own or the runtime's (the outbox is off), but
-       the layout enc_migrate insists on */
-    (void) mkdir(w_dir, 0700);
-    snprintf(w_rt, sizeof(w_rt), "%s/runtime", w_dir);
-    (void) mkdir(w_rt, 0700);
-    snprintf(listen, sizeof(listen), "unix:%s", w_sock);
+    worker_paths(listen, sizeof(listen));
 
     pid = fork();
     assert_true(pid >= 0);
@@ -144,24 +183,7 @@ worker_spawn(const char *drain_ms)
         if (fd < 0 || dup2(fd, 2) < 0) {
             _exit(99);
         }
-        setenv("ENCORE_DB_HOST", pg_env("ENCORE_TEST_PGHOST", ""), 1);
-        setenv("ENCORE_DB_PORT", pg_env("ENCORE_TEST_PGPORT", "5432"), 1);
-        setenv("ENCORE_DB_USER", pg_env("ENCORE_TEST_PGUSER", "postgres"), 1);
-        setenv("ENCORE_DB_NAME", pg_env("ENCORE_TEST_PGDATABASE",
-                                        "postgres"), 1);
-        setenv("ENCORE_DB_PASSWORD_FILE", "", 1);
-        setenv("ENCORE_DB_SCHEMA", w_schema, 1);
-        setenv("ENCORE_HTTP_LISTEN", listen, 1);
-        setenv("ENCORE_HTTP_THREADS", "2", 1);
-        setenv("ENCORE_HTTP_SOCKET_GROUP", "", 1);
-        setenv("ENCORE_OUTBOX_ENABLED", "false", 1);
-        setenv("ENCORE_MIGRATIONS_DIR", w_dir, 1);
-        setenv("ENCORE_DRAIN_TIMEOUT_MS", drain_ms, 1);
-        setenv("ENCORE_LOG_LEVEL", "info", 1);
-        if (w_file[0] != '\0') {
-            setenv("ENCORE_LOG_FILE", w_file, 1);
-            setenv("ENCORE_LOG_REQUESTS", "true", 1);
-        }
+        worker_env(listen, drain_ms);
         /* exit, not _exit: the sanitizers' leak check runs at exit */
         exit(enc_worker_main(1, argv, &w_def));
     }
@@ -442,6 +464,104 @@ test_sigusr1_reopens_log_file(void **state)
 }
 
 
+/*
+ * Type=notify (issue 13): under systemd the worker says READY=1 once it
+ * answers, not when the process exists, and STOPPING=1 when SIGTERM's
+ * drain begins.
+ */
+static void
+test_notify_ready_and_stopping(void **state)
+{
+    int    fd;
+    char   buf[256];
+    long   took = 0;
+    pid_t  pid;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    snprintf(w_notify, sizeof(w_notify), "/tmp/enc-test-wtest-%d.notify",
+             (int) getpid());
+    fd = dgram_listen(w_notify);
+    assert_true(fd >= 0);
+    pid = worker_spawn("2000");
+
+    dgram_receive(fd, buf, sizeof(buf), 10000);
+    assert_non_null(strstr(buf, "READY=1"));
+    /* ready means serving */
+    assert_int_equal(get_once("/fast"), 204);
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    dgram_receive(fd, buf, sizeof(buf), 10000);
+    assert_non_null(strstr(buf, "STOPPING=1"));
+    assert_int_equal(worker_wait(pid, 6000, &took), 0);
+
+    close(fd);
+    (void) unlink(w_notify);
+    w_notify[0] = '\0';
+    worker_cleanup();
+}
+
+
+/*
+ * `encore-<w> migrate` (issue 13: a migration Job per worker before a
+ * rollout): the migrations are applied and the process exits 0 without
+ * ever listening.
+ */
+static void
+test_migrate_command(void **state)
+{
+    int      fd, st;
+    char     sql[256], path[160], listen[160];
+    FILE    *f;
+    pid_t    pid;
+    PGconn  *admin;
+    PGresult *res;
+    char    *argv[] = { "encore-wtest", "migrate", NULL };
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    worker_paths(listen, sizeof(listen));
+    snprintf(path, sizeof(path), "%s/%s", w_dir, w_schema);
+    (void) mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/%s/001_things.sql", w_dir, w_schema);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "CREATE TABLE things (id int PRIMARY KEY);\n");
+    fclose(f);
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fd = open(w_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 2) < 0) {
+            _exit(99);
+        }
+        worker_env(listen, "2000");
+        exit(enc_worker_main(2, argv, &w_def));
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_not_equal(access(w_sock, F_OK), 0);      /* never listened */
+    assert_true(log_has("wtest migrated"));
+    assert_false(log_has("wtest started"));
+
+    admin = pg_env_admin();
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.things", w_schema);
+    res = PQexec(admin, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    PQfinish(admin);
+
+    (void) unlink(path);
+    snprintf(path, sizeof(path), "%s/%s", w_dir, w_schema);
+    (void) rmdir(path);
+    worker_cleanup();
+}
+
+
 int
 main(void)
 {
@@ -451,6 +571,8 @@ main(void)
         cmocka_unit_test(test_sigterm_abandons_stuck_requests),
         cmocka_unit_test(test_log_requests_default),
         cmocka_unit_test(test_sigusr1_reopens_log_file),
+        cmocka_unit_test(test_notify_ready_and_stopping),
+        cmocka_unit_test(test_migrate_command),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
