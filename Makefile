@@ -8,6 +8,7 @@
 #   make test-unit  the unit suite only (cmocka under ASan with a throwaway
 #                   PostgreSQL, and tests/unit/api), as make test runs it
 #   make test-integration   the integration suite only (PYTEST_ARGS=...)
+#   make deb        the Debian packages (debian/) into build/deb/
 #   make clean      remove build output; make reset wipes var/ data
 #
 # Layout conventions (so that new code needs no Makefile edit):
@@ -44,7 +45,7 @@ UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all workers modules unit asan fuzz test test-unit test-integration \
-        start stop status run reset clean deps check-nginx
+        start stop status run reset clean deps check-nginx deb
 
 all: workers modules
 
@@ -155,6 +156,10 @@ reset:
 
 test:
 	auto/test
+
+# the Debian packages, built in a copy under build/deb (auto/deb)
+deb:
+	auto/deb
 
 clean:
 	rm -rf build build-asan build-fuzz

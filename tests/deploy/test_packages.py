@@ -1,0 +1,314 @@
+"""The Debian packages on this machine (issue 13): `make deb`'s
+libnginx-mod-http-encore and encore-workers are installed with dpkg, the
+system nginx loads the module through the package's snippet, the workers
+are started the way encore-worker@.service says (systemd is not PID 1
+here: its User, environment, credentials and ExecStart are read from the
+installed unit and carried out by hand, its NOTIFY_SOCKET included), and a
+request is served end to end, JWT included.  Then the packages are purged.
+
+Run by auto/test's "deploy" suite, as root (dpkg), with the .deb files in
+$ENCORE_DEB_DIR and PostgreSQL and Kafka from `auto/stack start-infra`
+under $ENCORE_RUN_DIR.
+"""
+import os
+import pathlib
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import requests
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEB_DIR = pathlib.Path(os.environ.get("ENCORE_DEB_DIR", ROOT / "build" / "deb"))
+RUN_DIR = pathlib.Path(os.environ["ENCORE_RUN_DIR"])
+EDGE_PORT = os.environ["ENCORE_EDGE_PORT"]
+EDGE = "http://127.0.0.1:%s" % EDGE_PORT
+UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
+PACKAGES = ["libnginx-mod-http-encore", "encore-workers"]
+# the edge needs auth's JWKS; catalog answers a public read
+WORKERS = ["auth", "catalog"]
+
+
+def run(*cmd, **kw):
+    kw.setdefault("check", True)
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    return subprocess.run(list(cmd), **kw)
+
+
+def unit_settings(path, instance):
+    """The [Service] settings of a unit file, %i and %d resolved, as
+    name -> list of values (a key may repeat)."""
+    out, section = {}, None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            section = line.strip("[]")
+            continue
+        if section != "Service":
+            continue
+        key, _, value = line.partition("=")
+        value = value.replace("%i", instance)
+        out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+def environment_file(path):
+    env = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            k, _, v = line.partition("=")
+            env[k.strip()] = v.strip().strip('"')
+    return env
+
+
+class Notify:
+    """The datagram socket systemd would pass as NOTIFY_SOCKET."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        os.chmod(path, 0o777)        # the worker runs as the unit's User
+        self.sock.settimeout(0.2)
+
+    def wait_for(self, word, proc, log):
+        """The message with word; fails when proc exits first."""
+        while True:
+            try:
+                msg = self.sock.recv(4096).decode()
+            except socket.timeout:
+                assert proc.poll() is None, \
+                    "exited (%s) before %s:\n%s" % (proc.returncode, word,
+                                                    pathlib.Path(log).read_text()[-3000:])
+                continue
+            if word in msg.split("\n"):
+                return msg
+
+
+class UnitProcess:
+    """One encore-worker@<instance> started as the unit says."""
+
+    def __init__(self, instance, tmp):
+        s = unit_settings(UNIT, instance)
+        assert s["Type"] == ["notify"]
+        user = s["User"][0]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        for f in s.get("EnvironmentFile", []):
+            optional = f.startswith("-")
+            f = f.lstrip("-")
+            if optional and not os.path.exists(f):
+                continue
+            env.update(environment_file(f))
+        for e in s.get("Environment", []):
+            k, _, v = e.partition("=")
+            env[k] = v
+        # LoadCredential=: systemd copies each file, as root, into a
+        # directory only the service's user can read
+        creds = tmp / ("creds-" + instance)
+        creds.mkdir(mode=0o700)
+        pw = pwd.getpwnam(user)
+        for c in s.get("LoadCredential", []):
+            name, _, src = c.partition(":")
+            shutil.copyfile(src, creds / name)
+            os.chmod(creds / name, 0o400)
+            os.chown(creds / name, pw.pw_uid, pw.pw_gid)
+        os.chown(creds, pw.pw_uid, pw.pw_gid)
+        os.chmod(creds, 0o500)
+        env["CREDENTIALS_DIRECTORY"] = str(creds)
+        self.notify = Notify(str(tmp / ("notify-" + instance)))
+        env["NOTIFY_SOCKET"] = self.notify.path
+        umask = int(s.get("UMask", ["0022"])[0], 8)
+        argv = s["ExecStart"][0].split()
+        self.log_path = tmp / (instance + ".log")
+        self.log = open(self.log_path, "w")
+        # User=, Group= and the user's supplementary groups (www-data, for
+        # the socket's group), NoNewPrivileges=, no capabilities
+        self.proc = subprocess.Popen(
+            ["setpriv", "--reuid=" + user, "--regid=" + s["Group"][0],
+             "--init-groups", "--no-new-privs", "--inh-caps=-all",
+             "--bounding-set=-all", "--"] + argv,
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
+            preexec_fn=lambda: os.umask(umask))
+        self.instance = instance
+
+    def ready(self):
+        return self.notify.wait_for("READY=1", self.proc, self.log_path)
+
+    def stop(self):
+        if self.proc.poll() is not None:
+            return "", self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        stopping = self.notify.wait_for("STOPPING=1", self.proc, self.log_path)
+        rc = self.proc.wait(timeout=60)
+        self.log.close()
+        self.notify.sock.close()
+        return stopping, rc
+
+
+@pytest.fixture(scope="module")
+def installed():
+    debs = [next(DEB_DIR.glob("%s_*.deb" % p)) for p in PACKAGES]
+    r = run("dpkg", "-i", *map(str, debs), check=False,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    yield
+    r = run("dpkg", "-P", *PACKAGES, check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_module_is_enabled_the_debian_way(installed):
+    snippet = pathlib.Path("/usr/share/nginx/modules-available/mod-http-encore.conf")
+    assert snippet.read_text().strip() == "load_module modules/ngx_http_encore_module.so;"
+    link = pathlib.Path("/etc/nginx/modules-enabled/50-mod-http-encore.conf")
+    assert link.resolve() == snippet
+    # the exact ABI of the nginx it was built for
+    abi = run("dpkg-query", "-W", "-f=${Provides}", "nginx").stdout
+    want = re.search(r"nginx-abi-[0-9.]+-[0-9]+", abi).group(0)
+    depends = run("dpkg-query", "-W", "-f=${Depends}", "libnginx-mod-http-encore").stdout
+    assert want in depends.split(", ")
+    # the system nginx's own configuration loads it
+    r = run("/usr/sbin/nginx", "-T", "-q", check=False)
+    assert r.returncode == 0, r.stderr
+    assert "load_module modules/ngx_http_encore_module.so;" in r.stdout
+
+
+def test_workers_package_layout(installed):
+    for w in ["auth", "catalog", "content", "comments", "feedback"]:
+        assert os.access("/usr/sbin/encore-" + w, os.X_OK)
+        conf = pathlib.Path("/etc/encore/%s.conf" % w).read_text()
+        assert "http.listen = unix:/run/encore/%s.sock" % w in conf
+        assert "${CREDENTIALS_DIRECTORY}/db-password" in conf
+        assert "ENCORE_RUN_DIR" not in conf
+        assert pathlib.Path("/usr/share/encore/schemas", w).is_dir()
+    assert not pathlib.Path("/usr/sbin/encore-probe").exists()
+    assert pwd.getpwnam("encore").pw_shell in ("/usr/sbin/nologin", "/bin/false")
+    assert "www-data" in run("id", "-nG", "encore").stdout.split()
+    st = os.stat("/run/encore")
+    assert (st.st_mode & 0o777) == 0o750
+    assert os.stat("/etc/encore/secrets").st_mode & 0o777 == 0o700
+
+
+def test_units_verify(installed):
+    for w in ["auth", "catalog", "content", "comments", "feedback"]:
+        r = run("systemd-analyze", "verify", "encore-worker@%s.service" % w,
+                check=False)
+        assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+    s = unit_settings(UNIT, "catalog")
+    for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
+                       ("Type", "notify"), ("ReadWritePaths", "/run/encore")]:
+        assert s[key] == [value], key
+    # only auth writes state (its keys and the JWKS nginx reads)
+    dropin = pathlib.Path("/lib/systemd/system/encore-worker@auth.service.d/auth.conf")
+    assert "ReadWritePaths=/var/lib/encore" in dropin.read_text()
+
+
+def edge_conf(tmp):
+    """The repository's edge configuration for the system nginx: rendered
+    by auto/stack, the workers' sockets and the JWKS where the packages
+    put them, the module loaded by the package's snippet."""
+    env = dict(os.environ, ENCORE_WORKERS=" ".join(WORKERS))
+    run(str(ROOT / "auto" / "stack"), "render", env=env)
+    conf = RUN_DIR / "conf"
+    for f in conf.glob("*.conf"):
+        text = f.read_text()
+        text = re.sub(re.escape(str(RUN_DIR)) + r"/run/(\$1|[a-z]+)\.sock",
+                      r"/run/encore/\1.sock", text)
+        text = text.replace(str(RUN_DIR) + "/run/jwks.json", "/var/lib/encore/jwks.json")
+        f.write_text(text)
+    (conf / "modules.conf").write_text(
+        "include /etc/nginx/modules-enabled/50-mod-http-encore.conf;\n")
+    return conf / "nginx.conf"
+
+
+@pytest.fixture
+def unit_tmp():
+    """Where the credentials and notify sockets go: the unit's User must
+    reach it (pytest's own temporary directories are root's alone)."""
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="encore-deploy-"))
+    os.chmod(tmp, 0o711)
+    yield tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_serves_through_system_nginx(installed, unit_tmp):
+    tmp = unit_tmp
+    secrets = RUN_DIR / "secrets"
+    for w in WORKERS:
+        d = pathlib.Path("/etc/encore/secrets", w)
+        d.mkdir(mode=0o700, exist_ok=True)
+        shutil.copyfile(secrets / ("pg-%s.password" % w), d / "db-password")
+        shutil.copyfile(secrets / ("cursor-%s.key" % w), d / "cursor-key")
+    pathlib.Path("/etc/default/encore-workers").write_text(
+        "ENCORE_PG_PORT=%s\nENCORE_KAFKA_PORT=%s\n"
+        % (os.environ["ENCORE_PG_PORT"], os.environ["ENCORE_KAFKA_PORT"]))
+
+    procs, nginx_pid = [], RUN_DIR / "run" / "nginx.pid"
+    try:
+        for w in WORKERS:
+            p = UnitProcess(w, tmp)
+            procs.append(p)
+            assert "READY=1" in p.ready()
+            sock = pathlib.Path("/run/encore/%s.sock" % w)
+            st = os.stat(sock)
+            assert (st.st_mode & 0o777) == 0o660
+            assert st.st_gid == pwd.getpwnam("www-data").pw_gid
+        assert pathlib.Path("/var/lib/encore/jwks.json").is_file()
+
+        conf = edge_conf(tmp)
+        errlog = str(RUN_DIR / "log" / "nginx-error.log")
+        run("/usr/sbin/nginx", "-c", str(conf), "-e", errlog)
+        for _ in range(100):
+            try:
+                if requests.get(EDGE + "/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+
+        r = requests.get(EDGE + "/readyz", timeout=10)
+        assert r.status_code == 200, r.text
+        r = requests.get(EDGE + "/api/v1/artists?limit=1", timeout=10)
+        assert r.status_code == 200, r.text
+        assert "items" in r.json()
+        # the jwt module checks a token the packaged auth worker signed
+        name = "pkg%d" % os.getpid()
+        r = requests.post(EDGE + "/api/v1/auth/register", timeout=30,
+                          json={"username": name, "email": name + "@example.test",
+                                "password": "correct horse battery"})
+        assert r.status_code == 201, r.text
+        r = requests.post(EDGE + "/api/v1/auth/login", timeout=30,
+                          json={"login": name, "password": "correct horse battery"})
+        assert r.status_code == 200, r.text
+        token = r.json()["access_token"]
+        r = requests.get(EDGE + "/api/v1/auth/me", timeout=10,
+                         headers={"Authorization": "Bearer " + token})
+        assert r.status_code == 200, r.text
+        assert r.json()["username"] == name
+        r = requests.get(EDGE + "/api/v1/auth/me", timeout=10,
+                         headers={"Authorization": "Bearer " + token[:-4] + "AAAA"})
+        assert r.status_code == 401
+    finally:
+        if nginx_pid.exists():
+            pid = int(nginx_pid.read_text())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(300):
+                if not os.path.exists("/proc/%d" % pid):
+                    break
+                time.sleep(0.1)
+        for p in procs:
+            stopping, rc = p.stop()
+            assert "STOPPING=1" in stopping
+            assert rc == 0, (tmp / (p.instance + ".log")).read_text()
+        for w in WORKERS:
+            shutil.rmtree(pathlib.Path("/etc/encore/secrets", w), ignore_errors=True)
+        for f in pathlib.Path("/var/lib/encore").glob("*"):
+            shutil.rmtree(f) if f.is_dir() else f.unlink()
