@@ -1,0 +1,251 @@
+"""infrastructure/k8s/ (issue 13), offline: kustomize builds the base and
+both overlays; every core resource validates against the Kubernetes
+schemas kubernetes-validate ships (strictly: an unknown field is an
+error); the operators' custom resources against their CRDs' schemas
+(Strimzi's, vendored in tests/deploy/crds/ as no registry serves them;
+CloudNativePG's from its Go module, fetched by auto/deps into
+$ENCORE_DEPS_DIR/crds/), unknown fields refused as kubectl's strict
+field validation does; generated/ is what render writes; and what the
+issue asks of the resources themselves (probes, TCP, who may talk to
+whom, non-root read-only pods, one of everything per worker).
+
+Run by auto/test's "manifests" suite.
+"""
+import copy
+import json
+import os
+import pathlib
+import re
+import subprocess
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+K8S = ROOT / "infrastructure" / "k8s"
+DEPS = pathlib.Path(os.environ.get("ENCORE_DEPS_DIR", ROOT / "var" / "deps"))
+KUSTOMIZE = os.environ.get("ENCORE_KUSTOMIZE", str(DEPS / "bin" / "kustomize"))
+# the oldest Kubernetes release still maintained when this was written
+K8S_VERSION = "1.32.0"
+OVERLAYS = ["local", "production"]
+CRD_DIRS = [pathlib.Path(__file__).parent / "crds", DEPS / "crds"]
+
+WORKERS = sorted(p.parent.name for p in ROOT.glob("workers/*/main.c")
+                 if p.parent.name not in ("lib", "probe"))
+
+
+def build(path):
+    r = subprocess.run([KUSTOMIZE, "build", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return [d for d in yaml.safe_load_all(r.stdout) if d]
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request):
+    return request.param, build(K8S / "overlays" / request.param)
+
+
+def by_kind(docs, kind):
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def crd_schemas():
+    out = {}
+    for d in CRD_DIRS:
+        for f in sorted(d.rglob("*.yaml")):
+            for doc in yaml.safe_load_all(f.read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                group, kind = doc["spec"]["group"], doc["spec"]["names"]["kind"]
+                for v in doc["spec"]["versions"]:
+                    if v.get("served"):
+                        out["%s/%s" % (group, v["name"]), kind] = v["schema"]["openAPIV3Schema"]
+    return out
+
+
+def strict(schema):
+    """A CRD's structural schema as the API server applies it with
+    fieldValidation=Strict: a field it does not declare is an error."""
+    s = copy.deepcopy(schema)
+
+    def walk(node):
+        if not isinstance(node, dict):
+            return
+        if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields") \
+                and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for key in ("properties", "patternProperties"):
+            for sub in node.get(key, {}).values():
+                walk(sub)
+        for key in ("items", "additionalProperties", "not"):
+            walk(node.get(key))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in node.get(key, []):
+                walk(sub)
+    walk(s)
+    # apiVersion, kind and metadata are the API server's to check
+    s.setdefault("properties", {})
+    for key in ("apiVersion", "kind", "metadata"):
+        s["properties"][key] = {}
+    return s
+
+
+def test_generated_is_in_step():
+    r = subprocess.run([str(K8S / "render"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_base_builds():
+    kinds = {d["kind"] for d in build(K8S / "base")}
+    assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler",
+            "NetworkPolicy", "Job", "ConfigMap", "Kafka", "KafkaNodePool",
+            "KafkaTopic", "KafkaUser", "Cluster"} <= kinds
+
+
+def test_core_resources_validate(overlay):
+    name, docs = overlay
+    failures = []
+    for d in docs:
+        if "." in d["apiVersion"].split("/")[0] and not d["apiVersion"].startswith(
+                tuple(g + "/" for g in ("apps", "batch", "policy", "autoscaling",
+                                        "networking.k8s.io"))):
+            continue                              # a custom resource
+        try:
+            kubernetes_validate.validate(d, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as e:
+            failures.append("%s %s: %s" % (d["kind"], d["metadata"]["name"], e.message))
+    assert not failures, "\n".join(failures)
+
+
+def test_custom_resources_match_their_crds(overlay):
+    name, docs = overlay
+    schemas = crd_schemas()
+    custom = [d for d in docs if "." in d["apiVersion"].split("/")[0]
+              and not d["apiVersion"].startswith(("apps/", "batch/", "policy/",
+                                                  "autoscaling/", "networking.k8s.io/"))]
+    assert {d["kind"] for d in custom} == {"Kafka", "KafkaNodePool", "KafkaTopic",
+                                           "KafkaUser", "Cluster"}
+    failures = []
+    for d in custom:
+        key = (d["apiVersion"], d["kind"])
+        assert key in schemas, "no CRD schema for %s %s (auto/deps k8s)" % key
+        v = jsonschema.Draft7Validator(strict(schemas[key]))
+        for e in v.iter_errors(json.loads(json.dumps(d))):
+            failures.append("%s %s: %s at %s" % (d["kind"], d["metadata"]["name"],
+                                                 e.message, "/".join(map(str, e.absolute_path))))
+    assert not failures, "\n".join(failures)
+
+
+def pod(d):
+    return d["spec"]["template"]["spec"]
+
+
+def test_every_worker_has_its_resources(overlay):
+    name, docs = overlay
+    deps, svcs = by_kind(docs, "Deployment"), by_kind(docs, "Service")
+    pdbs, hpas = by_kind(docs, "PodDisruptionBudget"), by_kind(docs, "HorizontalPodAutoscaler")
+    jobs, users = by_kind(docs, "Job"), by_kind(docs, "KafkaUser")
+    cluster = next(iter(by_kind(docs, "Cluster").values()))
+    roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
+    confs = next(d for d in docs if d["kind"] == "ConfigMap"
+                 and d["metadata"]["name"].startswith("encore-workers-conf"))["data"]
+    for w in WORKERS:
+        n = "encore-" + w
+        c = pod(deps[n])["containers"][0]
+        assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+        assert "http.listen = tcp:0.0.0.0:8080" in confs[w + ".conf"]
+        assert svcs[n]["spec"]["ports"][0]["port"] == 8080
+        assert pdbs[n]["spec"]["selector"]["matchLabels"] == deps[n]["spec"]["selector"]["matchLabels"]
+        assert hpas[n]["spec"]["scaleTargetRef"]["name"] == deps[n]["metadata"]["name"]
+        job = pod(jobs[n + "-migrate"])["containers"][0]
+        assert job["args"][-1] == "migrate" and job["image"] == c["image"]
+        assert users[n]["spec"]["authentication"]["type"] == "scram-sha-512"
+        assert roles["encore_" + w]["login"] is True
+        assert roles["encore_" + w]["passwordSecret"]["name"] == n + "-db"
+        assert "CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION encore_%s" % (w, w) \
+            in cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]
+    # the edge reaches each worker's Service on its port
+    edge = next(d for d in docs if d["kind"] == "ConfigMap"
+                and d["metadata"]["name"].startswith("encore-edge-conf"))["data"]
+    for w in WORKERS:
+        assert "server     encore-%s:8080" % w in edge["upstreams.conf"]
+
+
+def test_entity_topics_are_compacted(overlay):
+    name, docs = overlay
+    topics = {d["spec"]["topicName"]: d for d in by_kind(docs, "KafkaTopic").values()}
+    for f in (ROOT / "schemas" / "events").glob("encore.*.json"):
+        t = f.name[:-len(".json")]
+        if t.split(".")[1] in WORKERS:
+            assert topics[t]["spec"]["config"]["cleanup.policy"] == "compact"
+
+
+def test_pods_are_non_root_and_read_only(overlay):
+    name, docs = overlay
+    for d in docs:
+        if d["kind"] not in ("Deployment", "Job"):
+            continue
+        spec = pod(d)
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["automountServiceAccountToken"] is False
+        for c in spec["containers"]:
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+
+
+def test_network_policies(overlay):
+    name, docs = overlay
+    pols = by_kind(docs, "NetworkPolicy")
+    deny = pols["default-deny-ingress"]["spec"]
+    assert deny["podSelector"] == {} and "ingress" not in deny
+    workers = pols["encore-workers"]["spec"]
+    assert workers["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "worker"}
+    assert [p["podSelector"]["matchLabels"] for r in workers["ingress"] for p in r["from"]] \
+        == [{"app.kubernetes.io/component": "edge"}]
+    pg = pols["encore-pg"]["spec"]
+    peers = [p.get("podSelector", {}).get("matchLabels") for r in pg["ingress"]
+             for p in r["from"] if r["ports"][0]["port"] == 5432]
+    assert {"app.kubernetes.io/component": "edge"} not in peers
+    # every labelled pod is selected by the policy of its component
+    for d in docs:
+        if d["kind"] == "Deployment":
+            comp = d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
+            assert comp in ("edge", "worker")
+    kafka = next(iter(by_kind(docs, "Kafka").values()))
+    for listener in kafka["spec"]["kafka"]["listeners"]:
+        assert listener["networkPolicyPeers"] == [
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "worker"}}}]
+
+
+def test_edge_configuration_loads(tmp_path):
+    """The edge's generated nginx.conf, with the cluster's names and
+    paths pointed here, passes `nginx -t` with the module loaded."""
+    so = ROOT / "build" / "modules" / "ngx_http_encore_module.so"
+    assert so.exists(), "build the module first (make)"
+    from cryptography.hazmat.primitives.asymmetric import ec
+    import base64
+
+    def b64(n):
+        return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+    pub = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "kid": "t",
+                                          "use": "sig", "alg": "ES256",
+                                          "x": b64(pub.x), "y": b64(pub.y)}]}))
+    for f in (K8S / "base" / "generated" / "edge-conf").glob("*.conf"):
+        text = re.sub(r"(?<=[ ])/tmp/", str(tmp_path) + "/", f.read_text())
+        text = re.sub(r"server     encore-[a-z]+:8080", "server     127.0.0.1:8080", text)
+        text = text.replace("/etc/encore/jwks/jwks.json", str(jwks))
+        text = text.replace("include /etc/nginx/modules-enabled/50-mod-http-encore.conf;",
+                            "load_module %s;" % so)
+        (tmp_path / f.name).write_text(text)
+    r = subprocess.run(["/usr/sbin/nginx", "-t", "-q", "-p", str(tmp_path) + "/",
+                        "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
