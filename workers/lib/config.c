@@ -64,6 +64,18 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "bootstrap servers" },
     { "kafka.client_id", ENC_CONF_STR, "", 0, 0, 0,
       "Kafka client.id (empty = encore-<worker>)" },
+    { "kafka.security_protocol", ENC_CONF_STR, "plaintext", 0, 0, 0,
+      "plaintext, ssl, sasl_plaintext or sasl_ssl (librdkafka's"
+      " security.protocol)" },
+    { "kafka.sasl_mechanism", ENC_CONF_STR, "SCRAM-SHA-512", 0, 0, 0,
+      "SCRAM-SHA-512, SCRAM-SHA-256 or PLAIN, with sasl_*" },
+    { "kafka.sasl_username", ENC_CONF_STR, "", 0, 0, 0,
+      "SASL user, with sasl_* (a Strimzi KafkaUser's name)" },
+    { "kafka.sasl_password_file", ENC_CONF_STR, "", 0, 0, 1,
+      "file holding the SASL password, with sasl_*" },
+    { "kafka.ssl_ca_file", ENC_CONF_STR, "", 0, 0, 0,
+      "CA certificates (PEM) the brokers' certificates are checked"
+      " against, with ssl and sasl_ssl (empty = the system's)" },
     { "outbox.enabled", ENC_CONF_BOOL, "true", 0, 0, 0,
       "run the outbox relay thread" },
     { "outbox.poll_ms", ENC_CONF_INT, "1000", 10, 600000, 0,

@@ -350,8 +350,9 @@ enc_consumer_start(const enc_config_t *c, const char *const *topics,
 {
     int                               rc;
     char                              group[128], client_id[128], err[512];
+    char                              pw[256];
     size_t                            i;
-    const char                       *g, *id;
+    const char                       *g, *id, *extra[16];
     rd_kafka_resp_err_t               kerr;
     rd_kafka_topic_partition_list_t  *sub;
 
@@ -402,8 +403,15 @@ enc_consumer_start(const enc_config_t *c, const char *const *topics,
     consumer.last_prune = 0;
     atomic_store(&consumer.stop, 0);
 
+    if (enc_kafka_security(c, extra, 0, 16, pw, sizeof(pw), err,
+                           sizeof(err)) < 0)
+    {
+        enc_log_error("consumer: %s", err);
+        return -1;
+    }
     consumer.rk = enc_consumer_kafka_new(enc_config_str(c, "kafka.brokers"),
-                                         g, id, NULL, err, sizeof(err));
+                                         g, id, extra, err, sizeof(err));
+    explicit_bzero(pw, sizeof(pw));
     if (consumer.rk == NULL) {
         enc_log_error("consumer: cannot create consumer: %s", err);
         return -1;

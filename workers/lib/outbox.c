@@ -599,7 +599,8 @@ int
 enc_relay_start(const enc_config_t *c)
 {
     int          rc;
-    const char  *fault;
+    char         pw[256], err[512];
+    const char  *fault, *kv[16];
 
     if (!enc_config_bool(c, "outbox.enabled")) {
         enc_log_info("relay: disabled (outbox.enabled = false)");
@@ -608,6 +609,14 @@ enc_relay_start(const enc_config_t *c)
     }
     if (relay.started) {
         enc_log_error("relay: already started");
+        return -1;
+    }
+    /* the connection's settings are checked now: a producer that could
+       never be made would leave the worker unready with no other word */
+    rc = enc_kafka_security(c, kv, 0, 16, pw, sizeof(pw), err, sizeof(err));
+    explicit_bzero(pw, sizeof(pw));
+    if (rc < 0) {
+        enc_log_error("relay: %s", err);
         return -1;
     }
 
@@ -745,8 +754,9 @@ relay_main(void *arg)
 static int
 relay_producer(relay_t *r)
 {
-    char         client_id[96], err[512], linger[24];
-    const char  *id, *extra[3];
+    int          n;
+    char         client_id[96], err[512], linger[24], pw[256];
+    const char  *id, *extra[16];
 
     /* the relay hands librdkafka a whole batch at once, so waiting for
        more only delays it (tests/bench/events: 5 ms was the bulk of an
@@ -755,7 +765,12 @@ relay_producer(relay_t *r)
                     enc_config_int(r->conf, "outbox.linger_ms"));
     extra[0] = "linger.ms";
     extra[1] = linger;
-    extra[2] = NULL;
+    n = enc_kafka_security(r->conf, extra, 2, 16, pw, sizeof(pw), err,
+                           sizeof(err));
+    if (n < 0) {
+        enc_log_error("relay: %s", err);
+        return -1;
+    }
 
     id = enc_config_str(r->conf, "kafka.client_id");
     if (id == NULL || id[0] == '\0') {
@@ -766,6 +781,7 @@ relay_producer(relay_t *r)
 
     r->rk = enc_outbox_producer_new(enc_config_str(r->conf, "kafka.brokers"),
                                     id, extra, err, sizeof(err));
+    explicit_bzero(pw, sizeof(pw));
     if (r->rk == NULL) {
         enc_log_error("relay: cannot create producer: %s", err);
         return -1;
