@@ -1,6 +1,7 @@
 """The Debian packages on this machine (issue 13): `make deb`'s
-libnginx-mod-http-encore and encore-workers are installed with dpkg, the
-system nginx loads the module through the package's snippet, the workers
+libnginx-mod-http-encore, encore-workers and encore-edge are installed
+with dpkg, the system nginx loads the module through the package's
+snippet and serves encore-edge's configuration, the workers
 are started the way encore-worker@.service says (systemd is not PID 1
 here: its User, environment, credentials and ExecStart are read from the
 installed unit and carried out by hand, its NOTIFY_SOCKET included), and a
@@ -30,9 +31,9 @@ RUN_DIR = pathlib.Path(os.environ["ENCORE_RUN_DIR"])
 EDGE_PORT = os.environ["ENCORE_EDGE_PORT"]
 EDGE = "http://127.0.0.1:%s" % EDGE_PORT
 UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
-PACKAGES = ["libnginx-mod-http-encore", "encore-workers"]
-# the edge needs auth's JWKS; catalog answers a public read
-WORKERS = ["auth", "catalog"]
+PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
+# every packaged worker: encore-edge's /readyz asks them all
+WORKERS = ["auth", "catalog", "content", "comments", "feedback"]
 
 
 def run(*cmd, **kw):
@@ -183,7 +184,7 @@ def test_module_is_enabled_the_debian_way(installed):
 
 
 def test_workers_package_layout(installed):
-    for w in ["auth", "catalog", "content", "comments", "feedback"]:
+    for w in WORKERS:
         assert os.access("/usr/sbin/encore-" + w, os.X_OK)
         conf = pathlib.Path("/etc/encore/%s.conf" % w).read_text()
         assert "http.listen = unix:/run/encore/%s.sock" % w in conf
@@ -199,7 +200,7 @@ def test_workers_package_layout(installed):
 
 
 def test_units_verify(installed):
-    for w in ["auth", "catalog", "content", "comments", "feedback"]:
+    for w in WORKERS:
         r = run("systemd-analyze", "verify", "encore-worker@%s.service" % w,
                 check=False)
         assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
@@ -213,21 +214,37 @@ def test_units_verify(installed):
 
 
 def edge_conf(tmp):
-    """The repository's edge configuration for the system nginx: rendered
-    by auto/stack, the workers' sockets and the JWKS where the packages
-    put them, the module loaded by the package's snippet."""
-    env = dict(os.environ, ENCORE_WORKERS=" ".join(WORKERS))
-    run(str(ROOT / "auto" / "stack"), "render", env=env)
-    conf = RUN_DIR / "conf"
+    """encore-edge's configuration as installed, moved only off the
+    system's port, pid and log files onto the test's."""
+    conf = tmp / "edge"
+    shutil.copytree("/etc/nginx/encore", conf)
+    main = conf / "nginx.conf"
+    text = main.read_text()
+    for old, new in [("listen       80;", "listen       127.0.0.1:%s;" % EDGE_PORT),
+                     ("/run/nginx.pid", str(tmp / "nginx.pid")),
+                     ("/var/log/nginx/error.log", str(tmp / "nginx-error.log"))]:
+        assert old in text, old
+        text = text.replace(old, new)
+    main.write_text(text)
+    log = conf / "log.conf"
+    log.write_text(log.read_text().replace("/var/log/nginx/encore-access.log",
+                                           str(tmp / "nginx-access.log")))
+    return main
+
+
+def test_edge_package(installed):
+    conf = pathlib.Path("/etc/nginx/encore")
+    text = (conf / "nginx.conf").read_text()
+    assert "include /etc/nginx/modules-enabled/*.conf;" in text
+    assert "root       /usr/share/encore/web;" in text
+    assert pathlib.Path("/usr/share/encore/web/index.html").is_file()
+    assert (conf / "server.d").is_dir()
+    for w in WORKERS:
+        assert "server     unix:/run/encore/%s.sock" % w in (conf / "upstreams.conf").read_text()
+    assert "/var/lib/encore/jwks.json" in (conf / "jwt.conf").read_text()
     for f in conf.glob("*.conf"):
-        text = f.read_text()
-        text = re.sub(re.escape(str(RUN_DIR)) + r"/run/(\$1|[a-z]+)\.sock",
-                      r"/run/encore/\1.sock", text)
-        text = text.replace(str(RUN_DIR) + "/run/jwks.json", "/var/lib/encore/jwks.json")
-        f.write_text(text)
-    (conf / "modules.conf").write_text(
-        "include /etc/nginx/modules-enabled/50-mod-http-encore.conf;\n")
-    return conf / "nginx.conf"
+        code = [l for l in f.read_text().splitlines() if not l.lstrip().startswith("#")]
+        assert not re.search(r"@[A-Z_]+@", "\n".join(code)), f
 
 
 @pytest.fixture
@@ -252,7 +269,7 @@ def test_serves_through_system_nginx(installed, unit_tmp):
         "ENCORE_PG_PORT=%s\nENCORE_KAFKA_PORT=%s\n"
         % (os.environ["ENCORE_PG_PORT"], os.environ["ENCORE_KAFKA_PORT"]))
 
-    procs, nginx_pid = [], RUN_DIR / "run" / "nginx.pid"
+    procs, nginx_pid = [], tmp / "nginx.pid"
     try:
         for w in WORKERS:
             p = UnitProcess(w, tmp)
@@ -265,8 +282,7 @@ def test_serves_through_system_nginx(installed, unit_tmp):
         assert pathlib.Path("/var/lib/encore/jwks.json").is_file()
 
         conf = edge_conf(tmp)
-        errlog = str(RUN_DIR / "log" / "nginx-error.log")
-        run("/usr/sbin/nginx", "-c", str(conf), "-e", errlog)
+        run("/usr/sbin/nginx", "-c", str(conf), "-e", str(tmp / "nginx-error.log"))
         for _ in range(100):
             try:
                 if requests.get(EDGE + "/healthz", timeout=2).status_code == 200:
