@@ -192,7 +192,8 @@ def test_pods_are_non_root_and_read_only(overlay):
         spec = pod(d)
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["automountServiceAccountToken"] is False
-        for c in spec["containers"]:
+        for c in spec["containers"] + spec.get("initContainers", []):
+            assert c["image"].endswith(("encore-edge:dev", "encore-workers:dev", ":0.1.0")), c["image"]
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True
             assert sc["allowPrivilegeEscalation"] is False
