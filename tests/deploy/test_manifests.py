@@ -175,6 +175,34 @@ def test_every_worker_has_its_resources(overlay):
         assert "server     encore-%s:8080" % w in edge["upstreams.conf"]
 
 
+def test_workers_find_their_files(overlay):
+    """The configuration the worker is told to read is in its mounted
+    ConfigMap, every file its configuration names is under one of its
+    mounts, and nothing is mounted under the image's /etc/encore/secrets
+    (the package's, root's alone: the worker could not traverse it)."""
+    name, docs = overlay
+    confs = next(d for d in docs if d["kind"] == "ConfigMap"
+                 and d["metadata"]["name"].startswith("encore-workers-conf"))
+    for d in docs:
+        if d["kind"] not in ("Deployment", "Job") or \
+                d["metadata"]["name"] == "encore-edge":
+            continue
+        spec = pod(d)
+        c = spec["containers"][0]
+        mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        path = pathlib.PurePosixPath(c["args"][c["args"].index("-c") + 1])
+        assert volumes[mounts[str(path.parent)]]["configMap"]["name"] == confs["metadata"]["name"]
+        text = confs["data"][path.name]
+        for key, value in re.findall(r"^([a-z_.]+(?:_file|_dir))\s*=\s*(/\S+)$", text, re.M):
+            # the image's; and `migrate` exits before auth reads its keys
+            if key == "migrations.dir" or (d["kind"] == "Job" and key == "auth.keys_dir"):
+                continue
+            assert any(value.startswith(m + "/") or value == m for m in mounts), (d["metadata"]["name"], key, value)
+        for m in mounts:
+            assert not m.startswith("/etc/encore/secrets"), m
+
+
 def test_entity_topics_are_compacted(overlay):
     name, docs = overlay
     topics = {d["spec"]["topicName"]: d for d in by_kind(docs, "KafkaTopic").values()}
