@@ -43,7 +43,7 @@ enc_event_table_apply(enc_pg_t *pg, const enc_event_t *ev, void *app)
     char                     *data;
     PGresult                 *res;
     ExecStatusType            st;
-    const char               *params[2];
+    const char               *params[3];
     const enc_event_route_t  *t;
 
     if (ev->key == NULL || ev->key[0] == '\0') {
@@ -58,6 +58,7 @@ enc_event_table_apply(enc_pg_t *pg, const enc_event_t *ev, void *app)
     }
     params[0] = ev->key;
     params[1] = data;
+    params[2] = ev->time;
 
     for (t = app; t->type != NULL && rc == 0; t++) {
         if (strcmp(t->type, ev->type) != 0) {
@@ -65,7 +66,10 @@ enc_event_table_apply(enc_pg_t *pg, const enc_event_t *ev, void *app)
         }
         matched = 1;
 
-        res = enc_pg_exec(pg, t->stmt, 2, params);
+        /* a statement that declares a third parameter gets the event's
+           time: deletions carry no updated_at to order them by */
+        res = enc_pg_exec(pg, t->stmt,
+                          enc_pg_stmt_nparams(t->stmt) == 3 ? 3 : 2, params);
         st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
         if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
             enc_log_error("events: %s %s: statement %s failed: %s%s",

@@ -8,7 +8,10 @@
  * id went into the inbox (consumer.h), so a replayed event changes
  * nothing; a failing statement rolls the whole event back and the
  * consumer retries it.  Parameters: $1 = the event's key (the id of the
- * entity it is about), $2 = its data as jsonb text.
+ * entity it is about), $2 = its data as jsonb text, and for a statement
+ * that declares three, $3 = its time (ce_time, RFC 3339; NULL when the
+ * record has none): what orders a deletion, whose data is only {"id"},
+ * against the states a replica already holds.
  *
  * A type may appear several times: its statements run in table order in
  * the same transaction, each with its own snapshot (delete a replica row,

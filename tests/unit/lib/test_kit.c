@@ -141,6 +141,10 @@ static const enc_pg_stmt_t  raw_stmts[] = {
     { "notes_orphan",
       "UPDATE notes SET author = $2::jsonb->>'by' WHERE board = $1::uuid"
       " RETURNING {note}", 2 },
+    /* the event's time as $3: fails unless it is the test's */
+    { "stamped",
+      "SELECT 1 / coalesce(($3::timestamptz = '2026-01-02T03:04:05Z')::int,"
+      " 0) WHERE $1::text IS NOT NULL AND $2::jsonb IS NOT NULL", 3 },
     /* a row with fewer columns than the entity answers */
     { "short_row", "SELECT $1::uuid AS id", 1 },
     { NULL, NULL, 0 }
@@ -1298,6 +1302,7 @@ test_event_table_db(void **state)
         { "encore.board.deleted", "board_forget", NULL },
         { "encore.board.deleted", "notes_orphan", &note },
         { "encore.board.broken", "broken", NULL },
+        { "encore.board.stamped", "stamped", NULL },
         { NULL, NULL, NULL }
     };
 
@@ -1340,6 +1345,21 @@ test_event_table_db(void **state)
     /* a failing statement: -1, for the consumer to roll back and retry */
     ev.key = LONELY;
     ev.type = "encore.board.broken";
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), -1);
+    enc_pg_rollback(pg);
+
+    /* a statement declaring three parameters gets the event's time */
+    ev.type = "encore.board.stamped";
+    ev.time = "2026-01-02T03:04:05.000000Z";
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), 0);
+    enc_pg_rollback(pg);
+    ev.time = "2026-01-02T03:04:06Z";
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), -1);
+    enc_pg_rollback(pg);
+    ev.time = NULL;
     assert_int_equal(enc_pg_begin(pg), 0);
     assert_int_equal(enc_event_table_apply(pg, &ev, (void *) table), -1);
     enc_pg_rollback(pg);
