@@ -54,11 +54,14 @@ def test_oversized_headers_are_problem_431():
 
 def test_worker_down_is_problem_502():
     # a socket nobody listens on is the same as a dead worker (the fault
-    # tests stop running ones): the search worker is not in the test stack
-    from conftest import RUN_DIR
+    # tests stop running ones): the chat worker is not in the test stack
+    from conftest import RUN_DIR, login, register
 
-    assert not (RUN_DIR / "run" / "search.sock").exists()
-    r = requests.get(url("/api/v1/search?q=x"))
+    assert not (RUN_DIR / "run" / "chat.sock").exists()
+    user, pw = register()
+    token = login(user["username"], pw)["access_token"]
+    r = requests.get(url("/api/v1/chat/sessions"),
+                     headers={"Authorization": "Bearer " + token})
     body = assert_problem(r, 502)
     assert body["title"] == "Bad Gateway", body
     assert r.headers["X-Request-Id"]

@@ -471,12 +471,13 @@ def test_request_id_reaches_the_worker_and_the_log():
     assert rid in auth_log
 
 
-def test_worker_down_is_502_problem_with_route_in_log():
-    r = requests.get(url("/api/v1/search?q=x"))
+def test_worker_down_is_502_problem_with_route_in_log(user_token):
+    # the chat worker is not in the test stack
+    r = requests.get(url("/api/v1/chat/sessions"), headers=bearer(user_token))
     assert_problem(r, 502)
     assert_security_headers(r)
     entry = access_log_entry(r.headers["X-Request-Id"])
-    assert entry["route"] == "search" and entry["upstream_name"] == "encore_search"
+    assert entry["route"] == "chat_sessions_list" and entry["upstream_name"] == "encore_chat"
 
 
 # ---- the contract's rate limit, on a private nginx ------------------------------------------
