@@ -29,6 +29,25 @@ CREATE FUNCTION words_of(t text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN btrim(regexp_replace(fold(t), '[^[:alnum:]]+', ' ', 'g'));
 
+-- text as a uuid, NULL when it is not one (an event's key or field that
+-- cannot be read changes nothing rather than failing for ever)
+CREATE FUNCTION as_uuid(t text) RETURNS uuid
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN t ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+                THEN t::uuid END;
+
+-- an RFC 3339 UTC time as the events write it, NULL when it is not one
+CREATE FUNCTION as_time(t text) RETURNS timestamptz
+    LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    IF t !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z$' THEN
+        RETURN NULL;
+    END IF;
+    RETURN t::timestamptz;
+EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+    RETURN NULL;
+END $$;
+
 -- text as HTML: the five characters that matter escaped
 CREATE FUNCTION html(t text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

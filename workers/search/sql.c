@@ -10,10 +10,12 @@
 
 /* the state's version: its updated_at (NULL when the event has none,
    and then the event changes nothing) */
-#define VERSION                                                              \
-    "(SELECT CASE WHEN d->>'updated_at' ~ "                                  \
-    "'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$' " \
-    "THEN (d->>'updated_at')::timestamptz END)"
+#define VERSION  "as_time(d->>'updated_at')"
+
+/* an event whose key and version can be read (else it changes nothing:
+   a poison event must not stop the ones after it) */
+#define READABLE                                                             \
+    "as_uuid($1) IS NOT NULL AND " VERSION " IS NOT NULL"
 
 /* a newer state wins; a tombstone at least as new stays */
 #define NEWER(t)                                                             \
@@ -23,8 +25,8 @@
    unless a newer state is there (the id came back) */
 #define FORGET(t)                                                            \
     "INSERT INTO " t " (id, version, deleted) "                              \
-    "SELECT $1::uuid, coalesce($3::timestamptz, now()), true "               \
-    "WHERE $2::jsonb IS NOT NULL "                                           \
+    "SELECT as_uuid($1), coalesce(as_time($3), now()), true "                \
+    "WHERE as_uuid($1) IS NOT NULL AND $2::jsonb IS NOT NULL "               \
     "ON CONFLICT (id) DO UPDATE SET deleted = true, "                        \
     "    version = EXCLUDED.version "                                        \
     "WHERE " t ".version <= EXCLUDED.version"
@@ -32,9 +34,9 @@
 /* an album or a track: its parent's id and its title */
 #define CHILD_UPSERT(t, parent)                                              \
     "INSERT INTO " t " (id, " parent ", title, version) "                    \
-    "SELECT $1::uuid, (d->>'" parent "')::uuid, "                            \
+    "SELECT as_uuid($1), as_uuid(d->>'" parent "'), "                        \
     "       coalesce(d->>'title', ''), " VERSION " "                         \
-    "FROM (SELECT $2::jsonb AS d) e WHERE " VERSION " IS NOT NULL "          \
+    "FROM (SELECT $2::jsonb AS d) e WHERE " READABLE " "                     \
     "ON CONFLICT (id) DO UPDATE SET " parent " = EXCLUDED." parent ", "      \
     "    title = EXCLUDED.title, version = EXCLUDED.version, "               \
     "    deleted = false " NEWER(t)
@@ -54,8 +56,8 @@ const enc_pg_stmt_t  search_statements[] = {
 
     { "artist_upsert",
       "INSERT INTO artists (id, name, version) "
-      "SELECT $1::uuid, coalesce(d->>'name', ''), " VERSION " "
-      "FROM (SELECT $2::jsonb AS d) e WHERE " VERSION " IS NOT NULL "
+      "SELECT as_uuid($1), coalesce(d->>'name', ''), " VERSION " "
+      "FROM (SELECT $2::jsonb AS d) e WHERE " READABLE " "
       "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, "
       "    version = EXCLUDED.version, deleted = false "
       NEWER("artists"), 2 },
@@ -75,15 +77,16 @@ const enc_pg_stmt_t  search_statements[] = {
     { "post_upsert",
       "INSERT INTO posts (id, title, body, tags, artist_ids, published, "
       "                   version) "
-      "SELECT $1::uuid, coalesce(d->>'title', ''), coalesce(d->>'body', ''), "
+      "SELECT as_uuid($1), coalesce(d->>'title', ''), coalesce(d->>'body', ''), "
       "       ARRAY(SELECT jsonb_array_elements_text("
       "                 CASE jsonb_typeof(d->'tags') WHEN 'array' "
       "                 THEN d->'tags' ELSE '[]' END)), "
-      "       ARRAY(SELECT jsonb_array_elements_text("
+      "       ARRAY(SELECT as_uuid(a) FROM jsonb_array_elements_text("
       "                 CASE jsonb_typeof(d->'artist_ids') WHEN 'array' "
-      "                 THEN d->'artist_ids' ELSE '[]' END)::uuid), "
+      "                 THEN d->'artist_ids' ELSE '[]' END) a "
+      "             WHERE as_uuid(a) IS NOT NULL), "
       "       d->>'status' = 'published', " VERSION " "
-      "FROM (SELECT $2::jsonb AS d) e WHERE " VERSION " IS NOT NULL "
+      "FROM (SELECT $2::jsonb AS d) e WHERE " READABLE " "
       "ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, "
       "    body = EXCLUDED.body, tags = EXCLUDED.tags, "
       "    artist_ids = EXCLUDED.artist_ids, "
