@@ -17,6 +17,9 @@
 #                                       (main.c holds main(); the other
 #                                       files also go into lib<w>.a so unit
 #                                       tests can link them)
+#   tools/<t>.c                      -> $(BUILD)/bin/encore-<t>: operator
+#                                       tools on libencore that serve
+#                                       nothing (encore-topics)
 #   ngx_modules/<m>/encore_*.c       nginx-independent code of module <m>,
 #                                       also archived as libngx_<m>.a
 #   tests/unit/<area>/test_*.c       cmocka tests; <area> is lib, a worker
@@ -77,7 +80,14 @@ $$(BUILD)/bin/encore-$(1): $$(BUILD)/obj/workers/$(1)/main.o \
 endef
 $(foreach w,$(WORKERS),$(eval $(call worker_rules,$(w))))
 
-workers: $(BUILD)/libencore.a $(WORKERS:%=$(BUILD)/bin/encore-%)
+TOOLS      := $(notdir $(basename $(wildcard tools/*.c)))
+
+$(BUILD)/bin/encore-%: $(BUILD)/obj/tools/%.o $(BUILD)/libencore.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+workers: $(BUILD)/libencore.a $(WORKERS:%=$(BUILD)/bin/encore-%) \
+         $(TOOLS:%=$(BUILD)/bin/encore-%)
 
 # nginx-independent code of the modules, archived for unit tests and fuzzing
 define module_core_rules

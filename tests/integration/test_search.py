@@ -426,3 +426,19 @@ def test_hostile_queries_are_200_or_422(q):
 def test_bad_parameters_are_422(params):
     assert_problem(requests.get(url(SEARCH), params=params), 422)
 
+
+# ---- the log: compacted topics, and a rebuild from them ----------------------------------
+
+def test_entity_topics_are_compacted():
+    """auto/stack made every entity topic with cleanup.policy=compact
+    (encore-topics), so each keeps the latest record of every key."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from conftest import ROOT
+    topics = sorted(p.stem for p in (ROOT / "schemas" / "events").glob("encore.*.json"))
+    assert "encore.catalog.artists" in topics
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    futures = admin.describe_configs([ConfigResource("topic", t) for t in topics])
+    for res, fut in futures.items():
+        assert fut.result(timeout=30)["cleanup.policy"].value == "compact", res
+
