@@ -25,3 +25,8 @@ CREATE SCHEMA IF NOT EXISTS :"worker" AUTHORIZATION :"role";
 REVOKE ALL ON SCHEMA :"worker" FROM PUBLIC;
 -- shared extension functions (database.sql): call, never create
 GRANT USAGE ON SCHEMA ext TO :"role";
+-- the search worker's rebuild (encore-search rebuild) builds the fresh
+-- index in temporary tables that shadow its own for that session: the
+-- one worker that may create them
+SELECT format('GRANT TEMPORARY ON DATABASE %I TO %I', :'dbname', :'role')
+ WHERE :'worker' = 'search' \gexec

@@ -43,3 +43,19 @@ def test_wrong_password_is_refused():
 def test_password_files_are_private():
     for f in (RUN_DIR / "secrets").glob("pg-*.password"):
         assert f.stat().st_mode & 0o077 == 0, f
+
+
+def test_only_search_creates_temporary_tables():
+    # encore-search rebuild shadows its tables with temporary ones
+    r = psql_as("search", "CREATE TEMP TABLE shadow (x int)")
+    assert r.returncode == 0, r.stderr
+    r = psql_as("probe", "CREATE TEMP TABLE shadow (x int)")
+    assert r.returncode != 0 and "permission denied" in r.stderr
+
+
+def test_search_reaches_its_extensions():
+    # pg_trgm and fuzzystrmatch in ext, unaccent too (database.sql)
+    r = psql_as("search", "SELECT ext.similarity('metallica', 'metalica') > 0.5,"
+                          " ext.levenshtein_less_equal('metallica', 'metalica', 1)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "t|1", r.stdout

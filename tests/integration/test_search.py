@@ -442,3 +442,71 @@ def test_entity_topics_are_compacted():
     for res, fut in futures.items():
         assert fut.result(timeout=30)["cleanup.policy"].value == "compact", res
 
+
+def search_cli(*args):
+    import os
+    import subprocess
+
+    from conftest import ROOT
+    build = os.environ.get("ENCORE_BUILD", "build")
+    return subprocess.run([str(ROOT / build / "bin" / "encore-search"),
+                           "-c", "conf/workers/search.conf", *args],
+                          cwd=str(ROOT), env=dict(os.environ),
+                          capture_output=True, text=True, timeout=600)
+
+
+REBUILD_QUERIES = ["metalica", "led zep", "love", "iron maiden", "queen", "motorhead",
+                   "stairway heaven", "jobim"]
+
+
+def snapshot(extra):
+    return {q: [(i["type"], i["id"], i["snippet"], i["score"]) for i in items(q, limit=100)]
+            for q in REBUILD_QUERIES + extra}
+
+
+@pytest.mark.timeout(900)
+def test_rebuild_equals_the_live_index(chinook, mod):
+    # something deleted, so the rebuild must read deletions too
+    w, gone = word(), word()
+    kept = new_artist(mod, name="Kept " + w)
+    doomed = new_artist(mod, name="Doomed " + gone)
+    appears(gone, doomed["id"])
+    assert delete("/api/v1/artists/" + doomed["id"], mod).status_code == 204
+    leaves(gone, doomed["id"])
+    appears(w, kept["id"])
+    wait_until(caught_up, timeout=120.0, step=1.0, what="the index caught up")
+    before = snapshot([w, gone])
+
+    r = search_cli("rebuild")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "the fresh index is live" in r.stdout, r.stdout
+
+    assert snapshot([w, gone]) == before
+    # and the index goes on following the events
+    w2 = word()
+    later = new_artist(mod, name="Later " + w2)
+    appears(w2, later["id"])
+
+
+@pytest.mark.timeout(900)
+def test_search_answers_during_a_rebuild(chinook):
+    import subprocess
+    import os
+
+    from conftest import ROOT
+    build = os.environ.get("ENCORE_BUILD", "build")
+    proc = subprocess.Popen([str(ROOT / build / "bin" / "encore-search"),
+                             "-c", "conf/workers/search.conf", "rebuild"],
+                            cwd=str(ROOT), env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    statuses = set()
+    try:
+        while proc.poll() is None:
+            r = search("metalica")
+            statuses.add(r.status_code)
+            assert r.status_code == 200, r.text
+            assert r.json()["items"][0]["title"] == "Metallica"
+    finally:
+        out = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 0, out
+    assert statuses == {200}

@@ -10,6 +10,9 @@
  * publishes nothing (outbox.enabled = false).
  */
 
+#include <stdio.h>
+#include <string.h>
+
 #include "search.h"
 
 
@@ -20,12 +23,33 @@ static const enc_route_t  search_routes[] = {
 };
 
 
+static const enc_worker_cmd_t  search_commands[] = {
+    { "rebuild", "",
+      "build a fresh index from the beginning of the entity topics and swap"
+      " it in while search answers" },
+    { NULL, NULL, NULL }
+};
+
+
+static int
+search_command(const enc_config_t *c, int argc, char **argv)
+{
+    if (strcmp(argv[0], "rebuild") != 0 || argc != 1) {
+        fprintf(stderr, "usage: encore-search rebuild\n");
+        return 2;
+    }
+    return search_rebuild(c);
+}
+
+
 static const enc_worker_def_t  search_worker = {
     .name = "search",
     .routes = search_routes,
     .statements = search_statements,
     .consumes = search_topics,
     .events = search_events,
+    .command = search_command,
+    .commands = search_commands,
 };
 
 

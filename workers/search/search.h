@@ -4,7 +4,8 @@
  * their events.  replica.c applies encore.catalog.* and
  * encore.content.posts to the replicas, whose triggers keep the
  * documents (schemas/search/001_search.sql); results.c answers the
- * query; sql.c holds every statement.
+ * query; rebuild.c builds a fresh index from the topics and swaps it in;
+ * sql.c holds every statement.
  */
 
 #ifndef ENCORE_SEARCH_H
@@ -20,5 +21,8 @@ extern const char *const         search_topics[];
 
 /* results.c */
 void search_query(enc_req_t *r, enc_resp_t *w, void *app);
+
+/* rebuild.c: `encore-search rebuild`; the exit status */
+int search_rebuild(const enc_config_t *c);
 
 #endif /* ENCORE_SEARCH_H */
