@@ -10,8 +10,9 @@
 -- docs                the searchable documents, denormalised (an album
 --                     knows its artist, a track its album and artist, a
 --                     post its artists and tags), kept by the replicas'
---                     triggers; weighted tsvector (title A, context B,
---                     body D) and a trigram index on the folded title
+--                     triggers; a weighted tsvector of the head (title A,
+--                     context B), one of the body (a post's text), and a
+--                     trigram index on the folded title
 -- words               the index's vocabulary, for the typo budget: a
 --                     query word matches the words within 1 edit (5+
 --                     characters) or 2 (9+)
@@ -111,14 +112,18 @@ CREATE TABLE docs (
     context  text NOT NULL DEFAULT '',
     body     text NOT NULL DEFAULT '',
     name     text GENERATED ALWAYS AS (left(words_of(title), 200)) STORED,
-    tsv      tsvector GENERATED ALWAYS AS (
+    -- apart, so that ranking reads the small head only: a common word
+    -- matches tens of thousands of bodies, whose vectors stay unread
+    head_tsv tsvector GENERATED ALWAYS AS (
                  setweight(to_tsvector('simple', words_of(title)), 'A')
-                 || setweight(to_tsvector('simple', words_of(context)), 'B')
-                 || setweight(to_tsvector('simple', words_of(body)), 'D'))
+                 || setweight(to_tsvector('simple', words_of(context)), 'B'))
              STORED,
+    body_tsv tsvector GENERATED ALWAYS AS (
+                 to_tsvector('simple', words_of(body))) STORED,
     PRIMARY KEY (kind, id)
 );
-CREATE INDEX docs_tsv ON docs USING gin (tsv);
+CREATE INDEX docs_head ON docs USING gin (head_tsv);
+CREATE INDEX docs_body ON docs USING gin (body_tsv);
 CREATE INDEX docs_name_trgm ON docs USING gin (name ext.gin_trgm_ops);
 
 CREATE TABLE words (
@@ -245,7 +250,7 @@ CREATE FUNCTION docs_words() RETURNS trigger
     LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO words (word)
-    SELECT w FROM unnest(tsvector_to_array(NEW.tsv)) w
+    SELECT w FROM unnest(tsvector_to_array(NEW.head_tsv || NEW.body_tsv)) w
      WHERE char_length(w) BETWEEN 4 AND 64
     ON CONFLICT DO NOTHING;
     RETURN NULL;
@@ -264,20 +269,38 @@ CREATE FUNCTION typos(w text) RETURNS integer
 
 -- the vocabulary's words within w's typo budget (w itself excluded); for
 -- the last word of a query (prefix), also the words that start within
--- the budget ("metalic" -> "metallica")
+-- the budget ("metalic" -> "metallica"; one letter more or less at the
+-- cut)
 CREATE FUNCTION typo_words(w text, prefix boolean) RETURNS text[]
-    LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    n    integer := char_length(w);
+    k    integer := typos(w);
+    out  text[];
+BEGIN
+    IF k = 0 THEN
+        RETURN '{}';
+    END IF;
+    -- planned for these values each time (EXECUTE): a generic plan
+    -- knows no length and scans the whole vocabulary
+    EXECUTE $q$
     SELECT coalesce(array_agg(v.word ORDER BY v.word), '{}')
-      FROM words v, (SELECT char_length(w) AS n, typos(w) AS k) b
-     WHERE b.k > 0 AND v.word <> w
-       AND ((v.len BETWEEN b.n - b.k AND b.n + b.k
-             AND ext.levenshtein_less_equal(v.word, w, b.k) <= b.k)
-            OR (prefix AND v.len > b.n + b.k
-                AND EXISTS (SELECT 1 FROM generate_series(-b.k, b.k) j
-                             WHERE ext.levenshtein_less_equal(
-                                       left(v.word, b.n + j), w, b.k)
-                                   <= b.k)));
-$$;
+      FROM words v
+     WHERE v.word <> $1
+       AND ((v.len BETWEEN $2 - $3 AND $2 + $3
+             AND ext.levenshtein_less_equal(v.word, $1, $3) <= $3)
+            -- a word the typed one begins, typos and all: its first
+            -- letter right (what a typist rarely misses; it keeps the
+            -- scan to a letter's words)
+            OR ($4 AND v.len > $2 + $3
+                AND v.word >= $5 AND v.word < $5 || chr(1114111)
+                AND least(ext.levenshtein_less_equal(left(v.word, $2 - 1), $1, $3),
+                          ext.levenshtein_less_equal(left(v.word, $2), $1, $3),
+                          ext.levenshtein_less_equal(left(v.word, $2 + 1), $1, $3))
+                    <= $3))
+    $q$ INTO out USING w, n, k, prefix, left(w, 1);
+    RETURN out;
+END $$;
 
 -- text as HTML with the matched words in <mark>: a word matches when it
 -- is one of terms, or starts with pre (the query's last word); a window
@@ -316,10 +339,11 @@ $$;
 -- its typo budget, the last one also as a prefix (type-ahead); a title
 -- merely similar (pg_trgm) is a match too.  The score's millions say how
 -- a document matched: 5 its title is the query, 4 its title starts with
--- it, 3 full text without typos, 2 full text with typos, 1 similar
--- title; the rest orders within a tier by rank (title over context over
--- body), the title's similarity to the query, and kind (artist, album,
--- track, post).  Scores are integers: the cursor compares them exactly.
+-- it, 3 its title or context without typos, 2 with typos, 1 its body
+-- only, or a similar title.  The rest orders within a tier: the head's
+-- rank (title over context) in tiers 2 to 5, the title's similarity to
+-- the query, and kind (artist, album, track, post).  Scores are
+-- integers: the cursor compares them exactly.
 CREATE FUNCTION search_page(q text, kinds jsonb, after_score bigint,
                             after_kind text, after_id uuid, lim integer)
     RETURNS TABLE (id uuid, type text, title text, snippet text,
@@ -364,36 +388,49 @@ BEGIN
     tq_exact := strict_q::tsquery;
     tq := loose_q::tsquery;
 
-    RETURN QUERY
+    -- planned for this query's terms each time (EXECUTE): whether the
+    -- indexes or a scan pay depends on how many documents they match
+    RETURN QUERY EXECUTE $q$
     WITH hit AS (
-        SELECT d.kind, d.id, d.title, d.context, d.body,
-               (CASE WHEN d.name = qn THEN 5
-                     WHEN starts_with(d.name, qn) THEN 4
-                     WHEN d.tsv @@ tq_exact THEN 3
-                     WHEN d.tsv @@ tq THEN 2
-                     ELSE 1 END) * 1000000::bigint
-               + (500000 * ts_rank(d.tsv, tq) / (1 + ts_rank(d.tsv, tq)))::bigint
-               + (400000 * ext.similarity(d.name, qn))::bigint
-               + CASE d.kind WHEN 'artist' THEN 30000 WHEN 'album' THEN 20000
-                             WHEN 'track' THEN 10000 ELSE 0 END AS score
+        SELECT d.kind, d.id,
+               CASE WHEN d.name = $1 THEN 5
+                    WHEN starts_with(d.name, $1) THEN 4
+                    WHEN d.head_tsv @@ $3 THEN 3
+                    WHEN d.head_tsv @@ $2 THEN 2
+                    ELSE 1 END AS tier,
+               d.head_tsv, d.name
           FROM docs d
-         WHERE d.kind = ANY (ks)
-           AND (d.tsv @@ tq OR d.name OPERATOR(ext.%) qn)
+         WHERE d.kind = ANY ($4)
+           AND (d.head_tsv @@ $2 OR d.body_tsv @@ $2
+                OR d.name OPERATOR(ext.%) $1)
+    ), scored AS (
+        SELECT h.kind, h.id,
+               h.tier * 1000000::bigint
+               + CASE WHEN h.tier >= 2
+                      THEN (500000 * ts_rank(h.head_tsv, $2)
+                            / (1 + ts_rank(h.head_tsv, $2)))::bigint
+                      ELSE 0 END
+               + (400000 * ext.similarity(h.name, $1))::bigint
+               + CASE h.kind WHEN 'artist' THEN 30000 WHEN 'album' THEN 20000
+                             WHEN 'track' THEN 10000 ELSE 0 END AS score
+          FROM hit h
     ), page AS (
-        SELECT * FROM hit h
-         WHERE after_score IS NULL
-            OR (h.score, h.kind, h.id) < (after_score, after_kind, after_id)
-         ORDER BY h.score DESC, h.kind DESC, h.id DESC
-         LIMIT lim
+        SELECT * FROM scored s
+         WHERE $5 IS NULL
+            OR (s.score, s.kind, s.id) < ($5, $6, $7)
+         ORDER BY s.score DESC, s.kind DESC, s.id DESC
+         LIMIT $8
     )
-    SELECT p.id, p.kind, p.title,
-           coalesce(highlight(concat_ws(' · ', p.title,
-                                        nullif(p.context, ''))
+    SELECT p.id, p.kind, d.title,
+           coalesce(highlight(concat_ws(' · ', d.title,
+                                        nullif(d.context, ''))
                               || coalesce(' — '
-                                          || nullif(left(p.body, 2000), ''),
+                                          || nullif(left(d.body, 2000), ''),
                                           ''),
-                              terms, ws[n]), ''),
+                              $9, $10), ''),
            p.score
-      FROM page p
-     ORDER BY p.score DESC, p.kind DESC, p.id DESC;
+      FROM page p JOIN docs d ON d.kind = p.kind AND d.id = p.id
+     ORDER BY p.score DESC, p.kind DESC, p.id DESC
+    $q$ USING qn, tq, tq_exact, ks, after_score, after_kind, after_id, lim,
+              terms, ws[n];
 END $$;
