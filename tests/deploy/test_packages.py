@@ -32,8 +32,10 @@ EDGE_PORT = os.environ["ENCORE_EDGE_PORT"]
 EDGE = "http://127.0.0.1:%s" % EDGE_PORT
 UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
-# every packaged worker: encore-edge's /readyz asks them all
-WORKERS = ["auth", "catalog", "content", "comments", "feedback"]
+# every packaged worker (debian/rules: workers/*/main.c but the probe):
+# encore-edge's /readyz asks them all
+WORKERS = sorted(p.parent.name for p in (ROOT / "workers").glob("*/main.c")
+                 if p.parent.name != "probe")
 
 
 def run(*cmd, **kw):
