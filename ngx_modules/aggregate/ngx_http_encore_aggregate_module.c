@@ -461,6 +461,23 @@ ngx_http_encore_agg_part_uri(ngx_http_encore_agg_ctx_t *ctx,
     ngx_http_encore_agg_part_t   *dep;
     ngx_http_encore_agg_piece_t  *piece;
 
+    piece = part->conf->pieces.elts;
+
+    if (part->conf->pieces.nelts == 1 && piece[0].literal) {
+        /* no reference: the evaluated text is the URI, nothing to copy */
+        if (ngx_http_complex_value(ctx->request, piece[0].literal, uri)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (uri->len > NGX_HTTP_ENCORE_AGG_URI_MAX) {
+            goto too_long;
+        }
+
+        return NGX_OK;
+    }
+
     buf = ngx_pnalloc(ctx->request->pool, NGX_HTTP_ENCORE_AGG_URI_MAX);
     if (buf == NULL) {
         return NGX_ERROR;
@@ -477,8 +494,6 @@ ngx_http_encore_agg_part_uri(ngx_http_encore_agg_ctx_t *ctx,
             return NGX_DECLINED;
         }
     }
-
-    piece = part->conf->pieces.elts;
 
     for (i = 0; i < part->conf->pieces.nelts; i++) {
 
@@ -1975,10 +1990,8 @@ ngx_http_encore_agg_part(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     /* the view's own member */
-    n = part->key.len > 6 ? 6 : part->key.len;
-
-    if ((part->key.len == 6 || (part->key.len > 6 && part->key.data[6] == '.'))
-        && ngx_strncmp(part->key.data, "errors", 6) == 0 && n == 6)
+    if (part->key.len >= 6 && ngx_strncmp(part->key.data, "errors", 6) == 0
+        && (part->key.len == 6 || part->key.data[6] == '.'))
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "view part \"%V\": the key \"errors\" is the "
