@@ -2,8 +2,8 @@
 13): every metric a query names is one the edge module or the workers
 really export, read from the code that exports them (the edge's family
 table in ngx_modules/metrics/encore_metrics.c and its own # TYPE lines;
-the workers' metrics.c and every enc_metrics_counter_add/gauge_set in
-workers/lib), and every label a query selects or groups by is one that
+the workers' metrics.c and every enc_metrics_counter_add/gauge_set/observe
+in workers/lib), and every label a query selects or groups by is one that
 metric carries (or the scrape adds: job, instance, worker).
 
 Run by auto/test's "manifests" suite.
@@ -42,9 +42,12 @@ def worker_metrics():
                  "encore_http_request_duration_seconds"):
         assert "# TYPE %s " % name in src, name
     for f in (ROOT / "workers" / "lib").glob("*.c"):
-        for name in re.findall(r'enc_metrics_(?:counter_add|gauge_set)\(\s*"(encore_\w+)"',
-                               f.read_text()):
+        text = f.read_text()
+        for name in re.findall(r'enc_metrics_(?:counter_add|gauge_set)\(\s*"(encore_\w+)"', text):
             out[name] = (False, set())
+        # enc_metrics_observe: a histogram without labels of its own
+        for name in re.findall(r'enc_metrics_observe\(\s*"(encore_\w+)"', text):
+            out[name] = (True, set())
     return out
 
 

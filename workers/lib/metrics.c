@@ -31,11 +31,21 @@ typedef struct {
     int     gauge;
 } counter_t;
 
+typedef struct {
+    char                name[NAME_MAX_LEN];
+    char                help[HELP_MAX_LEN];
+    unsigned long long  bucket[NBUCKETS];    /* non-cumulative */
+    unsigned long long  count;
+    double              sum;
+} histogram_t;
+
 static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
 static route_stat_t     routes[ENC_METRICS_ROUTES_MAX];
 static size_t           nroutes;
 static counter_t        counters[ENC_METRICS_COUNTERS_MAX];
 static size_t           ncounters;
+static histogram_t      histograms[ENC_METRICS_HISTOGRAMS_MAX];
+static size_t           nhistograms;
 static int              full_logged;
 static char             worker_name[64];
 
@@ -55,8 +65,10 @@ enc_metrics_reset(void)
     pthread_mutex_lock(&lock);
     memset(routes, 0, sizeof(routes));
     memset(counters, 0, sizeof(counters));
+    memset(histograms, 0, sizeof(histograms));
     nroutes = 0;
     ncounters = 0;
+    nhistograms = 0;
     full_logged = 0;
     pthread_mutex_unlock(&lock);
 }
@@ -144,6 +156,34 @@ done:
 }
 
 
+/* HELP text may not contain newlines or backslashes unescaped */
+static void
+copy_help(char *dst, size_t len, const char *help)
+{
+    size_t  i;
+
+    for (i = 0; help != NULL && help[i] != '\0' && i < len - 1; i++) {
+        dst[i] = (help[i] == '\n' || help[i] == '\\') ? ' ' : help[i];
+    }
+    dst[i] = '\0';
+}
+
+
+/* called with lock held: whether name is a histogram's */
+static int
+is_histogram(const char *name)
+{
+    size_t  i;
+
+    for (i = 0; i < nhistograms; i++) {
+        if (strcmp(histograms[i].name, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
 /* counters and gauges share the table; a name keeps its first kind */
 static void
 metric_update(const char *name, const char *help, double v, int gauge)
@@ -167,15 +207,12 @@ metric_update(const char *name, const char *help, double v, int gauge)
             log_full("counter");
             goto done;
         }
+        if (is_histogram(name)) {
+            goto done;
+        }
         c = &counters[ncounters++];
         snprintf(c->name, sizeof(c->name), "%s", name);
-        /* HELP text may not contain newlines or backslashes unescaped */
-        for (i = 0; help != NULL && help[i] != '\0'
-                    && i < sizeof(c->help) - 1; i++)
-        {
-            c->help[i] = (help[i] == '\n' || help[i] == '\\') ? ' ' : help[i];
-        }
-        c->help[i] = '\0';
+        copy_help(c->help, sizeof(c->help), help);
         c->gauge = gauge;
     }
     if (c->gauge) {
@@ -200,6 +237,54 @@ void
 enc_metrics_gauge_set(const char *name, const char *help, double v)
 {
     metric_update(name, help, v, 1);
+}
+
+
+void
+enc_metrics_observe(const char *name, const char *help, double seconds)
+{
+    size_t        i;
+    histogram_t  *h = NULL;
+
+    if (!valid_name(name)) {
+        return;
+    }
+    if (!(seconds >= 0)) {                     /* negative, or NaN */
+        seconds = 0;
+    }
+
+    pthread_mutex_lock(&lock);
+    for (i = 0; i < nhistograms; i++) {
+        if (strcmp(histograms[i].name, name) == 0) {
+            h = &histograms[i];
+            break;
+        }
+    }
+    if (h == NULL) {
+        for (i = 0; i < ncounters; i++) {
+            if (strcmp(counters[i].name, name) == 0) {
+                goto done;
+            }
+        }
+        if (nhistograms == ENC_METRICS_HISTOGRAMS_MAX) {
+            log_full("histogram");
+            goto done;
+        }
+        h = &histograms[nhistograms++];
+        snprintf(h->name, sizeof(h->name), "%s", name);
+        copy_help(h->help, sizeof(h->help), help);
+    }
+    h->count++;
+    h->sum += seconds;
+    for (i = 0; i < NBUCKETS; i++) {
+        if (seconds <= buckets[i]) {
+            h->bucket[i]++;
+            break;
+        }
+    }
+
+done:
+    pthread_mutex_unlock(&lock);
 }
 
 
@@ -259,6 +344,22 @@ enc_metrics_render(FILE *out)
                 counters[i].name, counters[i].help, counters[i].name,
                 counters[i].gauge ? "gauge" : "counter",
                 counters[i].name, counters[i].value);
+    }
+
+    for (i = 0; i < nhistograms; i++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n",
+                histograms[i].name, histograms[i].help, histograms[i].name);
+        cum = 0;
+        for (b = 0; b < NBUCKETS; b++) {
+            cum += histograms[i].bucket[b];
+            fprintf(out, "%s_bucket{le=\"%g\"} %llu\n",
+                    histograms[i].name, buckets[b], cum);
+        }
+        fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
+                     "%s_count %llu\n",
+                histograms[i].name, histograms[i].count,
+                histograms[i].name, histograms[i].sum,
+                histograms[i].name, histograms[i].count);
     }
 
     pthread_mutex_unlock(&lock);

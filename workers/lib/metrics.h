@@ -2,7 +2,7 @@
  * metrics: Prometheus text exposition (format 0.0.4), thread-safe.
  *
  * Per-route HTTP counters by status class and a latency histogram, plus a
- * bounded set of free counters.  Everything lives in fixed arrays under one
+ * bounded set of free counters and gauges and of free histograms.  Everything lives in fixed arrays under one
  * mutex: the number of routes and counters is small and known at start, and
  * a full table drops samples (logged once) rather than growing.
  */
@@ -13,6 +13,7 @@
 
 #define ENC_METRICS_ROUTES_MAX    128
 #define ENC_METRICS_COUNTERS_MAX  64
+#define ENC_METRICS_HISTOGRAMS_MAX  8
 
 /* route is copied on first use; status 100..599 */
 void enc_metrics_http(const char *route, int status, double seconds);
@@ -22,6 +23,10 @@ void enc_metrics_counter_add(const char *name, const char *help, double v);
 /* as enc_metrics_counter_add, but sets the value (a gauge: a backlog, a
    queue length); a name is a counter or a gauge, whichever it was first */
 void enc_metrics_gauge_set(const char *name, const char *help, double v);
+/* one observation of a histogram without labels, in seconds, on the HTTP
+   histogram's buckets (encore_pg_statement_duration_seconds); name as
+   above, and a name is a histogram or a counter/gauge, never both */
+void enc_metrics_observe(const char *name, const char *help, double seconds);
 void enc_metrics_render(FILE *out);
 /* prefix for metric names, default "encore_worker"; call before serving */
 void enc_metrics_init(const char *worker);

@@ -69,8 +69,13 @@
     " WHERE published_at < now() - make_interval(hours => $1::int)"          \
     " ORDER BY published_at LIMIT $2::int))"
 
+/* the backlog and the age in seconds of its oldest row (the lowest id,
+   by the partial index), 0 when it is empty */
 #define RELAY_BACKLOG_COUNT_SQL                                             \
-    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM clock_timestamp() -"      \
+    " (SELECT created_at FROM outbox WHERE published_at IS NULL"            \
+    " ORDER BY id LIMIT 1)), 0)::float8"                                    \
+    " FROM outbox WHERE published_at IS NULL"
 
 #define RELAY_INSERT_SQL                                                    \
     "INSERT INTO outbox (topic, key, type, source, subject, data,"          \
@@ -145,6 +150,7 @@ typedef struct {
     enc_pg_t            *pg;
     int                  locked;
     long                 last_backlog;
+    double               last_age;   /* of the oldest unpublished row, s */
     int64_t              last_count_ms;
     int64_t              last_prune_ms;
     size_t               nskip;
@@ -626,6 +632,7 @@ enc_relay_start(const enc_config_t *c)
     relay.rk = NULL;
     relay.pg = NULL;
     relay.last_backlog = 0;
+    relay.last_age = 0;
     relay.last_count_ms = 0;
     relay.last_prune_ms = 0;
     relay.nskip = 0;
@@ -1197,11 +1204,13 @@ relay_prune(relay_t *r)
 static int
 relay_backlog_short(relay_t *r, long left, size_t skipped)
 {
-    if (skipped > 0) {
+    /* rows left behind: their age is the table's to tell */
+    if (skipped > 0 || left > 0) {
         return relay_backlog_count(r);
     }
 
-    r->last_backlog = left;
+    r->last_backlog = 0;
+    r->last_age = 0;
     relay_backlog_metric(r);
     return 0;
 }
@@ -1226,6 +1235,10 @@ relay_backlog_count(relay_t *r)
     }
     if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
         r->last_backlog = atol(PQgetvalue(res, 0, 0));
+        r->last_age = strtod(PQgetvalue(res, 0, 1), NULL);
+        if (!(r->last_age >= 0)) {              /* a clock step back, NaN */
+            r->last_age = 0;
+        }
         r->last_count_ms = now;
         relay_backlog_metric(r);
     } else {
@@ -1258,13 +1271,17 @@ relay_stamp(relay_t *r, const char *sql, const char *ids)
 }
 
 
-/* the backlog goes up and down: a gauge */
+/* the backlog goes up and down: gauges, as of the relay's last look */
 static void
 relay_backlog_metric(relay_t *r)
 {
     enc_metrics_gauge_set("encore_outbox_backlog",
                           "outbox events waiting to be published",
                           (double) r->last_backlog);
+    enc_metrics_gauge_set("encore_outbox_oldest_age_seconds",
+                          "age of the oldest outbox event waiting to be"
+                          " published, 0 when none waits",
+                          r->last_age);
 }
 
 

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 
 
@@ -715,7 +716,7 @@ cancel_finish(cancel_t *c, long wait_ms)
  * result, else the last one.  Caller PQclear()s it.
  */
 static PGresult *
-await(enc_pg_t *pg, int sent, long ms)
+await_result(enc_pg_t *pg, int sent, long ms)
 {
     int               rc, cancelled = 0;
     PGconn           *conn = pg->conn;
@@ -807,6 +808,33 @@ failed:
     (void) cancel_finish(cancel, 0);
     PQclear(keep);
     return conn_lost(pg, why);
+}
+
+
+/*
+ * await_result, timed: every statement sent (a worker's, a transaction's
+ * BEGIN and COMMIT, a prepare) is an observation of
+ * encore_pg_statement_duration_seconds, from the send to the result,
+ * failures and cancels included (the workers dashboard's statement time)
+ */
+static PGresult *
+await(enc_pg_t *pg, int sent, long ms)
+{
+    double            secs;
+    PGresult         *res;
+    struct timespec   t0, t1;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    res = await_result(pg, sent, ms);
+    if (sent) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+        secs = (double) (t1.tv_sec - t0.tv_sec)
+               + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9;
+        enc_metrics_observe("encore_pg_statement_duration_seconds",
+                            "PostgreSQL statement time, from sending to"
+                            " the result", secs);
+    }
+    return res;
 }
 
 

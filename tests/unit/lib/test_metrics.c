@@ -114,6 +114,61 @@ test_gauges(void **state)
 }
 
 
+static void
+test_histograms(void **state)
+{
+    int    i;
+    char  *t, name[32];
+
+    enc_metrics_reset();
+    enc_metrics_observe("encore_pg_statement_duration_seconds",
+                        "Statement time.\nx", 0.002);
+    enc_metrics_observe("encore_pg_statement_duration_seconds", "ignored",
+                        0.3);
+    enc_metrics_observe("encore_pg_statement_duration_seconds", "", 60);
+    enc_metrics_observe("encore_pg_statement_duration_seconds", "", -1);
+    enc_metrics_observe("bad name", "x", 1);
+    t = render();
+    assert_non_null(strstr(t,
+        "# HELP encore_pg_statement_duration_seconds Statement time. x\n"
+        "# TYPE encore_pg_statement_duration_seconds histogram\n"
+        "encore_pg_statement_duration_seconds_bucket{le=\"0.001\"} 1\n"
+        "encore_pg_statement_duration_seconds_bucket{le=\"0.0025\"} 2\n"));
+    assert_non_null(strstr(t, "_bucket{le=\"0.25\"} 2\n"));
+    assert_non_null(strstr(t, "_bucket{le=\"0.5\"} 3\n"));
+    assert_non_null(strstr(t, "_bucket{le=\"10\"} 3\n"));
+    assert_non_null(strstr(t, "encore_pg_statement_duration_seconds_bucket"
+                              "{le=\"+Inf\"} 4\n"
+                              "encore_pg_statement_duration_seconds_sum"
+                              " 60.302000\n"
+                              "encore_pg_statement_duration_seconds_count"
+                              " 4\n"));
+    assert_null(strstr(t, "bad name"));
+    free(t);
+
+    /* a name is one kind: a counter's name is no histogram, and back */
+    enc_metrics_counter_add("encore_x_total", "x", 1);
+    enc_metrics_observe("encore_x_total", "x", 1);
+    enc_metrics_counter_add("encore_pg_statement_duration_seconds", "x", 1);
+    t = render();
+    assert_null(strstr(t, "encore_x_total_bucket"));
+    assert_null(strstr(t, "\nencore_pg_statement_duration_seconds 1"));
+    free(t);
+
+    /* a full table drops, never grows */
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    for (i = 0; i < ENC_METRICS_HISTOGRAMS_MAX + 2; i++) {
+        snprintf(name, sizeof(name), "h_%d", i);
+        enc_metrics_observe(name, "h", 1);
+    }
+    enc_log_init("test", ENC_LOG_INFO);
+    t = render();
+    assert_non_null(strstr(t, "\nh_0_count 1\n"));
+    assert_null(strstr(t, "\nh_9_count"));
+    free(t);
+}
+
+
 static void *
 hammer(void *arg)
 {
@@ -122,6 +177,7 @@ hammer(void *arg)
     for (i = 0; i < 10000; i++) {
         enc_metrics_http("r", 200, 0.001);
         enc_metrics_counter_add("n_total", "n", 1);
+        enc_metrics_observe("h_seconds", "h", 0.001);
     }
     return NULL;
 }
@@ -144,6 +200,7 @@ test_threads(void **state)
     t = render();
     assert_non_null(strstr(t, "route=\"r\",status=\"2xx\"} 40000\n"));
     assert_non_null(strstr(t, "n_total 40000\n"));
+    assert_non_null(strstr(t, "h_seconds_count 40000\n"));
     free(t);
 }
 
@@ -155,6 +212,7 @@ main(void)
         cmocka_unit_test(test_http_histogram),
         cmocka_unit_test(test_counters),
         cmocka_unit_test(test_gauges),
+        cmocka_unit_test(test_histograms),
         cmocka_unit_test(test_threads),
     };
 

@@ -649,6 +649,37 @@ relay_fixture_fini(db_fixture_t *fx, enc_pg_t *pg, rd_kafka_t *mrk)
 }
 
 
+/* a gauge as rendered, -1 if absent */
+static double
+gauge(const char *name)
+{
+    double   v = -1;
+    char    *buf = NULL, *p, line[128];
+    size_t   len = 0;
+    FILE    *f;
+
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    enc_metrics_render(f);
+    assert_int_equal(fclose(f), 0);
+    (void) snprintf(line, sizeof(line), "\n%s ", name);
+    p = strstr(buf, line);
+    if (p != NULL) {
+        v = strtod(p + strlen(line), NULL);
+    }
+    free(buf);
+    return v;
+}
+
+
+/* encore_outbox_backlog as rendered, -1 if absent */
+static long
+backlog_gauge(void)
+{
+    return (long) gauge("encore_outbox_backlog");
+}
+
+
 /*
  * The relay end to end on PostgreSQL and the mock cluster: rolled-back
  * events never appear; a standby waits while another session holds the
@@ -712,6 +743,13 @@ test_relay_db(void **state)
     /* poll_ms is 10 minutes: only NOTIFY can make this quick */
     add_events(pg, 4, 5);
     assert_int_equal(wait_backlog(pg, 5000), 0);
+    /* nothing waits: no age */
+    for (i = 0; i < 60 && gauge("encore_outbox_oldest_age_seconds") != 0;
+         i++)
+    {
+        usleep(50 * 1000);
+    }
+    assert_true(gauge("encore_outbox_oldest_age_seconds") == 0);
 
     enc_relay_stop();
 
@@ -731,28 +769,6 @@ test_relay_db(void **state)
     }
 
     relay_fixture_fini(&fx, pg, mrk);
-}
-
-
-/* encore_outbox_backlog as rendered, -1 if absent */
-static long
-backlog_gauge(void)
-{
-    long     v = -1;
-    char    *buf = NULL, *p;
-    size_t   len = 0;
-    FILE    *f;
-
-    f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    enc_metrics_render(f);
-    assert_int_equal(fclose(f), 0);
-    p = strstr(buf, "\nencore_outbox_backlog ");
-    if (p != NULL) {
-        v = strtol(p + sizeof("\nencore_outbox_backlog ") - 1, NULL, 10);
-    }
-    free(buf);
-    return v;
 }
 
 
@@ -784,6 +800,7 @@ static void
 test_relay_poison_db(void **state)
 {
     int            i, logfd, left;
+    double         age;
     char           sql[256], want[96];
     enc_pg_t      *pg;
     PGresult      *res;
@@ -838,6 +855,16 @@ test_relay_poison_db(void **state)
         usleep(50 * 1000);
     }
     assert_int_equal(backlog_gauge(), 3);
+    /* and the age of the oldest of them, which only grows while it
+       stays (the relay looks at most once a second) */
+    age = gauge("encore_outbox_oldest_age_seconds");
+    assert_true(age > 0);
+    for (i = 0; i < 100 && gauge("encore_outbox_oldest_age_seconds") <= age;
+         i++)
+    {
+        usleep(50 * 1000);
+    }
+    assert_true(gauge("encore_outbox_oldest_age_seconds") > age);
     enc_relay_stop();
 
     assert_true(file_contains(logfd, want));

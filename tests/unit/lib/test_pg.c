@@ -14,12 +14,15 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "pg.h"
 #include "pg_env.h"
 #include "raw_http.h"
@@ -223,6 +226,66 @@ test_statements(void **state)
     res = enc_pg_exec(pg, "ins", 2, p);
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
+}
+
+
+/* encore_pg_statement_duration_seconds_count as rendered, -1 if absent */
+static long
+statements_timed(void)
+{
+    long     v = -1;
+    char    *buf = NULL, *at;
+    size_t   len = 0;
+    FILE    *f;
+
+    f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    enc_metrics_render(f);
+    assert_int_equal(fclose(f), 0);
+    at = strstr(buf, "\nencore_pg_statement_duration_seconds_count ");
+    if (at != NULL) {
+        v = strtol(strchr(at + 1, ' ') + 1, NULL, 10);
+    }
+    free(buf);
+    return v;
+}
+
+
+/* every statement sent is an observation of the statement time histogram,
+   a failed one too; one refused before sending is not */
+static void
+test_statements_are_timed(void **state)
+{
+    enc_pg_t    *pg;
+    PGresult    *res;
+    const char  *p[1] = { "1" };
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    pg = enc_pg_thread();
+    assert_non_null(pg);
+    PQclear(enc_pg_exec(pg, "get", 1, p));      /* prepared, connected */
+
+    enc_metrics_reset();
+    assert_int_equal(statements_timed(), -1);
+    res = enc_pg_exec(pg, "get", 1, p);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    assert_int_equal(statements_timed(), 1);
+    res = enc_pg_exec_sql(pg, "SELECT pg_sleep(0.03)", 0, NULL);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    assert_int_equal(statements_timed(), 2);
+    res = enc_pg_exec(pg, "bad", 0, NULL);      /* fails to prepare */
+    assert_non_null(res);
+    PQclear(res);
+    assert_int_equal(statements_timed(), 3);
+    assert_null(enc_pg_exec(pg, "nope", 0, NULL));
+    assert_int_equal(statements_timed(), 3);
+    assert_int_equal(enc_pg_begin(pg), 0);
+    assert_int_equal(enc_pg_commit(pg), 0);
+    assert_int_equal(statements_timed(), 5);
 }
 
 
@@ -878,6 +941,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_statements),
+        cmocka_unit_test(test_statements_are_timed),
         cmocka_unit_test(test_check_statements),
         cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_reconnect),
