@@ -31,6 +31,7 @@ RUN_DIR = pathlib.Path(os.environ["ENCORE_RUN_DIR"])
 EDGE_PORT = os.environ["ENCORE_EDGE_PORT"]
 EDGE = "http://127.0.0.1:%s" % EDGE_PORT
 UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
+TOPICS_UNIT = pathlib.Path("/lib/systemd/system/encore-topics.service")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
 # every packaged worker (debian/rules: workers/*/main.c but the probe):
 # encore-edge's /readyz asks them all
@@ -194,6 +195,8 @@ def test_workers_package_layout(installed):
         assert "ENCORE_RUN_DIR" not in conf
         assert pathlib.Path("/usr/share/encore/schemas", w).is_dir()
     assert not pathlib.Path("/usr/sbin/encore-probe").exists()
+    assert os.access("/usr/sbin/encore-topics", os.X_OK)
+    assert pathlib.Path("/usr/share/man/man8/encore-topics.8.gz").is_file()
     assert pwd.getpwnam("encore").pw_shell in ("/usr/sbin/nologin", "/bin/false")
     assert "www-data" in run("id", "-nG", "encore").stdout.split()
     st = os.stat("/run/encore")
@@ -206,13 +209,68 @@ def test_units_verify(installed):
         r = run("systemd-analyze", "verify", "encore-worker@%s.service" % w,
                 check=False)
         assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+    r = run("systemd-analyze", "verify", str(TOPICS_UNIT), check=False)
+    assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
     s = unit_settings(UNIT, "catalog")
     for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                        ("Type", "notify"), ("ReadWritePaths", "/run/encore")]:
         assert s[key] == [value], key
+    # the topics before anything publishes, not at the cost of the worker
+    unit = UNIT.read_text()
+    assert re.search(r"^Wants=.*\bencore-topics\.service\b", unit, re.M), unit
+    assert re.search(r"^After=.*\bencore-topics\.service\b", unit, re.M), unit
+    assert not re.search(r"^(Requires|BindsTo)=.*encore-topics", unit, re.M)
     # only auth writes state (its keys and the JWKS nginx reads)
     dropin = pathlib.Path("/lib/systemd/system/encore-worker@auth.service.d/auth.conf")
     assert "ReadWritePaths=/var/lib/encore" in dropin.read_text()
+
+
+def topic_policy(admin, topic):
+    from confluent_kafka.admin import ConfigResource
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    return admin.describe_configs([res])[res].result(timeout=30)["cleanup.policy"].value
+
+
+def test_topics_unit_makes_the_entity_topics_compacted(installed):
+    """encore-topics.service's ExecStart, carried out the way systemd
+    would (its Environment, then /etc/default/encore-workers), puts back
+    the compaction of an entity topic that lost it."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+    topics = pathlib.Path("/usr/share/encore/topics").read_text().split()
+    assert topics == sorted(p.name[:-len(".json")]
+                            for p in (ROOT / "schemas" / "events").glob("encore.*.json"))
+    s = unit_settings(TOPICS_UNIT, "")
+    assert s["Type"] == ["oneshot"] and s["DynamicUser"] == ["yes"]
+    env = {}
+    for assignment in " ".join(s["Environment"]).split():
+        k, _, v = assignment.partition("=")
+        env[k] = v
+    kafka = "127.0.0.1:%s" % os.environ["ENCORE_KAFKA_PORT"]
+    env["ENCORE_KAFKA_BROKERS"] = kafka       # as /etc/default/encore-workers says
+    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a)
+            for a in s["ExecStart"][0].split()]
+    assert argv[0] == "/usr/sbin/encore-topics" and argv[-len(topics):] == topics, argv
+
+    admin = AdminClient({"bootstrap.servers": kafka})
+    victim = topics[0]
+    res = ConfigResource(ConfigResource.Type.TOPIC, victim, incremental_configs=[
+        ConfigEntry("cleanup.policy", "delete",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([res])[res].result(timeout=30)
+    for _ in range(50):
+        if topic_policy(admin, victim) == "delete":
+            break
+        time.sleep(0.2)
+    assert topic_policy(admin, victim) == "delete"
+
+    r = run(*argv, check=False, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for _ in range(50):
+        if topic_policy(admin, victim) == "compact":
+            break
+        time.sleep(0.2)
+    for t in topics:
+        assert topic_policy(admin, t) == "compact", t
 
 
 def edge_conf(tmp):
