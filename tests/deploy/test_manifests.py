@@ -267,14 +267,55 @@ def test_edge_configuration_loads(tmp_path):
     jwks.write_text(json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "kid": "t",
                                           "use": "sig", "alg": "ES256",
                                           "x": b64(pub.x), "y": b64(pub.y)}]}))
+    # https as components/tls mounts it: tls.conf in its own directory,
+    # the Secret's tls.crt and tls.key beside it (made here)
+    tls = tmp_path / "encore-tls"
+    tls.mkdir()
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-keyout", str(tmp_path / "tls.key"),
+                    "-out", str(tmp_path / "tls.crt")], check=True, capture_output=True)
     for f in (K8S / "base" / "generated" / "edge-conf").glob("*.conf"):
         text = re.sub(r"(?<=[ ])/tmp/", str(tmp_path) + "/", f.read_text())
         text = re.sub(r"server     encore-[a-z]+:8080", "server     127.0.0.1:8080", text)
         text = text.replace("/etc/encore/jwks/jwks.json", str(jwks))
         text = text.replace("include /etc/nginx/modules-enabled/50-mod-http-encore.conf;",
                             "load_module %s;" % so)
+        text = text.replace("/etc/nginx/encore-tls/", str(tls) + "/")
+        text = text.replace("/etc/encore/tls/", str(tmp_path) + "/")
         (tmp_path / f.name).write_text(text)
-    r = subprocess.run(["/usr/sbin/nginx", "-t", "-q", "-p", str(tmp_path) + "/",
-                        "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    for enabled in (False, True):
+        if enabled:
+            (tls / "tls.conf").write_text((tmp_path / "tls.conf").read_text())
+        r = subprocess.run(["/usr/sbin/nginx", "-t", "-q", "-p", str(tmp_path) + "/",
+                            "-c", str(tmp_path / "nginx.conf"), "-e", "stderr"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (enabled, r.stderr)
+    # a certificate that names no OCSP responder: stapling is skipped
+    assert "ssl_stapling" in r.stderr, r.stderr
+
+
+def test_production_serves_https_at_the_edge(overlay):
+    name, docs = overlay
+    edge = [d for d in docs if d["kind"] == "Deployment"
+            and d["metadata"]["name"] == "encore-edge"][0]
+    pod = edge["spec"]["template"]["spec"]
+    ports = {p["name"]: p["containerPort"] for p in pod["containers"][0]["ports"]}
+    mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    svc = [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "encore-edge"][0]
+    policy = [d for d in docs if d["kind"] == "NetworkPolicy"
+              and d["metadata"]["name"] == "encore-edge"][0]
+    policy_ports = {p["port"] for p in policy["spec"]["ingress"][0]["ports"]}
+    if name != "production":
+        assert "https" not in ports and 8443 not in policy_ports
+        return
+    assert ports["https"] == 8443 and 8443 in policy_ports
+    assert {"port": 443, "name": "https", "targetPort": "https"} in svc["spec"]["ports"]
+    assert volumes[mounts["/etc/encore/tls"]]["secret"]["secretName"] == "encore-edge-tls"
+    conf = volumes[mounts["/etc/nginx/encore-tls"]]["configMap"]
+    assert conf["items"] == [{"key": "tls.conf", "path": "tls.conf"}]
+    assert conf["name"].startswith("encore-edge-conf")     # kustomize's hashed name
+    cm = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == conf["name"]][0]
+    assert "listen       8443 ssl http2;" in cm["data"]["tls.conf"]
+    assert "include  /etc/nginx/encore-tls/*.conf;" in cm["data"]["nginx.conf"]

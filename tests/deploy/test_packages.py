@@ -30,6 +30,7 @@ DEB_DIR = pathlib.Path(os.environ.get("ENCORE_DEB_DIR", ROOT / "build" / "deb"))
 RUN_DIR = pathlib.Path(os.environ["ENCORE_RUN_DIR"])
 EDGE_PORT = os.environ["ENCORE_EDGE_PORT"]
 EDGE = "http://127.0.0.1:%s" % EDGE_PORT
+HTTPS_PORT = os.environ["ENCORE_HTTPS_PORT"]
 UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
 TOPICS_UNIT = pathlib.Path("/lib/systemd/system/encore-topics.service")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
@@ -275,17 +276,35 @@ def test_topics_unit_makes_the_entity_topics_compacted(installed):
 
 def edge_conf(tmp):
     """encore-edge's configuration as installed, moved only off the
-    system's port, pid and log files onto the test's."""
+    system's port, pid and log files onto the test's; https enabled the
+    way README.Debian says (tls.conf in tls.d/), with a certificate made
+    here in place of the operator's."""
     conf = tmp / "edge"
     shutil.copytree("/etc/nginx/encore", conf)
     main = conf / "nginx.conf"
     text = main.read_text()
     for old, new in [("listen       80;", "listen       127.0.0.1:%s;" % EDGE_PORT),
                      ("/run/nginx.pid", str(tmp / "nginx.pid")),
-                     ("/var/log/nginx/error.log", str(tmp / "nginx-error.log"))]:
+                     ("/var/log/nginx/error.log", str(tmp / "nginx-error.log")),
+                     ("include  /etc/nginx/encore/tls.d/*.conf;",
+                      "include  %s/tls.d/*.conf;" % conf)]:
         assert old in text, old
         text = text.replace(old, new)
     main.write_text(text)
+    tls = (conf / "tls.conf").read_text()
+    for old, new in [("listen       443 ssl http2;",
+                      "listen       127.0.0.1:%s ssl http2;" % HTTPS_PORT),
+                     ("/etc/nginx/encore/tls/", str(tmp) + "/")]:
+        assert old in tls, old
+        tls = tls.replace(old, new)
+    assert "ssl_stapling         on;" in tls
+    (conf / "tls.conf").write_text(tls)
+    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+        "-nodes", "-days", "2", "-subj", "/CN=localhost",
+        "-addext", "subjectAltName=IP:127.0.0.1",
+        "-keyout", str(tmp / "privkey.pem"), "-out", str(tmp / "fullchain.pem"))
+    assert not list((conf / "tls.d").iterdir())           # off as shipped
+    (conf / "tls.d" / "tls.conf").symlink_to("../tls.conf")
     log = conf / "log.conf"
     log.write_text(log.read_text().replace("/var/log/nginx/encore-access.log",
                                            str(tmp / "nginx-access.log")))
@@ -299,6 +318,16 @@ def test_edge_package(installed):
     assert "root       /usr/share/encore/web;" in text
     assert pathlib.Path("/usr/share/encore/web/index.html").is_file()
     assert (conf / "server.d").is_dir()
+    # https ships off: tls.conf is there, tls.d/ (what nginx.conf
+    # includes) empty until the operator links it with a certificate
+    assert "include  /etc/nginx/encore/tls.d/*.conf;" in text
+    assert not list((conf / "tls.d").iterdir())
+    tls = (conf / "tls.conf").read_text()
+    for line in ("listen       443 ssl http2;",
+                 "ssl_certificate      /etc/nginx/encore/tls/fullchain.pem;",
+                 "ssl_protocols              TLSv1.2 TLSv1.3;",
+                 "ssl_stapling         on;", "ssl_stapling_verify  on;"):
+        assert line in tls, line
     for w in WORKERS:
         assert "server     unix:/run/encore/%s.sock" % w in (conf / "upstreams.conf").read_text()
     assert "/var/lib/encore/jwks.json" in (conf / "jwt.conf").read_text()
@@ -352,6 +381,13 @@ def test_serves_through_system_nginx(installed, unit_tmp):
 
         r = requests.get(EDGE + "/readyz", timeout=10)
         assert r.status_code == 200, r.text
+        assert "Strict-Transport-Security" not in r.headers
+        # https and HTTP/2 with the packaged tls.conf
+        out = run("curl", "-sS", "--http2", "--cacert", str(tmp / "fullchain.pem"),
+                  "-o", "/dev/null", "-D", "-", "-w", "%{http_version}",
+                  "https://127.0.0.1:%s/readyz" % HTTPS_PORT).stdout
+        assert out.startswith("HTTP/2 200") and out.endswith("\n2"), out
+        assert "strict-transport-security: max-age=63072000" in out, out
         r = requests.get(EDGE + "/api/v1/artists?limit=1", timeout=10)
         assert r.status_code == 200, r.text
         assert "items" in r.json()

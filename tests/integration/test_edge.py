@@ -209,12 +209,14 @@ def test_every_error_page_is_problem_json(private_nginx, tmp_path):
 
     conf = tmp_path / "conf"
     conf.mkdir(exist_ok=True)
-    for f in ("errors.conf", "errors-http.conf", "security-headers.conf"):
+    for f in ("errors.conf", "errors-http.conf", "security-headers.conf",
+              "security-headers-http.conf"):
         shutil.copy(RUN_DIR / "conf" / f, conf / f)
     statuses = error_page_statuses()
     assert {411, 416, 501, 505} <= {s for s, _ in statuses}, statuses
     n = private_nginx("""
     include errors-http.conf;
+    include security-headers-http.conf;
     server {
         listen  127.0.0.1:@PORT@;
         include security-headers.conf;

@@ -498,6 +498,8 @@ def contract_nginx():
         text = text.replace(run + "/log/", str(base) + "/")
         text = text.replace(run + "/nginx/", str(base) + "/tmp/")
         text = text.replace(run + "/conf/modules.conf", str(conf / "modules.conf"))
+        # plain http only: the stack's tls.d/ would listen on its https port
+        text = text.replace(run + "/conf/tls.d/", str(conf / "tls.d") + "/")
         text = re.sub(r"listen\s+127\.0\.0\.1:\d+;", "listen 127.0.0.1:%d;" % port, text)
         text = re.sub(r"rate=\S+;", "rate=5r/s;", text)
         text = re.sub(r"burst=\d+", "burst=10", text)
