@@ -112,6 +112,10 @@ struct enc_http_s {
                                           at quiesce */
     atomic_int           started_late; /* connections MHD started since */
     char                 unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    int                  listen_fd;    /* MHD's until the quiesce */
+    int                  shared;       /* the listening socket outlives us:
+                                          a service manager's, or handed
+                                          over to a successor */
     int                  (*ready_check)(void *);
     void                *ready_arg;
     pthread_mutex_t      lock;         /* guards conns and their fields */
@@ -1244,6 +1248,94 @@ failed:
 }
 
 
+/*
+ * The listening socket a service manager (systemd's socket units) or the
+ * predecessor in a hand-over passed: sd_listen_fds(3)'s protocol, without
+ * libsystemd.  LISTEN_PID must be this process and LISTEN_FDS at least 1;
+ * the first descriptor, 3, is used.  The variables are removed, so that
+ * nothing this process starts takes them for its own.  Returns the fd, -1
+ * when none was passed, -2 when one was passed but is not a listening
+ * stream socket (logged).  *ours: it came from a hand-over (LISTEN_FDNAMES
+ * "handover"), so the socket's path is this process's to remove at exit;
+ * a service manager's socket is left alone.
+ */
+static int
+listen_inherited(int *ours)
+{
+    int          fd = 3, type = 0, acc = 0;
+    long         pid, n;
+    char        *end;
+    socklen_t    len;
+    const char  *vpid = getenv("LISTEN_PID"), *vfds = getenv("LISTEN_FDS");
+    const char  *names = getenv("LISTEN_FDNAMES");
+
+    *ours = 0;
+    if (vpid == NULL || vfds == NULL) {
+        return -1;
+    }
+    errno = 0;
+    pid = strtol(vpid, &end, 10);
+    if (errno != 0 || *end != '\0' || pid != (long) getpid()) {
+        return -1;                 /* meant for another process */
+    }
+    n = strtol(vfds, &end, 10);
+    *ours = names != NULL && strcmp(names, "handover") == 0;
+    (void) unsetenv("LISTEN_PID");
+    (void) unsetenv("LISTEN_FDS");
+    (void) unsetenv("LISTEN_FDNAMES");
+    if (errno != 0 || *end != '\0' || n < 1) {
+        enc_log_error("http: LISTEN_FDS \"%s\" names no socket", vfds);
+        return -2;
+    }
+    if (n > 1) {
+        enc_log_warn("http: %ld sockets passed; serving the first only", n);
+    }
+    len = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0
+        || type != SOCK_STREAM)
+    {
+        enc_log_error("http: the passed descriptor 3 is not a stream socket");
+        return -2;
+    }
+    len = sizeof(acc);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0
+        || !acc)
+    {
+        enc_log_error("http: the passed socket 3 is not listening");
+        return -2;
+    }
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+
+/* the address of a passed socket, for the log ("unix:/run/x.sock") */
+static void
+socket_name(int fd, char *buf, size_t len)
+{
+    char                     host[64];
+    socklen_t                sl;
+    struct sockaddr_storage  ss;
+    struct sockaddr_un      *un = (struct sockaddr_un *) &ss;
+
+    sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(fd, (struct sockaddr *) &ss, &sl) != 0) {
+        snprintf(buf, len, "fd %d", fd);
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, len, "unix:%s", un->sun_path[0] != '\0'
+                 ? un->sun_path : "(abstract)");
+    } else if (getnameinfo((struct sockaddr *) &ss, sl, host, sizeof(host),
+                           NULL, 0, NI_NUMERICHOST) == 0)
+    {
+        snprintf(buf, len, "tcp:%s:%d", host,
+                 ntohs(((struct sockaddr_in *) &ss)->sin_port));
+    } else {
+        snprintf(buf, len, "fd %d", fd);
+    }
+}
+
+
 static int
 listen_tcp(const char *spec)
 {
@@ -1307,7 +1399,8 @@ listen_tcp(const char *spec)
 enc_http_t *
 enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
 {
-    int          fd = -1;
+    int          fd = -1, ours = 0;
+    char         name[160];
     unsigned     flags;
     const char  *listen_spec;
     enc_http_t  *h;
@@ -1325,6 +1418,7 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     atomic_init(&h->quiesced, 0);
     atomic_init(&h->adopted, 0);
     atomic_init(&h->started_late, 0);
+    h->listen_fd = -1;
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
         free(h);
         return NULL;
@@ -1339,7 +1433,26 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     if (listen_spec == NULL) {
         goto failed;
     }
-    if (strncmp(listen_spec, "unix:", 5) == 0) {
+    /* a passed socket is bound already: its path is not unlinked and
+       bound again (the predecessor or the service manager keeps serving
+       it meanwhile) */
+    fd = listen_inherited(&ours);
+    if (fd >= 0) {
+        socket_name(fd, name, sizeof(name));
+        if (strcmp(name, listen_spec) != 0) {
+            enc_log_warn("http: serving the passed socket %s, not"
+                         " http.listen %s", name, listen_spec);
+        }
+        h->shared = !ours;
+        if (ours && strncmp(name, "unix:/", 6) == 0
+            && strlen(name + 5) < sizeof(h->unix_path))
+        {
+            memcpy(h->unix_path, name + 5, strlen(name + 5) + 1);
+        }
+        listen_spec = name;
+    } else if (fd == -2) {
+        fd = -1;
+    } else if (strncmp(listen_spec, "unix:", 5) == 0) {
         fd = listen_unix(h, listen_spec + 5, c);
     } else if (strncmp(listen_spec, "tcp:", 4) == 0) {
         fd = listen_tcp(listen_spec + 4);
@@ -1371,15 +1484,17 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
                       listen_spec);
         goto failed;
     }
-    enc_log_info("http: listening on %s with %ld threads", listen_spec,
-                 enc_config_int(c, "http.threads"));
+    h->listen_fd = fd;
+    enc_log_info("http: listening on %s with %ld threads%s", listen_spec,
+                 enc_config_int(c, "http.threads"),
+                 ours ? " (handed over)" : h->shared ? " (passed)" : "");
     return h;
 
 failed:
     if (fd >= 0) {
         close(fd);
     }
-    if (h->unix_path[0] != '\0') {
+    if (h->unix_path[0] != '\0' && !ours) {
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);
@@ -1444,6 +1559,17 @@ enc_http_quiesce(enc_http_t *h)
     if (h == NULL || atomic_exchange(&h->quiesced, 1)) {
         return;
     }
+    if (h->shared) {
+        /* the socket, its path and its accept queue are the successor's
+           (or the service manager's, which starts one): only stop
+           accepting from it */
+        fd = MHD_quiesce_daemon(h->d);
+        h->listen_fd = -1;
+        if (fd != MHD_INVALID_SOCKET) {
+            close(fd);
+        }
+        return;
+    }
     /* first, so that no client can connect by path any more: the accept
        queue adopt_queued empties is then the last one */
     if (h->unix_path[0] != '\0') {
@@ -1451,9 +1577,27 @@ enc_http_quiesce(enc_http_t *h)
         h->unix_path[0] = '\0';
     }
     fd = MHD_quiesce_daemon(h->d);
+    h->listen_fd = -1;
     if (fd != MHD_INVALID_SOCKET) {
         adopt_queued(h, fd);
         close(fd);
+    }
+}
+
+
+int
+enc_http_listen_fd(enc_http_t *h)
+{
+    return h != NULL && !atomic_load(&h->quiesced) ? h->listen_fd : -1;
+}
+
+
+void
+enc_http_share(enc_http_t *h)
+{
+    if (h != NULL) {
+        h->shared = 1;
+        h->unix_path[0] = '\0';
     }
 }
 
@@ -1555,7 +1699,7 @@ enc_http_stop(enc_http_t *h)
     /* after quiesce MHD no longer owns the listen socket; before it,
        MHD_stop_daemon closes it */
     MHD_stop_daemon(h->d);
-    if (h->unix_path[0] != '\0') {
+    if (h->unix_path[0] != '\0' && !h->shared) {
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);
