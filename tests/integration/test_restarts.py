@@ -166,11 +166,12 @@ def test_rolling_restart_drops_nothing(mix):
     names = _restartable()
     assert {"auth", "catalog", "content", "comments", "feedback", "search"} <= set(names)
     before = {w: pid_of(w) for w in names}
+    binaries = {}
 
     with Load(mix) as load:
         time.sleep(2)
         for i, w in enumerate(names):
-            _new_binary(w)
+            binaries[w] = _new_binary(w)
             r = stack("restart-worker", w, check=False)
             assert r.returncode == 0, (w, r.stdout, r.stderr)
             if i in (1, len(names) // 2 + 1):
@@ -182,6 +183,8 @@ def test_rolling_restart_drops_nothing(mix):
     after = {w: pid_of(w) for w in names}
     for w in names:
         assert after[w] and after[w] != before[w], (w, before[w], after[w])
+        # the successor runs the new file, not the replaced one
+        assert os.readlink("/proc/%d/exe" % after[w]) == str(binaries[w]), w
     _check_all_ready(names)
     assert load.sent > 0 and all(n > 0 for n in load.by_path.values()), load.by_path
     assert load.failures == [], "%d of %d requests failed: %s" % (

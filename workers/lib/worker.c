@@ -479,7 +479,7 @@ static pid_t
 handover(enc_http_t *h, const enc_config_t *c, char **argv,
          const sigset_t *set)
 {
-    int              p[2] = { -1, -1 }, lfd, rfd = -1, sig, rc;
+    int              p[2] = { -1, -1 }, lfd, rfd = -1, sig, rc, fd, maxfd;
     char             path[PATH_MAX], ev_pid[40], ev_ready[40], buf[16];
     char             ev_fds[] = "LISTEN_FDS=1";
     char             ev_names[] = "LISTEN_FDNAMES=handover";
@@ -519,6 +519,10 @@ handover(enc_http_t *h, const enc_config_t *c, char **argv,
         goto failed;
     }
     sigemptyset(&none);
+    maxfd = (int) sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536) {
+        maxfd = 65536;
+    }
 
     (void) fflush(NULL);
     pid = fork();
@@ -539,8 +543,13 @@ handover(enc_http_t *h, const enc_config_t *c, char **argv,
             _exit(126);
         }
         /* nothing else of this process's: its database and Kafka
-           connections stay its own */
-        (void) close_range(HANDOVER_READY_FD + 1, ~0U, 0);
+           connections stay its own (one by one where a seccomp filter
+           refuses close_range) */
+        if (close_range(HANDOVER_READY_FD + 1, ~0U, 0) != 0) {
+            for (fd = HANDOVER_READY_FD + 1; fd < maxfd; fd++) {
+                (void) close(fd);
+            }
+        }
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         execve(path, argv, env);
         _exit(127);
