@@ -155,7 +155,8 @@ class UnitProcess:
         # the service requires its socket unit: systemd passes the socket
         # as descriptor 3, LISTEN_PID naming the service's process (the
         # shell's pid, which exec keeps)
-        assert "encore-worker@%i.socket" in s.get("Requires", [""])[0].replace(instance, "%i")
+        requires = unit_settings(UNIT, instance, "Unit").get("Requires", [])
+        assert "encore-worker@%s.socket" % instance in requires, requires
         self.sock, self.sock_path = unit_socket(instance)
         env["LISTEN_FDS"] = "1"
         env["LISTEN_FDNAMES"] = "encore-worker@%s.socket" % instance

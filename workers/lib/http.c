@@ -14,8 +14,13 @@
  * stopping at the first moment no request is in flight would close
  * sockets nginx may be writing a request to (a 502, and a POST it will not
  * retry).  Once quiesced, every answer carries "Connection: close" and
- * connections with no request open are shut down after IDLE_CLOSE_MS;
- * enc_http_drain waits for libmicrohttpd's connection count to reach 0.
+ * connections with no request open are shut down after
+ * drain.idle_close_ms; enc_http_drain waits for libmicrohttpd's connection
+ * count to reach 0.  That is longer than the edge keeps an idle upstream
+ * connection (keepalive_timeout, conf/upstreams.conf), so nginx closes its
+ * own idle ones first, which has no race: it never picks a connection it
+ * closed, while it may pick one this side is shutting down (a POST in it
+ * would fail, not retried).
  * The connections are known through MHD_OPTION_NOTIFY_CONNECTION (conn_t).
  */
 #include <arpa/inet.h>
@@ -56,9 +61,6 @@
 #define CONN_MEMORY_LIMIT  (128 * 1024)
 /* /readyz's deadline for its database round trip */
 #define READYZ_TIMEOUT_MS  2000
-/* while draining, a connection idle this long with nothing unread is shut
-   down: a fresh one gets the time for its client's first request */
-#define IDLE_CLOSE_MS      100
 #define DRAIN_POLL_MS      10
 
 enum {
@@ -105,6 +107,7 @@ struct enc_http_s {
     void                *app;
     size_t               max_body;
     int                  log_requests;  /* log.requests */
+    long                 idle_close_ms; /* drain.idle_close_ms */
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
@@ -1413,6 +1416,7 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
     h->log_requests = enc_config_bool(c, "log.requests");
+    h->idle_close_ms = enc_config_int(c, "drain.idle_close_ms");
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
@@ -1625,14 +1629,15 @@ ms_since(const struct timespec *t, const struct timespec *now)
 
 /*
  * Shuts down the connections that have no request open, have been idle
- * for IDLE_CLOSE_MS and hold no unread bytes (a request arriving).  The
+ * for drain.idle_close_ms and hold no unread bytes (a request arriving).  The
  * connection's pool thread then reads EOF and closes it; the client sees
  * the close on its idle connection and does not reuse it.  The window in
  * which a client picks the connection just as it is shut down cannot be
  * closed from this side; it is the one every HTTP/1.1 server closing idle
  * connections has, and these checks keep it to the instant itself (and to
  * a client whose request headers are still arriving piecemeal, which
- * nginx, writing them at once, is not).
+ * nginx, writing them at once, is not).  nginx never meets it: it closes
+ * its idle connections sooner (see the top of this file).
  */
 static void
 close_idle(enc_http_t *h)
@@ -1645,7 +1650,7 @@ close_idle(enc_http_t *h)
     pthread_mutex_lock(&h->lock);
     for (c = h->conns; c != NULL; c = c->next) {
         if (c->busy || c->closing
-            || ms_since(&c->idle_since, &now) < IDLE_CLOSE_MS
+            || ms_since(&c->idle_since, &now) < h->idle_close_ms
             || ioctl(c->fd, FIONREAD, &unread) != 0 || unread > 0)
         {
             continue;

@@ -131,7 +131,8 @@ void        enc_http_share(enc_http_t *h);
 unsigned    enc_http_connections(enc_http_t *h);
 /* quiesce, then wait up to timeout_ms until every connection is closed:
    each closes after its current request, and one with no request open is
-   shut down once idle for 100 ms (a client's keepalive pool).  Returns 0,
+   shut down once idle for drain.idle_close_ms (a client's keepalive
+   pool; the edge closes its own sooner).  Returns 0,
    or the number of handlers still running at the deadline: threads that
    enc_http_stop would wait for */
 int         enc_http_drain(enc_http_t *h, long timeout_ms);

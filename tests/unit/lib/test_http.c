@@ -853,6 +853,9 @@ drain_server(enc_config_t **cp, const char *threads)
                                     sizeof(err)), 0);
     assert_int_equal(enc_config_set(c, "http.socket_group", "", err,
                                     sizeof(err)), 0);
+    /* idle connections closed sooner than the edge's 3 s default */
+    assert_int_equal(enc_config_set(c, "drain.idle_close_ms", "100", err,
+                                    sizeof(err)), 0);
     h = enc_http_start(c, drain_routes, NULL);
     assert_non_null(h);
     atomic_store(&hold_entered, 0);
@@ -1026,6 +1029,8 @@ test_passed_socket(void **state)
     assert_int_equal(enc_config_set(c, "http.listen", listen_spec, err,
                                     sizeof(err)), 0);
     assert_int_equal(enc_config_set(c, "http.socket_group", "", err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "drain.idle_close_ms", "100", err,
                                     sizeof(err)), 0);
     h = enc_http_start(c, drain_routes, NULL);
     assert_non_null(h);

@@ -155,6 +155,7 @@ worker_env(const char *listen, const char *drain_ms)
     setenv("ENCORE_OUTBOX_ENABLED", "false", 1);
     setenv("ENCORE_MIGRATIONS_DIR", w_dir, 1);
     setenv("ENCORE_DRAIN_TIMEOUT_MS", drain_ms, 1);
+    setenv("ENCORE_DRAIN_IDLE_CLOSE_MS", "100", 1);
     setenv("ENCORE_LOG_LEVEL", "info", 1);
     if (w_file[0] != '\0') {
         setenv("ENCORE_LOG_FILE", w_file, 1);
