@@ -4,13 +4,16 @@ with dpkg, the system nginx loads the module through the package's
 snippet and serves encore-edge's configuration, the workers
 are started the way encore-worker@.service says (systemd is not PID 1
 here: its User, environment, credentials and ExecStart are read from the
-installed unit and carried out by hand, its NOTIFY_SOCKET included), and a
-request is served end to end, JWT included.  Then the packages are purged.
+installed unit and carried out by hand, its NOTIFY_SOCKET included, and
+the listening socket encore-worker@.socket describes is made and passed
+as systemd passes it, LISTEN_FDS), and a request is served end to end,
+JWT included.  Then the packages are purged.
 
 Run by auto/test's "deploy" suite, as root (dpkg), with the .deb files in
 $ENCORE_DEB_DIR and PostgreSQL and Kafka from `auto/stack start-infra`
 under $ENCORE_RUN_DIR.
 """
+import grp
 import os
 import pathlib
 import pwd
@@ -33,6 +36,7 @@ EDGE = "http://127.0.0.1:%s" % EDGE_PORT
 HTTPS_PORT = os.environ["ENCORE_HTTPS_PORT"]
 UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
 TOPICS_UNIT = pathlib.Path("/lib/systemd/system/encore-topics.service")
+SOCKET_UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.socket")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
 # every packaged worker (debian/rules: workers/*/main.c but the probe):
 # encore-edge's /readyz asks them all
@@ -47,8 +51,8 @@ def run(*cmd, **kw):
     return subprocess.run(list(cmd), **kw)
 
 
-def unit_settings(path, instance):
-    """The [Service] settings of a unit file, %i and %d resolved, as
+def unit_settings(path, instance, want="Service"):
+    """The [Service] (or want's) settings of a unit file, %i resolved, as
     name -> list of values (a key may repeat)."""
     out, section = {}, None
     for line in path.read_text().splitlines():
@@ -58,7 +62,7 @@ def unit_settings(path, instance):
         if line.startswith("["):
             section = line.strip("[]")
             continue
-        if section != "Service":
+        if section != want:
             continue
         key, _, value = line.partition("=")
         value = value.replace("%i", instance)
@@ -100,6 +104,22 @@ class Notify:
                 return msg
 
 
+def unit_socket(instance):
+    """The listening socket encore-worker@<instance>.socket describes,
+    made as systemd makes it (owner, group, mode, backlog)."""
+    s = unit_settings(SOCKET_UNIT, instance, "Socket")
+    path = s["ListenStream"][0]
+    if os.path.exists(path):
+        os.unlink(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    os.chown(path, pwd.getpwnam(s["SocketUser"][0]).pw_uid,
+             grp.getgrnam(s["SocketGroup"][0]).gr_gid)
+    os.chmod(path, int(s["SocketMode"][0], 8))
+    sock.listen(int(s.get("Backlog", ["128"])[0]))
+    return sock, path
+
+
 class UnitProcess:
     """One encore-worker@<instance> started as the unit says."""
 
@@ -134,16 +154,30 @@ class UnitProcess:
         env["NOTIFY_SOCKET"] = self.notify.path
         umask = int(s.get("UMask", ["0022"])[0], 8)
         argv = s["ExecStart"][0].split()
+        # the service requires its socket unit: systemd passes the socket
+        # as descriptor 3, LISTEN_PID naming the service's process (the
+        # shell's pid, which exec keeps)
+        requires = unit_settings(UNIT, instance, "Unit").get("Requires", [])
+        assert "encore-worker@%s.socket" % instance in requires, requires
+        self.sock, self.sock_path = unit_socket(instance)
+        env["LISTEN_FDS"] = "1"
+        env["LISTEN_FDNAMES"] = "encore-worker@%s.socket" % instance
+        fd = self.sock.fileno()
+
+        def child():
+            os.umask(umask)
+            os.dup2(fd, 3)
         self.log_path = tmp / (instance + ".log")
         self.log = open(self.log_path, "w")
         # User=, Group= and the user's supplementary groups (www-data, for
         # the socket's group), NoNewPrivileges=, no capabilities
         self.proc = subprocess.Popen(
-            ["setpriv", "--reuid=" + user, "--regid=" + s["Group"][0],
+            ["/bin/sh", "-c", 'LISTEN_PID=$$ && export LISTEN_PID && exec "$@"', "sh",
+             "setpriv", "--reuid=" + user, "--regid=" + s["Group"][0],
              "--init-groups", "--no-new-privs", "--inh-caps=-all",
              "--bounding-set=-all", "--"] + argv,
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
-            preexec_fn=lambda: os.umask(umask))
+            pass_fds=(3,), preexec_fn=child)
         self.instance = instance
 
     def ready(self):
@@ -157,6 +191,11 @@ class UnitProcess:
         rc = self.proc.wait(timeout=60)
         self.log.close()
         self.notify.sock.close()
+        # a passed socket is systemd's: the worker leaves it in place
+        # (RemoveOnStop= removes it with the socket unit)
+        assert os.path.exists(self.sock_path)
+        self.sock.close()
+        os.unlink(self.sock_path)
         return stopping, rc
 
 
@@ -208,8 +247,12 @@ def test_workers_package_layout(installed):
 def test_units_verify(installed):
     for w in WORKERS:
         r = run("systemd-analyze", "verify", "encore-worker@%s.service" % w,
-                check=False)
+                "encore-worker@%s.socket" % w, check=False)
         assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+        # the socket systemd holds is the one the worker's settings name
+        sock = unit_settings(SOCKET_UNIT, w, "Socket")
+        conf = pathlib.Path("/etc/encore/%s.conf" % w).read_text()
+        assert "http.listen = unix:%s" % sock["ListenStream"][0] in conf
     r = run("systemd-analyze", "verify", str(TOPICS_UNIT), check=False)
     assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
     s = unit_settings(UNIT, "catalog")
@@ -368,6 +411,7 @@ def test_serves_through_system_nginx(installed, unit_tmp):
             st = os.stat(sock)
             assert (st.st_mode & 0o777) == 0o660
             assert st.st_gid == pwd.getpwnam("www-data").pw_gid
+            assert "(passed)" in p.log_path.read_text()
         assert pathlib.Path("/var/lib/encore/jwks.json").is_file()
 
         conf = edge_conf(tmp)

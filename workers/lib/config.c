@@ -103,6 +103,18 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
     { "drain.timeout_ms", ENC_CONF_INT, "15000", 0, 600000, 0,
       "how long SIGTERM waits for in-flight requests (above"
       " db.statement_timeout_ms + 1.2 s, so a slow statement can end)" },
+    { "drain.idle_close_ms", ENC_CONF_INT, "3000", 0, 600000, 0,
+      "while draining, a connection idle this long with nothing unread is"
+      " closed; above the edge's upstream keepalive_timeout (2 s), so that"
+      " nginx closes its idle connections first and never sends a request"
+      " on one being closed" },
+    { "drain.handover_timeout_ms", ENC_CONF_INT, "120000", 1000, 86400000,
+      0,
+      "how long SIGUSR2 waits for the successor (the binary on disk, on"
+      " the same socket) to serve before giving up and serving on" },
+    { "pid.file", ENC_CONF_STR, "", 0, 0, 0,
+      "file the server writes its pid to once it serves (a successor"
+      " after SIGUSR2 writes its own) and removes at exit (empty = none)" },
     { "migrations.dir", ENC_CONF_STR, "schemas", 0, 0, 0,
       "directory holding runtime/ and <schema>/ migrations" },
     { "cursor.secret_file", ENC_CONF_STR, "", 0, 0, 0,

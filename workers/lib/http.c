@@ -14,8 +14,13 @@
  * stopping at the first moment no request is in flight would close
  * sockets nginx may be writing a request to (a 502, and a POST it will not
  * retry).  Once quiesced, every answer carries "Connection: close" and
- * connections with no request open are shut down after IDLE_CLOSE_MS;
- * enc_http_drain waits for libmicrohttpd's connection count to reach 0.
+ * connections with no request open are shut down after
+ * drain.idle_close_ms; enc_http_drain waits for libmicrohttpd's connection
+ * count to reach 0.  That is longer than the edge keeps an idle upstream
+ * connection (keepalive_timeout, conf/upstreams.conf), so nginx closes its
+ * own idle ones first, which has no race: it never picks a connection it
+ * closed, while it may pick one this side is shutting down (a POST in it
+ * would fail, not retried).
  * The connections are known through MHD_OPTION_NOTIFY_CONNECTION (conn_t).
  */
 #include <arpa/inet.h>
@@ -56,9 +61,6 @@
 #define CONN_MEMORY_LIMIT  (128 * 1024)
 /* /readyz's deadline for its database round trip */
 #define READYZ_TIMEOUT_MS  2000
-/* while draining, a connection idle this long with nothing unread is shut
-   down: a fresh one gets the time for its client's first request */
-#define IDLE_CLOSE_MS      100
 #define DRAIN_POLL_MS      10
 
 enum {
@@ -105,6 +107,7 @@ struct enc_http_s {
     void                *app;
     size_t               max_body;
     int                  log_requests;  /* log.requests */
+    long                 idle_close_ms; /* drain.idle_close_ms */
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
@@ -112,6 +115,10 @@ struct enc_http_s {
                                           at quiesce */
     atomic_int           started_late; /* connections MHD started since */
     char                 unix_path[sizeof(((struct sockaddr_un *) 0)->sun_path)];
+    int                  listen_fd;    /* MHD's until the quiesce */
+    int                  shared;       /* the listening socket outlives us:
+                                          a service manager's, or handed
+                                          over to a successor */
     int                  (*ready_check)(void *);
     void                *ready_arg;
     pthread_mutex_t      lock;         /* guards conns and their fields */
@@ -1244,6 +1251,94 @@ failed:
 }
 
 
+/*
+ * The listening socket a service manager (systemd's socket units) or the
+ * predecessor in a hand-over passed: sd_listen_fds(3)'s protocol, without
+ * libsystemd.  LISTEN_PID must be this process and LISTEN_FDS at least 1;
+ * the first descriptor, 3, is used.  The variables are removed, so that
+ * nothing this process starts takes them for its own.  Returns the fd, -1
+ * when none was passed, -2 when one was passed but is not a listening
+ * stream socket (logged).  *ours: it came from a hand-over (LISTEN_FDNAMES
+ * "handover"), so the socket's path is this process's to remove at exit;
+ * a service manager's socket is left alone.
+ */
+static int
+listen_inherited(int *ours)
+{
+    int          fd = 3, type = 0, acc = 0;
+    long         pid, n;
+    char        *end;
+    socklen_t    len;
+    const char  *vpid = getenv("LISTEN_PID"), *vfds = getenv("LISTEN_FDS");
+    const char  *names = getenv("LISTEN_FDNAMES");
+
+    *ours = 0;
+    if (vpid == NULL || vfds == NULL) {
+        return -1;
+    }
+    errno = 0;
+    pid = strtol(vpid, &end, 10);
+    if (errno != 0 || *end != '\0' || pid != (long) getpid()) {
+        return -1;                 /* meant for another process */
+    }
+    n = strtol(vfds, &end, 10);
+    *ours = names != NULL && strcmp(names, "handover") == 0;
+    (void) unsetenv("LISTEN_PID");
+    (void) unsetenv("LISTEN_FDS");
+    (void) unsetenv("LISTEN_FDNAMES");
+    if (errno != 0 || *end != '\0' || n < 1) {
+        enc_log_error("http: LISTEN_FDS \"%s\" names no socket", vfds);
+        return -2;
+    }
+    if (n > 1) {
+        enc_log_warn("http: %ld sockets passed; serving the first only", n);
+    }
+    len = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0
+        || type != SOCK_STREAM)
+    {
+        enc_log_error("http: the passed descriptor 3 is not a stream socket");
+        return -2;
+    }
+    len = sizeof(acc);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0
+        || !acc)
+    {
+        enc_log_error("http: the passed socket 3 is not listening");
+        return -2;
+    }
+    (void) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+
+/* the address of a passed socket, for the log ("unix:/run/x.sock") */
+static void
+socket_name(int fd, char *buf, size_t len)
+{
+    char                     host[64];
+    socklen_t                sl;
+    struct sockaddr_storage  ss;
+    struct sockaddr_un      *un = (struct sockaddr_un *) &ss;
+
+    sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getsockname(fd, (struct sockaddr *) &ss, &sl) != 0) {
+        snprintf(buf, len, "fd %d", fd);
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, len, "unix:%s", un->sun_path[0] != '\0'
+                 ? un->sun_path : "(abstract)");
+    } else if (getnameinfo((struct sockaddr *) &ss, sl, host, sizeof(host),
+                           NULL, 0, NI_NUMERICHOST) == 0)
+    {
+        snprintf(buf, len, "tcp:%s:%d", host,
+                 ntohs(((struct sockaddr_in *) &ss)->sin_port));
+    } else {
+        snprintf(buf, len, "fd %d", fd);
+    }
+}
+
+
 static int
 listen_tcp(const char *spec)
 {
@@ -1307,7 +1402,8 @@ listen_tcp(const char *spec)
 enc_http_t *
 enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
 {
-    int          fd = -1;
+    int          fd = -1, ours = 0;
+    char         name[160];
     unsigned     flags;
     const char  *listen_spec;
     enc_http_t  *h;
@@ -1320,11 +1416,13 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
     h->log_requests = enc_config_bool(c, "log.requests");
+    h->idle_close_ms = enc_config_int(c, "drain.idle_close_ms");
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
     atomic_init(&h->adopted, 0);
     atomic_init(&h->started_late, 0);
+    h->listen_fd = -1;
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
         free(h);
         return NULL;
@@ -1339,7 +1437,26 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     if (listen_spec == NULL) {
         goto failed;
     }
-    if (strncmp(listen_spec, "unix:", 5) == 0) {
+    /* a passed socket is bound already: its path is not unlinked and
+       bound again (the predecessor or the service manager keeps serving
+       it meanwhile) */
+    fd = listen_inherited(&ours);
+    if (fd >= 0) {
+        socket_name(fd, name, sizeof(name));
+        if (strcmp(name, listen_spec) != 0) {
+            enc_log_warn("http: serving the passed socket %s, not"
+                         " http.listen %s", name, listen_spec);
+        }
+        h->shared = !ours;
+        if (ours && strncmp(name, "unix:/", 6) == 0
+            && strlen(name + 5) < sizeof(h->unix_path))
+        {
+            memcpy(h->unix_path, name + 5, strlen(name + 5) + 1);
+        }
+        listen_spec = name;
+    } else if (fd == -2) {
+        fd = -1;
+    } else if (strncmp(listen_spec, "unix:", 5) == 0) {
         fd = listen_unix(h, listen_spec + 5, c);
     } else if (strncmp(listen_spec, "tcp:", 4) == 0) {
         fd = listen_tcp(listen_spec + 4);
@@ -1371,15 +1488,17 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
                       listen_spec);
         goto failed;
     }
-    enc_log_info("http: listening on %s with %ld threads", listen_spec,
-                 enc_config_int(c, "http.threads"));
+    h->listen_fd = fd;
+    enc_log_info("http: listening on %s with %ld threads%s", listen_spec,
+                 enc_config_int(c, "http.threads"),
+                 ours ? " (handed over)" : h->shared ? " (passed)" : "");
     return h;
 
 failed:
     if (fd >= 0) {
         close(fd);
     }
-    if (h->unix_path[0] != '\0') {
+    if (h->unix_path[0] != '\0' && !ours) {
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);
@@ -1444,6 +1563,17 @@ enc_http_quiesce(enc_http_t *h)
     if (h == NULL || atomic_exchange(&h->quiesced, 1)) {
         return;
     }
+    if (h->shared) {
+        /* the socket, its path and its accept queue are the successor's
+           (or the service manager's, which starts one): only stop
+           accepting from it */
+        fd = MHD_quiesce_daemon(h->d);
+        h->listen_fd = -1;
+        if (fd != MHD_INVALID_SOCKET) {
+            close(fd);
+        }
+        return;
+    }
     /* first, so that no client can connect by path any more: the accept
        queue adopt_queued empties is then the last one */
     if (h->unix_path[0] != '\0') {
@@ -1451,9 +1581,27 @@ enc_http_quiesce(enc_http_t *h)
         h->unix_path[0] = '\0';
     }
     fd = MHD_quiesce_daemon(h->d);
+    h->listen_fd = -1;
     if (fd != MHD_INVALID_SOCKET) {
         adopt_queued(h, fd);
         close(fd);
+    }
+}
+
+
+int
+enc_http_listen_fd(enc_http_t *h)
+{
+    return h != NULL && !atomic_load(&h->quiesced) ? h->listen_fd : -1;
+}
+
+
+void
+enc_http_share(enc_http_t *h)
+{
+    if (h != NULL) {
+        h->shared = 1;
+        h->unix_path[0] = '\0';
     }
 }
 
@@ -1481,14 +1629,15 @@ ms_since(const struct timespec *t, const struct timespec *now)
 
 /*
  * Shuts down the connections that have no request open, have been idle
- * for IDLE_CLOSE_MS and hold no unread bytes (a request arriving).  The
+ * for drain.idle_close_ms and hold no unread bytes (a request arriving).  The
  * connection's pool thread then reads EOF and closes it; the client sees
  * the close on its idle connection and does not reuse it.  The window in
  * which a client picks the connection just as it is shut down cannot be
  * closed from this side; it is the one every HTTP/1.1 server closing idle
  * connections has, and these checks keep it to the instant itself (and to
  * a client whose request headers are still arriving piecemeal, which
- * nginx, writing them at once, is not).
+ * nginx, writing them at once, is not).  nginx never meets it: it closes
+ * its idle connections sooner (see the top of this file).
  */
 static void
 close_idle(enc_http_t *h)
@@ -1501,7 +1650,7 @@ close_idle(enc_http_t *h)
     pthread_mutex_lock(&h->lock);
     for (c = h->conns; c != NULL; c = c->next) {
         if (c->busy || c->closing
-            || ms_since(&c->idle_since, &now) < IDLE_CLOSE_MS
+            || ms_since(&c->idle_since, &now) < h->idle_close_ms
             || ioctl(c->fd, FIONREAD, &unread) != 0 || unread > 0)
         {
             continue;
@@ -1555,7 +1704,7 @@ enc_http_stop(enc_http_t *h)
     /* after quiesce MHD no longer owns the listen socket; before it,
        MHD_stop_daemon closes it */
     MHD_stop_daemon(h->d);
-    if (h->unix_path[0] != '\0') {
+    if (h->unix_path[0] != '\0' && !h->shared) {
         (void) unlink(h->unix_path);
     }
     enc_router_free(h->router);

@@ -112,13 +112,27 @@ void        enc_http_set_ready_check(enc_http_t *h, int (*check)(void *),
                                      void *arg);
 /* stop accepting: the unix socket is removed, connections already in the
    accept queue are still served; from then on every answer carries
-   "Connection: close" and /readyz is 503 */
+   "Connection: close" and /readyz is 503.  Once shared (below), or on a
+   socket a service manager passed, only the accepting stops: the socket,
+   its path and its queue stay for the process that serves them next */
 void        enc_http_quiesce(enc_http_t *h);
+/*
+ * The listening socket (to pass to a successor), -1 once quiesced.  When
+ * LISTEN_PID is this process and LISTEN_FDS >= 1 (sd_listen_fds(3): a
+ * systemd socket unit, or a predecessor's hand-over, which also sets
+ * LISTEN_FDNAMES=handover), enc_http_start serves descriptor 3 instead of
+ * binding http.listen, and removes the three variables.
+ */
+int         enc_http_listen_fd(enc_http_t *h);
+/* the listening socket now has another process serving it: the quiesce,
+   the drain and the stop leave it, its path and its queue alone */
+void        enc_http_share(enc_http_t *h);
 /* open client connections, libmicrohttpd's count */
 unsigned    enc_http_connections(enc_http_t *h);
 /* quiesce, then wait up to timeout_ms until every connection is closed:
    each closes after its current request, and one with no request open is
-   shut down once idle for 100 ms (a client's keepalive pool).  Returns 0,
+   shut down once idle for drain.idle_close_ms (a client's keepalive
+   pool; the edge closes its own sooner).  Returns 0,
    or the number of handlers still running at the deadline: threads that
    enc_http_stop would wait for */
 int         enc_http_drain(enc_http_t *h, long timeout_ms);

@@ -2,10 +2,14 @@
  * worker: enc_worker_main.  See worker.h.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +19,15 @@
 
 
 #define DB_WAIT_MS_MAX  30000    /* how long start-up waits for PostgreSQL */
+/* the descriptors a successor gets: the listening socket (sd_listen_fds'
+   first) and the pipe it says "ready" on */
+#define HANDOVER_LISTEN_FD  3
+#define HANDOVER_READY_FD   4
+
+extern char **environ;
+
+/* set from ENCORE_HANDOVER_FD at start: the predecessor's pipe */
+static int  handover_fd = -1;
 
 
 int
@@ -222,8 +235,27 @@ log_file_open(const enc_config_t *c)
 }
 
 
-/* blocks until SIGTERM or SIGINT; SIGHUP is logged and ignored, SIGUSR1
-   reopens log.file */
+/* reaps exited children: a successor that failed, or one given up on */
+static void
+reap_children(void)
+{
+    int    st;
+    pid_t  pid;
+
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        if (WIFEXITED(st)) {
+            enc_log_info("worker: child %d exited with %d", (int) pid,
+                         WEXITSTATUS(st));
+        } else if (WIFSIGNALED(st)) {
+            enc_log_info("worker: child %d ended by signal %d", (int) pid,
+                         WTERMSIG(st));
+        }
+    }
+}
+
+
+/* blocks until SIGTERM, SIGINT or SIGUSR2; SIGHUP is logged and ignored,
+   SIGUSR1 reopens log.file, SIGCHLD reaps */
 static int
 wait_for_signal(const sigset_t *set)
 {
@@ -243,8 +275,349 @@ wait_for_signal(const sigset_t *set)
             }
             continue;
         }
+        if (sig == SIGCHLD) {
+            reap_children();
+            continue;
+        }
         return sig;
     }
+}
+
+
+/* ---- hand-over -------------------------------------------------------------
+
+   SIGUSR2 (nginx's binary upgrade): the worker starts the binary on disk
+   (a new build) with its own arguments, the listening socket as fd 3 and
+   LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES=handover (sd_listen_fds), and a
+   pipe as fd 4 (ENCORE_HANDOVER_FD) on which the successor says it serves.
+   Both accept from the one socket meanwhile; then the predecessor stops
+   accepting (the socket, its path and its queue stay) and drains as on
+   SIGTERM.  A successor that exits or is not serving within
+   drain.handover_timeout_ms is told to stop, and the predecessor serves
+   on. */
+
+/* the successor's ENCORE_HANDOVER_FD, read once before any thread */
+static void
+handover_fd_take(void)
+{
+    long         n;
+    char        *end;
+    const char  *v = getenv("ENCORE_HANDOVER_FD");
+
+    if (v == NULL) {
+        return;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno == 0 && *end == '\0' && n > 2 && n < INT_MAX
+        && fcntl((int) n, F_GETFD) >= 0)
+    {
+        handover_fd = (int) n;
+        (void) fcntl(handover_fd, F_SETFD, FD_CLOEXEC);
+    }
+    (void) unsetenv("ENCORE_HANDOVER_FD");
+}
+
+
+/* the successor, serving: tells the predecessor */
+static void
+handover_ready(void)
+{
+    ssize_t  n;
+
+    if (handover_fd < 0) {
+        return;
+    }
+    do {
+        n = write(handover_fd, "READY=1\n", 8);
+    } while (n < 0 && errno == EINTR);
+    close(handover_fd);
+    handover_fd = -1;
+}
+
+
+/* pid.file, written whole under a temporary name and renamed */
+static void
+pid_file_write(const enc_config_t *c)
+{
+    char         tmp[PATH_MAX];
+    FILE        *f;
+    const char  *path = enc_config_str(c, "pid.file");
+
+    if (path == NULL || path[0] == '\0') {
+        return;
+    }
+    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.%d", path, (int) getpid())
+        >= sizeof(tmp))
+    {
+        enc_log_warn("worker: pid.file \"%s\" too long", path);
+        return;
+    }
+    f = fopen(tmp, "we");
+    if (f == NULL) {
+        enc_log_warn("worker: cannot write %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int) getpid());
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        enc_log_warn("worker: cannot write pid.file \"%s\": %s", path,
+                     strerror(errno));
+        (void) unlink(tmp);
+    }
+}
+
+
+/* at exit: pid.file is removed if it still names this process (after a
+   hand-over it names the successor) */
+static void
+pid_file_remove(const enc_config_t *c)
+{
+    long         pid = 0;
+    FILE        *f;
+    const char  *path = enc_config_str(c, "pid.file");
+
+    if (path == NULL || path[0] == '\0') {
+        return;
+    }
+    f = fopen(path, "re");
+    if (f == NULL) {
+        return;
+    }
+    if (fscanf(f, "%ld", &pid) != 1) {
+        pid = 0;
+    }
+    fclose(f);
+    if (pid == (long) getpid()) {
+        (void) unlink(path);
+    }
+}
+
+
+/* writes n in decimal after prefix into buf (async-signal-safe: for the
+   forked child) */
+static void
+fmt_env_int(char *buf, const char *prefix, long n)
+{
+    char    digits[24];
+    size_t  i = 0, k;
+
+    do {
+        digits[i++] = (char) ('0' + n % 10);
+        n /= 10;
+    } while (n > 0 && i < sizeof(digits));
+    for (k = 0; prefix[k] != '\0'; k++) {
+        buf[k] = prefix[k];
+    }
+    while (i > 0) {
+        buf[k++] = digits[--i];
+    }
+    buf[k] = '\0';
+}
+
+
+/* environ without the variables the successor is given anew; NULL when
+   out of memory.  Frees nothing: the array points into environ */
+static char **
+handover_env(char *listen_pid, char *listen_fds, char *names, char *ready)
+{
+    size_t   n, i, k = 0;
+    char   **env;
+
+    for (n = 0; environ[n] != NULL; n++) {
+        /* count */
+    }
+    env = calloc(n + 5, sizeof(char *));
+    if (env == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (strncmp(environ[i], "LISTEN_", 7) == 0
+            || strncmp(environ[i], "ENCORE_HANDOVER_FD=", 19) == 0)
+        {
+            continue;
+        }
+        env[k++] = environ[i];
+    }
+    env[k++] = listen_pid;
+    env[k++] = listen_fds;
+    env[k++] = names;
+    env[k++] = ready;
+    env[k] = NULL;
+    return env;
+}
+
+
+/* the binary on disk: /proc/self/exe's target, which names the file this
+   process was started from even once a new build replaced it ("...
+   (deleted)"), and then the new build */
+static int
+exe_path(char *buf, size_t len)
+{
+    ssize_t      n;
+    size_t       sl;
+    const char  *deleted = " (deleted)";
+
+    n = readlink("/proc/self/exe", buf, len - 1);
+    if (n <= 0) {
+        return -1;
+    }
+    buf[n] = '\0';
+    sl = strlen(deleted);
+    if ((size_t) n > sl && strcmp(buf + n - sl, deleted) == 0) {
+        buf[n - sl] = '\0';
+    }
+    return 0;
+}
+
+
+/*
+ * Starts the successor and waits until it serves.  Returns its pid; 0
+ * when the hand-over failed and this process serves on (logged); or, when
+ * SIGTERM/SIGINT arrived meanwhile, -sig (the successor is told to stop).
+ */
+static pid_t
+handover(enc_http_t *h, const enc_config_t *c, char **argv,
+         const sigset_t *set)
+{
+    int              p[2] = { -1, -1 }, lfd, rfd = -1, sig, rc, fd, maxfd;
+    char             path[PATH_MAX], ev_pid[40], ev_ready[40], buf[16];
+    char             ev_fds[] = "LISTEN_FDS=1";
+    char             ev_names[] = "LISTEN_FDNAMES=handover";
+    char           **env = NULL;
+    long             waited = 0, limit;
+    pid_t            pid = 0;
+    ssize_t          n;
+    sigset_t         none;
+    struct pollfd    pfd;
+    struct timespec  zero = { 0, 0 };
+
+    limit = enc_config_int(c, "drain.handover_timeout_ms");
+    lfd = enc_http_listen_fd(h);
+    if (lfd < 0) {
+        enc_log_error("worker: hand-over failed: no listening socket");
+        return 0;
+    }
+    if (exe_path(path, sizeof(path)) != 0) {
+        enc_log_error("worker: hand-over failed: /proc/self/exe: %s",
+                      strerror(errno));
+        return 0;
+    }
+    /* above the descriptors the child moves them to */
+    if (pipe2(p, O_CLOEXEC) != 0
+        || (rfd = fcntl(p[1], F_DUPFD_CLOEXEC, HANDOVER_READY_FD + 1)) < 0)
+    {
+        enc_log_error("worker: hand-over failed: pipe: %s", strerror(errno));
+        goto failed;
+    }
+    close(p[1]);
+    p[1] = -1;
+    fmt_env_int(ev_ready, "ENCORE_HANDOVER_FD=", HANDOVER_READY_FD);
+    memcpy(ev_pid, "LISTEN_PID=", 12);
+    env = handover_env(ev_pid, ev_fds, ev_names, ev_ready);
+    if (env == NULL) {
+        enc_log_error("worker: hand-over failed: out of memory");
+        goto failed;
+    }
+    sigemptyset(&none);
+    maxfd = (int) sysconf(_SC_OPEN_MAX);
+    if (maxfd < 0 || maxfd > 65536) {
+        maxfd = 65536;
+    }
+
+    (void) fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        enc_log_error("worker: hand-over failed: fork: %s", strerror(errno));
+        pid = 0;
+        goto failed;
+    }
+    if (pid == 0) {
+        /* async-signal-safe calls only from here to execve */
+        fmt_env_int(ev_pid, "LISTEN_PID=", (long) getpid());
+        if (lfd == HANDOVER_LISTEN_FD) {
+            rc = fcntl(lfd, F_SETFD, 0);
+        } else {
+            rc = dup2(lfd, HANDOVER_LISTEN_FD);
+        }
+        if (rc < 0 || dup2(rfd, HANDOVER_READY_FD) < 0) {
+            _exit(126);
+        }
+        /* nothing else of this process's: its database and Kafka
+           connections stay its own (one by one where a seccomp filter
+           refuses close_range) */
+        if (close_range(HANDOVER_READY_FD + 1, ~0U, 0) != 0) {
+            for (fd = HANDOVER_READY_FD + 1; fd < maxfd; fd++) {
+                (void) close(fd);
+            }
+        }
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(path, argv, env);
+        _exit(127);
+    }
+    close(rfd);
+    rfd = -1;
+    free(env);
+    env = NULL;
+    enc_log_info("worker: SIGUSR2: handing over to %s, pid %d", path,
+                 (int) pid);
+
+    pfd.fd = p[0];
+    pfd.events = POLLIN;
+    for ( ;; ) {
+        rc = poll(&pfd, 1, 50);
+        if (rc > 0) {
+            do {
+                n = read(p[0], buf, sizeof(buf));
+            } while (n < 0 && errno == EINTR);
+            if (n > 0) {
+                break;                             /* serving */
+            }
+            enc_log_error("worker: hand-over failed: pid %d exited before"
+                          " serving; serving on", (int) pid);
+            reap_children();
+            pid = 0;
+            goto failed;
+        }
+        sig = sigtimedwait(set, NULL, &zero);
+        if (sig == SIGTERM || sig == SIGINT) {
+            enc_log_info("worker: SIG%s while handing over; stopping pid %d",
+                         sigabbrev_np(sig), (int) pid);
+            (void) kill(pid, SIGTERM);
+            close(p[0]);
+            return -sig;
+        }
+        if (sig == SIGUSR1 && enc_log_reopen() == 0) {
+            (void) dup2(STDERR_FILENO, STDOUT_FILENO);
+        }
+        if (sig == SIGHUP || sig == SIGUSR2) {
+            enc_log_info("worker: SIG%s ignored while handing over",
+                         sigabbrev_np(sig));
+        }
+        waited += 50;
+        if (waited >= limit) {
+            enc_log_error("worker: hand-over failed: pid %d not serving"
+                          " after %ld ms; stopping it, serving on",
+                          (int) pid, limit);
+            (void) kill(pid, SIGTERM);
+            pid = 0;
+            goto failed;
+        }
+    }
+    close(p[0]);
+    return pid;
+
+failed:
+    if (p[0] >= 0) {
+        close(p[0]);
+    }
+    if (p[1] >= 0) {
+        close(p[1]);
+    }
+    if (rfd >= 0) {
+        close(rfd);
+    }
+    free(env);
+    return 0;
 }
 
 
@@ -283,6 +656,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
 {
     int                    rc = 1, sig, n, consumer = 0, relay = 0;
     int                    inited = 0, consuming;
+    pid_t                  next = 0;
     char                   err[512];
     void                  *app = NULL;
     sigset_t               set;
@@ -294,6 +668,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     const enc_conf_key_t  *tables[3];
 
     enc_log_init(def->name, ENC_LOG_INFO);
+    handover_fd_take();
 
     if (enc_worker_parse_args(argc, argv, &a, err, sizeof(err)) != 0) {
         fprintf(stderr, "encore-%s: %s\n", def->name, err);
@@ -350,6 +725,8 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGCHLD);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0
         || signal(SIGPIPE, SIG_IGN) == SIG_ERR)
     {
@@ -440,12 +817,38 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     enc_log_info("worker: %s started", def->name);
     /* Type=notify units: started means migrated, consuming and serving */
     (void) enc_notify("READY=1\nSTATUS=serving");
+    pid_file_write(c);
+    handover_ready();
 
-    sig = wait_for_signal(&set);
-    (void) enc_notify("STOPPING=1\nSTATUS=draining");
-    /* strsignal is not thread-safe; sigabbrev_np is (glibc 2.32) */
-    enc_log_info("worker: SIG%s received, draining",
-                 sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
+    for ( ;; ) {
+        sig = wait_for_signal(&set);
+        if (sig != SIGUSR2) {
+            break;
+        }
+        next = handover(h, c, argv, &set);
+        if (next > 0) {
+            break;
+        }
+        if (next < 0) {
+            sig = (int) -next;
+            next = 0;
+            break;
+        }
+    }
+    if (next > 0) {
+        /* the successor is the service now (NotifyAccess=main accepts
+           MAINPID from the main process), and has written pid.file */
+        enc_http_share(h);
+        snprintf(err, sizeof(err), "MAINPID=%d\nSTATUS=handed over to %d,"
+                 " draining", (int) next, (int) next);
+        (void) enc_notify(err);
+        enc_log_info("worker: pid %d serves; draining", (int) next);
+    } else {
+        (void) enc_notify("STOPPING=1\nSTATUS=draining");
+        /* strsignal is not thread-safe; sigabbrev_np is (glibc 2.32) */
+        enc_log_info("worker: SIG%s received, draining",
+                     sigabbrev_np(sig) != NULL ? sigabbrev_np(sig) : "?");
+    }
     n = enc_http_drain(h, enc_config_int(c, "drain.timeout_ms"));
     if (n > 0) {
         abandon(n);
@@ -467,6 +870,9 @@ failed:
     }
     if (rc == 0 && inited) {
         enc_log_info("worker: %s stopped", def->name);
+    }
+    if (h != NULL || inited) {
+        pid_file_remove(c);
     }
     enc_config_free(c);
     /* prepared statements are re-made on reconnect from these, so they

@@ -67,6 +67,10 @@ typedef struct {
  * (notify.h).  The command "migrate", every worker's, runs the migrations
  * and exits 0 (a deployment's migration job before a rollout).
  *
+ * SIGUSR2 hands over to the binary on disk on the same listening socket
+ * (sd_listen_fds' protocol) and, once that serves, drains and returns 0;
+ * a successor that fails leaves this one serving (README.md).
+ *
  * Defaults filled from def->name when left empty: db.schema = name,
  * http.listen = unix:/tmp/encore-<name>.sock.
  */

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -852,6 +853,9 @@ drain_server(enc_config_t **cp, const char *threads)
                                     sizeof(err)), 0);
     assert_int_equal(enc_config_set(c, "http.socket_group", "", err,
                                     sizeof(err)), 0);
+    /* idle connections closed sooner than the edge's 3 s default */
+    assert_int_equal(enc_config_set(c, "drain.idle_close_ms", "100", err,
+                                    sizeof(err)), 0);
     h = enc_http_start(c, drain_routes, NULL);
     assert_non_null(h);
     atomic_store(&hold_entered, 0);
@@ -978,6 +982,113 @@ test_quiesce_keeps_queued_connections(void **state)
     close(fd2);
     enc_http_stop(h);
     enc_config_free(c);
+}
+
+
+/*
+ * Issue 14 (restarts that drop nothing): a socket passed the
+ * sd_listen_fds way (LISTEN_PID, LISTEN_FDS, descriptor 3: a systemd
+ * socket unit) is served as it is, not unlinked and bound again; the
+ * variables are removed; and the drain leaves the socket, its path and a
+ * connection queued after the quiesce to whoever serves it next.
+ */
+static void
+test_passed_socket(void **state)
+{
+    int                 lfd, saved, fd1, fd2;
+    char                buf[4096], pid[32], err[256], listen_spec[160];
+    enc_http_t         *h;
+    enc_config_t       *c;
+    struct sockaddr_un  sa;
+    const enc_conf_key_t  *tables[] = { enc_runtime_conf_keys, NULL };
+
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    snprintf(drain_sock, sizeof(drain_sock), "/tmp/enc-test-passed-%d.sock",
+             (int) getpid());
+    (void) unlink(drain_sock);
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    strcpy(sa.sun_path, drain_sock);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    /* whatever this process has on 3 is kept aside meanwhile */
+    saved = fcntl(3, F_DUPFD_CLOEXEC, 10);
+    assert_int_equal(dup2(lfd, 3), 3);
+    snprintf(pid, sizeof(pid), "%d", (int) getpid());
+    setenv("LISTEN_PID", pid, 1);
+    setenv("LISTEN_FDS", "1", 1);
+    setenv("LISTEN_FDNAMES", "encore-worker@test.socket", 1);
+
+    /* http.listen names the same path: binding it would fail (in use) */
+    snprintf(listen_spec, sizeof(listen_spec), "unix:%s", drain_sock);
+    c = enc_config_new(tables);
+    assert_non_null(c);
+    assert_int_equal(enc_config_load(c, NULL, err, sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "http.listen", listen_spec, err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "http.socket_group", "", err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(c, "drain.idle_close_ms", "100", err,
+                                    sizeof(err)), 0);
+    h = enc_http_start(c, drain_routes, NULL);
+    assert_non_null(h);
+    assert_null(getenv("LISTEN_PID"));
+    assert_null(getenv("LISTEN_FDS"));
+    assert_null(getenv("LISTEN_FDNAMES"));
+    assert_int_equal(enc_http_listen_fd(h), 3);
+
+    fd1 = raw_connect(drain_sock);
+    assert_true(fd1 >= 0);
+    assert_int_equal(raw_send_get(fd1, "/things/1"), 0);
+    assert_int_equal(raw_response(fd1, buf, sizeof(buf), 5000), 200);
+
+    assert_int_equal(enc_http_drain(h, 5000), 0);
+    assert_true(raw_closed_within(fd1, 1000));
+    assert_int_equal(enc_http_listen_fd(h), -1);
+    /* the path stays, and a client connecting now waits in the queue for
+       the next server instead of being refused */
+    assert_int_equal(access(drain_sock, F_OK), 0);
+    fd2 = raw_connect(drain_sock);
+    assert_true(fd2 >= 0);
+    enc_http_stop(h);
+    assert_int_equal(access(drain_sock, F_OK), 0);
+    assert_int_equal(raw_send_get(fd2, "/things/2"), 0);
+    assert_false(raw_closed_within(fd2, 200));
+
+    close(fd1);
+    close(fd2);
+    close(lfd);
+    if (saved >= 0) {
+        (void) dup2(saved, 3);
+        close(saved);
+    } else {
+        close(3);
+    }
+    (void) unlink(drain_sock);
+    enc_config_free(c);
+}
+
+
+/* LISTEN_PID naming another process: the socket is not this one's */
+static void
+test_passed_socket_other_pid(void **state)
+{
+    enc_config_t  *c;
+    enc_http_t    *h;
+
+    setenv("LISTEN_PID", "1", 1);
+    setenv("LISTEN_FDS", "1", 1);
+    h = drain_server(&c, "1");
+    assert_int_not_equal(enc_http_listen_fd(h), 3);
+    assert_non_null(getenv("LISTEN_PID"));
+    assert_int_equal(enc_http_drain(h, 5000), 0);
+    assert_int_not_equal(access(drain_sock, F_OK), 0);
+    enc_http_stop(h);
+    enc_config_free(c);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
 }
 
 
@@ -1171,6 +1282,8 @@ main(void)
         cmocka_unit_test(test_drain_closes_idle_connections),
         cmocka_unit_test(test_drain_waits_for_requests),
         cmocka_unit_test(test_quiesce_keeps_queued_connections),
+        cmocka_unit_test(test_passed_socket),
+        cmocka_unit_test(test_passed_socket_other_pid),
     };
     const struct CMUnitTest  tcp[] = {
         cmocka_unit_test(test_listen_tcp),

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,6 +72,11 @@ static char  w_sock[108], w_log[64], w_dir[64], w_rt[80], w_schema[64];
 static char  w_file[64];
 /* when set: NOTIFY_SOCKET for the next worker */
 static char  w_notify[108];
+/* when set: pid.file for the next worker */
+static char  w_pidfile[80];
+/* when set: a successor (this binary, exec'd by a hand-over) fails to
+   start while this file exists */
+static char  w_failfile[80];
 
 
 static void
@@ -104,11 +110,26 @@ h_fail(enc_req_t *r, enc_resp_t *w, void *app)
 }
 
 
+/* answers once the file ENC_TEST_RELEASE names exists (10 s at most) */
+static void
+h_wait(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    int          i;
+    const char  *f = getenv("ENC_TEST_RELEASE");
+
+    for (i = 0; f != NULL && i < 1000 && access(f, F_OK) != 0; i++) {
+        usleep(10 * 1000);
+    }
+    enc_resp_empty(w, 204);
+}
+
+
 static const enc_route_t    w_routes[] = {
     { "GET", "/slow", h_slow, 0, "slow" },
     { "GET", "/stuck", h_stuck, 0, "stuck" },
     { "GET", "/fast", h_fast, 0, "fast" },
     { "GET", "/fail", h_fail, 0, "fail" },
+    { "GET", "/wait", h_wait, 0, "wait" },
     { NULL, NULL, NULL, 0, NULL }
 };
 static const enc_pg_stmt_t  w_stmts[] = { { NULL, NULL, 0 } };
@@ -134,6 +155,7 @@ worker_env(const char *listen, const char *drain_ms)
     setenv("ENCORE_OUTBOX_ENABLED", "false", 1);
     setenv("ENCORE_MIGRATIONS_DIR", w_dir, 1);
     setenv("ENCORE_DRAIN_TIMEOUT_MS", drain_ms, 1);
+    setenv("ENCORE_DRAIN_IDLE_CLOSE_MS", "100", 1);
     setenv("ENCORE_LOG_LEVEL", "info", 1);
     if (w_file[0] != '\0') {
         setenv("ENCORE_LOG_FILE", w_file, 1);
@@ -142,6 +164,14 @@ worker_env(const char *listen, const char *drain_ms)
     if (w_notify[0] != '\0') {
         setenv("NOTIFY_SOCKET", w_notify, 1);
     }
+    if (w_pidfile[0] != '\0') {
+        setenv("ENCORE_PID_FILE", w_pidfile, 1);
+    }
+    if (w_failfile[0] != '\0') {
+        setenv("ENC_TEST_FAIL_IF", w_failfile, 1);
+    }
+    /* a successor exec'd from this binary runs the worker (main) */
+    setenv("ENC_TEST_WORKER", "1", 1);
 }
 
 
@@ -503,6 +533,178 @@ test_notify_ready_and_stopping(void **state)
 }
 
 
+/* a successor the hand-over tests started, stopped by their teardown if
+   a failed assertion left it running */
+static long  w_successor;
+
+
+static int
+successor_teardown(void **state)
+{
+    int  st;
+
+    if (w_successor > 0 && kill((pid_t) w_successor, SIGKILL) == 0) {
+        (void) waitpid((pid_t) w_successor, &st, 0);
+    }
+    w_successor = 0;
+    return 0;
+}
+
+
+/* the pid in w_pidfile, 0 if none */
+static long
+pid_file_read(void)
+{
+    long   pid = 0;
+    FILE  *f = fopen(w_pidfile, "r");
+
+    if (f == NULL) {
+        return 0;
+    }
+    if (fscanf(f, "%ld", &pid) != 1) {
+        pid = 0;
+    }
+    fclose(f);
+    return pid;
+}
+
+
+/* waits up to ms for w_pidfile to hold a pid other than not; returns it */
+static long
+pid_file_wait_other(long not, long ms)
+{
+    long             pid;
+    struct timespec  t0;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (raw_ms_since(&t0) < ms) {
+        pid = pid_file_read();
+        if (pid > 0 && pid != not) {
+            return pid;
+        }
+        usleep(10 * 1000);
+    }
+    return 0;
+}
+
+
+/*
+ * Issue 14, restarts that drop nothing: SIGUSR2 starts the binary on disk
+ * on the same listening socket; once it serves, the old process stops
+ * accepting, finishes the request in flight, closes its idle keepalive
+ * connection and exits 0 (no leak); the successor has written pid.file,
+ * serves the socket's path, and on SIGTERM removes both.
+ */
+static void
+test_sigusr2_hands_over(void **state)
+{
+    int    busy, idle, fd;
+    char   buf[4096], release[80], line[64];
+    long   took = 0, next;
+    pid_t  pid;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    snprintf(w_pidfile, sizeof(w_pidfile), "/tmp/enc-test-wtest-%d.pid",
+             (int) getpid());
+    snprintf(release, sizeof(release), "/tmp/enc-test-wtest-%d.release",
+             (int) getpid());
+    (void) unlink(release);
+    setenv("ENC_TEST_RELEASE", release, 1);
+    pid = worker_spawn("8000");
+    assert_int_equal(pid_file_wait_other(0, 5000), (long) pid);
+
+    idle = raw_connect(w_sock);
+    busy = raw_connect(w_sock);
+    assert_true(idle >= 0 && busy >= 0);
+    assert_int_equal(raw_send_get(idle, "/healthz"), 0);
+    assert_int_equal(raw_response(idle, buf, sizeof(buf), 5000), 200);
+    assert_int_equal(raw_send_get(busy, "/wait"), 0);
+    usleep(100 * 1000);
+
+    assert_int_equal(kill(pid, SIGUSR2), 0);
+    next = pid_file_wait_other(pid, 30000);
+    assert_true(next > 0);
+    w_successor = next;
+    snprintf(line, sizeof(line), "pid %ld serves; draining", next);
+    assert_true(file_wait(w_log, line, 5000));
+    /* the request in flight is answered, then its connection closed;
+       the idle one is closed */
+    fd = open(release, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(raw_response(busy, buf, sizeof(buf), 5000), 204);
+    assert_non_null(strcasestr(buf, "\r\nConnection: close\r\n"));
+    assert_true(raw_closed_within(busy, 2000));
+    assert_true(raw_closed_within(idle, 2000));
+    assert_int_equal(worker_wait(pid, 10000, &took), 0);
+
+    /* the successor serves the same path, and owns it now */
+    assert_int_equal(access(w_sock, F_OK), 0);
+    assert_int_equal(get_once("/fast"), 204);
+    assert_int_equal(pid_file_read(), next);
+    assert_true(log_has("handing over to"));
+    assert_true(log_has("(handed over)"));
+    assert_int_equal(kill((pid_t) next, SIGTERM), 0);
+    /* reparented to this process (a subreaper, main) */
+    assert_int_equal(worker_wait((pid_t) next, 10000, &took), 0);
+    w_successor = 0;
+    assert_int_not_equal(access(w_sock, F_OK), 0);
+    assert_int_equal(pid_file_read(), 0);
+
+    close(idle);
+    close(busy);
+    (void) unlink(release);
+    unsetenv("ENC_TEST_RELEASE");
+    w_pidfile[0] = '\0';
+    worker_cleanup();
+}
+
+
+/*
+ * A successor that fails to start (a broken build, a bad configuration)
+ * costs nothing: the old process says why and serves on, pid.file and
+ * socket unchanged.
+ */
+static void
+test_sigusr2_failed_handover_serves_on(void **state)
+{
+    int    fd;
+    long   took = 0;
+    pid_t  pid;
+
+    if (pg_env_missing()) {
+        skip();
+    }
+    snprintf(w_pidfile, sizeof(w_pidfile), "/tmp/enc-test-wtest-%d.pid",
+             (int) getpid());
+    snprintf(w_failfile, sizeof(w_failfile), "/tmp/enc-test-wtest-%d.fail",
+             (int) getpid());
+    fd = open(w_failfile, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    pid = worker_spawn("2000");
+    assert_int_equal(pid_file_wait_other(0, 5000), (long) pid);
+
+    assert_int_equal(kill(pid, SIGUSR2), 0);
+    assert_true(file_wait(w_log, "hand-over failed", 30000));
+    assert_int_equal(get_once("/fast"), 204);
+    assert_int_equal(pid_file_read(), (long) pid);
+    assert_int_equal(access(w_sock, F_OK), 0);
+
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(worker_wait(pid, 6000, &took), 0);
+    assert_int_not_equal(access(w_sock, F_OK), 0);
+    assert_int_equal(pid_file_read(), 0);
+
+    (void) unlink(w_failfile);
+    w_failfile[0] = '\0';
+    w_pidfile[0] = '\0';
+    worker_cleanup();
+}
+
+
 /*
  * `encore-<w> migrate` (issue 13: a migration Job per worker before a
  * rollout): the migrations are applied and the process exits 0 without
@@ -563,7 +765,7 @@ test_migrate_command(void **state)
 
 
 int
-main(void)
+main(int argc, char **argv)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_args),
@@ -573,7 +775,22 @@ main(void)
         cmocka_unit_test(test_sigusr1_reopens_log_file),
         cmocka_unit_test(test_notify_ready_and_stopping),
         cmocka_unit_test(test_migrate_command),
+        cmocka_unit_test_teardown(test_sigusr2_hands_over,
+                                  successor_teardown),
+        cmocka_unit_test(test_sigusr2_failed_handover_serves_on),
     };
+    const char  *fail = getenv("ENC_TEST_FAIL_IF");
+
+    /* a successor a hand-over exec'd (this binary is /proc/self/exe) */
+    if (getenv("ENC_TEST_WORKER") != NULL) {
+        if (fail != NULL && access(fail, F_OK) == 0) {
+            return 3;
+        }
+        return enc_worker_main(argc, argv, &w_def);
+    }
+    /* a successor outlives its parent, the test's child: it becomes
+       this process's child, which can wait for it */
+    (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
 
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
