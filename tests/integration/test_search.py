@@ -109,6 +109,8 @@ RELEVANCE = [
     ("milles davis", None, ("artist", "Miles Davis")),              # a typo, first word
     ("led zep", None, ("artist", "Led Zeppelin")),                  # prefix, multi-word
     ("aerosm", None, ("artist", "Aerosmith")),                      # type-ahead
+    ("led z", None, ("artist", "Led Zeppelin")),                    # a title's prefix
+    ("u2", None, ("artist", "U2")),                                 # short, exact
     ("motorhead", None, ("artist", "Motörhead")),                   # accents
     ("ANTONIO CARLOS JOBIM", None, ("artist", "Antônio Carlos Jobim")),  # case, accents
     ("Motörhead", None, ("artist", "Motörhead")),                   # accents asked
