@@ -106,6 +106,51 @@ BEGIN
      WHERE d.kind = k AND d.id = ANY (ids) AND d.id <> ALL (keep);
 END $$;
 
+-- the vocabulary's words within w's typo budget (typo_words() of
+-- 001_search.sql): those of a similar length are now taken from a
+-- trigram index first.  k edits change at most 3k of a word's n + 2
+-- trigrams, so a word within the budget (1 edit at 5+ characters, 2 at
+-- 9+) keeps a similarity of 0.26 at least (unless its trigrams repeat):
+-- 0.2 loses none of them, and levenshtein then runs on a few dozen
+-- words, not on the thousands of a similar length.  The prefix branch
+-- is as it was.
+CREATE INDEX words_trgm ON words USING gin (word ext.gin_trgm_ops);
+
+CREATE OR REPLACE FUNCTION typo_words(w text, prefix boolean)
+    RETURNS text[]
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET pg_trgm.similarity_threshold = 0.2 AS $$
+DECLARE
+    n    integer := char_length(w);
+    k    integer := typos(w);
+    out  text[];
+BEGIN
+    IF k = 0 THEN
+        RETURN '{}';
+    END IF;
+    -- planned for these values each time (EXECUTE): a generic plan
+    -- knows no length and scans the whole vocabulary
+    EXECUTE $q$
+    SELECT coalesce(array_agg(x.word ORDER BY x.word), '{}')
+      FROM (SELECT v.word FROM words v
+             WHERE v.word OPERATOR(ext.%) $1 AND v.word <> $1
+               AND v.len BETWEEN $2 - $3 AND $2 + $3
+               AND ext.levenshtein_less_equal(v.word, $1, $3) <= $3
+            UNION
+            -- a word the typed one begins, typos and all: its first
+            -- letter right (what a typist rarely misses; it keeps the
+            -- scan to a letter's words)
+            SELECT v.word FROM words v
+             WHERE $4 AND v.len > $2 + $3
+               AND v.word >= $5 AND v.word < $5 || chr(1114111)
+               AND least(ext.levenshtein_less_equal(left(v.word, $2 - 1), $1, $3),
+                         ext.levenshtein_less_equal(left(v.word, $2), $1, $3),
+                         ext.levenshtein_less_equal(left(v.word, $2 + 1), $1, $3))
+                   <= $3) x
+    $q$ INTO out USING w, n, k, prefix, left(w, 1);
+    RETURN out;
+END $$;
+
 -- text as HTML with the matched words in <mark>: a word matches when it
 -- is one of terms, or starts with pre (the query's last word); a window
 -- of 60 pieces (words and what separates them) from a little before the
