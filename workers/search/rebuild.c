@@ -47,7 +47,7 @@ static const char *const  tables[] = {
     "artists", "albums", "tracks", "posts", "docs", "words", NULL
 };
 
-/* the triggers a fresh table needs (001_search.sql) */
+/* the triggers a fresh table needs (001_search.sql, 002_bounded.sql) */
 static const char *const  triggers[] = {
     "CREATE TRIGGER artists_after_write AFTER INSERT OR UPDATE ON %sartists"
     " FOR EACH ROW EXECUTE FUNCTION search.artists_after_write()",
@@ -57,7 +57,10 @@ static const char *const  triggers[] = {
     " FOR EACH ROW EXECUTE FUNCTION search.doc_after_write('track')",
     "CREATE TRIGGER posts_after_write AFTER INSERT OR UPDATE ON %sposts"
     " FOR EACH ROW EXECUTE FUNCTION search.doc_after_write('post')",
-    "CREATE TRIGGER docs_words AFTER INSERT OR UPDATE OF title, context, body"
+    "CREATE TRIGGER posts_words AFTER INSERT OR UPDATE OF body, published,"
+    " deleted ON %sposts FOR EACH ROW WHEN (NEW.published AND NOT NEW.deleted)"
+    " EXECUTE FUNCTION search.posts_words()",
+    "CREATE TRIGGER docs_words AFTER INSERT OR UPDATE OF title, context"
     " ON %sdocs FOR EACH ROW EXECUTE FUNCTION search.docs_words()",
     NULL
 };
@@ -371,8 +374,8 @@ swap(enc_pg_t *pg)
         /* docs' and words' generated columns are computed again */
         snprintf(buf, sizeof(buf),
                  strcmp(tables[i], "docs") == 0
-                 ? "INSERT INTO search.docs_next (kind, id, title, context, "
-                   "body) SELECT kind, id, title, context, body FROM pg_temp.%s"
+                 ? "INSERT INTO search.docs_next (kind, id, title, context) "
+                   "SELECT kind, id, title, context FROM pg_temp.%s"
                  : strcmp(tables[i], "words") == 0
                  ? "INSERT INTO search.words_next (word) SELECT word "
                    "FROM pg_temp.%s"

@@ -1,6 +1,6 @@
 /*
  * results.c — GET /api/v1/search (CONTRACT.md, Search): a keyset list
- * (kit.h) over search_page() (schemas/search/001_search.sql), best first.
+ * (kit.h) over search_page() (schemas/search/002_bounded.sql), best first.
  *
  * A result is {id, type, title, snippet, score}: snippet is HTML, the
  * matched words in <mark> and everything else escaped (by the SQL);
