@@ -76,8 +76,6 @@
 #define CONSUMER_FAULT_EXIT      75
 #define CONSUMER_FAULT_ENV       "ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT"
 
-#define LAG_METRIC               "encore_consumer_lag"
-#define BATCH_METRIC             "encore_consumer_batch_size"
 
 
 /* one message of the batch in hand */
@@ -857,7 +855,7 @@ consumer_committed(consumer_t *c, size_t s, size_t e)
     }
 
     if (parsed > 0) {
-        enc_metrics_histogram_observe(BATCH_METRIC,
+        enc_metrics_histogram_observe("encore_consumer_batch_size",
             "events applied or skipped as replays in one transaction",
             batch_bounds, sizeof(batch_bounds) / sizeof(batch_bounds[0]),
             (double) parsed);
@@ -1166,7 +1164,7 @@ enc_consumer_lag_from_stats(const char *json, size_t len)
     if (root == NULL) {
         return;
     }
-    enc_metrics_gauge_clear(LAG_METRIC);
+    enc_metrics_gauge_clear("encore_consumer_lag");
     topics = json_object_get(root, "topics");
     json_object_foreach(topics, tname, t) {
         parts = json_object_get(t, "partitions");
@@ -1188,7 +1186,7 @@ enc_consumer_lag_from_stats(const char *json, size_t len)
                 continue;
             }
             (void) snprintf(part, sizeof(part), "%lld", partition);
-            enc_metrics_gauge_set_labels(LAG_METRIC,
+            enc_metrics_gauge_set_labels("encore_consumer_lag",
                 "events in the partition not yet applied",
                 (const char *const[]) { "topic", tname, "partition", part,
                                         NULL },
