@@ -10,9 +10,10 @@
  *   (the alone predicate) is a run of its own
  *     │
  *   per run:  BEGIN
+ *             INSERT INTO inbox ... ON CONFLICT DO NOTHING, every event
+ *             of the run in one statement
  *             per event: malformed ─▶ nothing (logged, skipped)
- *                        INSERT INTO inbox ... ON CONFLICT DO NOTHING
- *                          inserted: handler()     already there: skip
+ *                        inserted: handler()     already there: skip
  *             every event 0 ─▶ COMMIT ─▶ store the offsets (librdkafka
  *                                        commits them in the background)
  *             event k fails ─▶ ROLLBACK; the run's events before k again
@@ -45,6 +46,7 @@
 #include <unistd.h>
 
 #include "consumer.h"
+#include "json.h"
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
@@ -53,6 +55,16 @@
 #define CONSUMER_INBOX_SQL                                                  \
     "INSERT INTO inbox (event_id, topic) VALUES ($1, $2)"                   \
     " ON CONFLICT (event_id) DO NOTHING"
+
+/* a run's events in one statement: $1 = [[id, topic], ...]; the answer
+   is the 1-based position of the first occurrence of each id inserted
+   (a later one of the same id, or one already there, is a replay) */
+#define CONSUMER_INBOX_RUN_SQL                                              \
+    "WITH v AS (SELECT e->>0 AS id, e->>1 AS topic, n"                      \
+    " FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x (e, n)),"  \
+    " ins AS (INSERT INTO inbox (event_id, topic) SELECT id, topic FROM v"  \
+    " ORDER BY n ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"     \
+    " SELECT min(v.n) FROM v JOIN ins ON ins.event_id = v.id GROUP BY v.id"
 
 /* applied event ids older than consumer.inbox_retain_hours, oldest first,
    a chunk at a time (inbox_received_idx) */
@@ -122,6 +134,7 @@ static size_t consumer_fill(consumer_t *c);
 static void consumer_message_error(consumer_t *c, rd_kafka_message_t *m);
 static size_t consumer_apply(consumer_t *c, size_t n);
 static size_t consumer_apply_run(consumer_t *c, size_t s, size_t e);
+static int consumer_inbox(consumer_t *c, size_t s, size_t e);
 static int consumer_apply_one(consumer_t *c, item_t *it);
 static void consumer_committed(consumer_t *c, size_t s, size_t e);
 static void consumer_store(consumer_t *c, size_t s, size_t e);
@@ -697,8 +710,8 @@ consumer_apply(consumer_t *c, size_t n)
 /*
  * Applies items[s..e) in one transaction.  When item k fails, the
  * transaction is rolled back and items[s..k) are applied again without
- * it; when the commit fails, items[s] is tried alone (the next batch
- * takes the others).  Returns how many leading items were committed: e - s
+ * it; when the inbox insert or the commit fails, items[s] is tried alone
+ * (the next batch takes the others).  Returns how many leading items were committed: e - s
  * on success, 0 when items[s] itself failed.
  */
 static size_t
@@ -729,6 +742,16 @@ consumer_apply_run(consumer_t *c, size_t s, size_t e)
            on the next use, so failures here simply retry the event */
         if (enc_pg_begin(c->pg) != 0) {
             return 0;
+        }
+        if (consumer_inbox(c, s, e) != 0) {
+            /* pg.c keeps a connection lost mid-transaction failed until
+               the rollback */
+            enc_pg_rollback(c->pg);
+            if (e - s == 1) {
+                return 0;
+            }
+            e = s + 1;
+            continue;
         }
         for (i = s; i < e; i++) {
             if (consumer_apply_one(c, &c->items[i]) != 0) {
@@ -763,37 +786,118 @@ consumer_apply_run(consumer_t *c, size_t s, size_t e)
 }
 
 
-/* One event inside the open transaction: 0, or -1 to roll back. */
+/*
+ * Inserts the inbox rows of items[s..e) and sets each one's fresh: 1 when
+ * its row went in (the first of its id), 0 for a replay.  One statement
+ * for the run; one event alone takes the one-row statement.  0, or -1 to
+ * roll back.
+ */
+static int
+consumer_inbox(consumer_t *c, size_t s, size_t e)
+{
+    int          rc = -1;
+    char        *text;
+    size_t       i, n = 0;
+    long         pos;
+    json_t      *rows, *row;
+    PGresult    *res;
+    const char  *params[2];
+    item_t      *it;
+
+    for (i = s; i < e; i++) {
+        c->items[i].fresh = 0;
+        n += c->items[i].ok;
+    }
+
+    if (n == 1) {
+        i = s;
+        while (!c->items[i].ok) {
+            i++;
+        }
+        it = &c->items[i];
+        params[0] = it->em.ev.id;
+        params[1] = it->em.ev.topic;
+        res = enc_pg_exec_sql(c->pg, CONSUMER_INBOX_SQL, 2, params);
+        if (res == NULL) {
+            return -1;
+        }
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            enc_log_error("consumer: inbox: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            return -1;
+        }
+        it->fresh = strcmp(PQcmdTuples(res), "1") == 0;
+        PQclear(res);
+        return 0;
+    }
+
+    /* [[id, topic], ...] in the run's order; c->firsts maps a position
+       back to its item (consumer_hold_back uses it only later) */
+    rows = json_array();
+    if (rows == NULL) {
+        return -1;
+    }
+    n = 0;
+    for (i = s; i < e; i++) {
+        if (!c->items[i].ok) {
+            continue;
+        }
+        row = json_pack("[ss]", c->items[i].em.ev.id, c->items[i].em.ev.topic);
+        if (row == NULL || json_array_append_new(rows, row) != 0) {
+            /* e.g. an id that is not UTF-8: the event alone will tell */
+            enc_log_warn("consumer: event %s [%d] @%lld: its id cannot be"
+                         " batched", rd_kafka_topic_name(c->items[i].m->rkt),
+                         (int) c->items[i].m->partition,
+                         (long long) c->items[i].m->offset);
+            json_decref(rows);
+            return -1;
+        }
+        c->firsts[n++] = i;
+    }
+    text = enc_json_dumps(rows, NULL);
+    json_decref(rows);
+    if (text == NULL) {
+        return -1;
+    }
+
+    params[0] = text;
+    res = enc_pg_exec_sql(c->pg, CONSUMER_INBOX_RUN_SQL, 1, params);
+    free(text);
+    if (res == NULL) {
+        return -1;
+    }
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("consumer: inbox: %s", PQresultErrorMessage(res));
+        goto done;
+    }
+    for (i = 0; i < (size_t) PQntuples(res); i++) {
+        pos = atol(PQgetvalue(res, (int) i, 0));
+        if (pos < 1 || (size_t) pos > n) {
+            enc_log_error("consumer: inbox: position %ld of %zu", pos, n);
+            goto done;
+        }
+        c->items[c->firsts[pos - 1]].fresh = 1;
+    }
+    rc = 0;
+
+done:
+    PQclear(res);
+    return rc;
+}
+
+
+/* One event inside the open transaction, its inbox row in: 0, or -1 to
+   roll back. */
 static int
 consumer_apply_one(consumer_t *c, item_t *it)
 {
     int                  rc;
     char                 buf[128];
     size_t               rlen;
-    PGresult            *res;
-    const char          *params[2], *rid;
+    const char          *rid;
     rd_kafka_headers_t  *hdrs = NULL;
 
-    it->fresh = 0;
-    if (!it->ok) {
-        return 0;
-    }
-
-    params[0] = it->em.ev.id;
-    params[1] = it->em.ev.topic;
-    res = enc_pg_exec_sql(c->pg, CONSUMER_INBOX_SQL, 2, params);
-    if (res == NULL) {
-        return -1;
-    }
-    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-        enc_log_error("consumer: inbox: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        return -1;
-    }
-    it->fresh = strcmp(PQcmdTuples(res), "1") == 0;
-    PQclear(res);
-
-    if (!it->fresh) {
+    if (!it->ok || !it->fresh) {
         return 0;
     }
 
