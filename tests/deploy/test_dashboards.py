@@ -2,8 +2,9 @@
 13): every metric a query names is one the edge module or the workers
 really export, read from the code that exports them (the edge's family
 table in ngx_modules/metrics/encore_metrics.c and its own # TYPE lines;
-the workers' metrics.c and every enc_metrics_counter_add/gauge_set/observe
-in workers/lib), and every label a query selects or groups by is one that
+the workers' metrics.c and every enc_metrics_counter_add/gauge_set,
+gauge_set_labels, observe and histogram_observe in workers/lib), and every
+label a query selects or groups by is one that
 metric carries (or the scrape adds: job, instance, worker).
 
 Run by auto/test's "manifests" suite.
@@ -43,10 +44,15 @@ def worker_metrics():
         assert "# TYPE %s " % name in src, name
     for f in (ROOT / "workers" / "lib").glob("*.c"):
         text = f.read_text()
-        for name in re.findall(r'enc_metrics_(?:counter_add|gauge_set)\(\s*"(encore_\w+)"', text):
+        for name in re.findall(r'enc_metrics_(?:counter_add|gauge_set)\(\s*"(encore_\w+)"',
+                               text):
             out[name] = (False, set())
-        # enc_metrics_observe: a histogram without labels of its own
-        for name in re.findall(r'enc_metrics_observe\(\s*"(encore_\w+)"', text):
+        # labels: the literal names of the name, value pairs
+        for name, pairs in re.findall(r'enc_metrics_gauge_set_labels\(\s*"(encore_\w+)"'
+                                      r'.*?\(const char \*const\s*\[\]\)\s*\{([^}]*)\}',
+                                      text, re.S):
+            out[name] = (False, set(re.findall(r'"(\w+)"\s*,\s*[A-Za-z_]', pairs)))
+        for name in re.findall(r'enc_metrics_(?:histogram_)?observe\(\s*"(encore_\w+)"', text):
             out[name] = (True, set())
     return out
 
@@ -109,6 +115,9 @@ def test_the_check_can_fail():
     assert check('rate(encore_http_request_duration_seconds[5m])', inv, {"worker"})
     assert not check('sum by (le) (rate(encore_http_request_duration_seconds_bucket[5m]))',
                      inv, {"worker"})
+    assert not check('max by (topic, partition) (encore_consumer_lag)', inv, {"worker"})
+    assert check('max by (group) (encore_consumer_lag)', inv, {"worker"})
+    assert check('rate(encore_consumer_batch_size[5m])', inv, {"worker"})
 
 
 def test_dashboards_cover_the_issue():
@@ -119,7 +128,8 @@ def test_dashboards_cover_the_issue():
         assert metric in edge
     workers = (DASHBOARDS / "encore-workers.json").read_text()
     for metric in ("encore_http_requests_total", "encore_outbox_backlog",
-                   "encore_consumer_applied_total"):
+                   "encore_consumer_applied_total", "encore_consumer_lag",
+                   "encore_consumer_batch_size_bucket"):
         assert metric in workers
     for f in DASHBOARDS.glob("*.json"):
         d = json.loads(f.read_text())

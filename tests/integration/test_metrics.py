@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from conftest import (EDGE, ROOT, RUN_DIR, login, nginx_log_problems, pid_of,
-                      register, stack, url, wait_gone)
+                      register, stack, url, wait_gone, wait_until, worker_request)
 
 NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -406,6 +406,33 @@ def test_worker_metrics_through_the_edge(worker):
     assert total(after, "encore_upstream_response_duration_seconds",
                  "encore_upstream_response_duration_seconds_count",
                  upstream="encore_" + worker) >= 1
+
+
+def test_consumer_lag_and_batch_size():
+    # a consuming worker (probe consumes what it publishes) exports the
+    # lag per partition and the events per transaction, valid for promtool
+    if "probe" not in os.environ.get("ENCORE_WORKERS", "auth probe").split():
+        pytest.skip("probe is not running in this stack")
+    r = worker_request("probe", "POST", "/writes", body={"value": "lag-%d" % time.time_ns()})
+    assert r.status_code == 201, r.text
+
+    def exported():
+        fams = parse(scrape("/metrics/probe"))
+        lag = samples(fams, "encore_consumer_lag", topic="encore.probe.writes")
+        if not lag or total(fams, "encore_consumer_batch_size",
+                            "encore_consumer_batch_size_count") < 1:
+            return None
+        return fams, lag
+    fams, lag = wait_until(exported, timeout=60, what="the consumer's lag and batch size")
+    assert fams["encore_consumer_lag"]["type"] == "gauge"
+    assert fams["encore_consumer_batch_size"]["type"] == "histogram"
+    assert all(dict(k)["partition"].isdigit() and v >= 0 for k, v in lag.items()), lag
+    # every transaction held at least one event: le="+Inf" counts them all
+    count = total(fams, "encore_consumer_batch_size", "encore_consumer_batch_size_count")
+    assert total(fams, "encore_consumer_batch_size", "encore_consumer_batch_size_bucket",
+                 le="+Inf") == count
+    assert total(fams, "encore_consumer_batch_size", "encore_consumer_batch_size_sum") >= count
+    promtool_check_metrics(scrape("/metrics/probe"))
 
 
 @pytest.mark.parametrize("route", ["jwks", "users_patch"])

@@ -89,6 +89,9 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "published outbox rows are deleted after this (0 = keep forever)" },
     { "consumer.group", ENC_CONF_STR, "", 0, 0, 0,
       "consumer group id (empty = encore-<worker>)" },
+    { "consumer.batch", ENC_CONF_INT, "500", 1, 10000, 0,
+      "most events applied in one transaction: those already fetched,"
+      " never waiting for more (1 = a transaction per event)" },
     { "consumer.inbox_retain_hours", ENC_CONF_INT, "720", 0, 87600, 0,
       "applied event ids are forgotten after this; keep it above the"
       " topics' retention (0 = keep forever)" },

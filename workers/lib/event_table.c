@@ -92,3 +92,17 @@ enc_event_table_apply(enc_pg_t *pg, const enc_event_t *ev, void *app)
     free(data);
     return rc;
 }
+
+
+int
+enc_event_table_alone(const enc_event_t *ev, void *app)
+{
+    const enc_event_route_t  *t;
+
+    for (t = app; t->type != NULL; t++) {
+        if (t->emits != NULL && strcmp(t->type, ev->type) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -44,4 +44,14 @@ typedef struct {
  */
 int enc_event_table_apply(enc_pg_t *pg, const enc_event_t *ev, void *app);
 
+/*
+ * An enc_event_alone_pt over the same table: 1 when a statement of the
+ * event's type emits (changes another aggregate's rows, which the
+ * worker's HTTP writes lock too), so the consumer applies that event in
+ * a transaction of its own, as the deadlock-freedom arguments of the
+ * replicas assume (content's and comments' replica.c); every other event
+ * is batched.
+ */
+int enc_event_table_alone(const enc_event_t *ev, void *app);
+
 #endif /* ENC_EVENT_TABLE_H */

@@ -31,21 +31,37 @@ typedef struct {
     int     gauge;
 } counter_t;
 
+#define LABELS_MAX_LEN  320
+
+/* one series of a labelled gauge; a family's series are those of its name,
+   rendered together in the order the family first appeared */
+typedef struct {
+    char    name[NAME_MAX_LEN];
+    char    help[HELP_MAX_LEN];
+    char    labels[LABELS_MAX_LEN];    /* rendered: a="x",b="y" */
+    double  value;
+} series_t;
+
 typedef struct {
     char                name[NAME_MAX_LEN];
     char                help[HELP_MAX_LEN];
-    unsigned long long  bucket[NBUCKETS];    /* non-cumulative */
+    double              bound[ENC_METRICS_BOUNDS_MAX];
+    size_t              nbounds;
+    unsigned long long  bucket[ENC_METRICS_BOUNDS_MAX + 1];  /* last: +Inf,
+                                                                non-cumulative */
     unsigned long long  count;
     double              sum;
-} histogram_t;
+} hist_t;
 
 static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
 static route_stat_t     routes[ENC_METRICS_ROUTES_MAX];
 static size_t           nroutes;
 static counter_t        counters[ENC_METRICS_COUNTERS_MAX];
 static size_t           ncounters;
-static histogram_t      histograms[ENC_METRICS_HISTOGRAMS_MAX];
-static size_t           nhistograms;
+static series_t         series[ENC_METRICS_SERIES_MAX];
+static size_t           nseries;
+static hist_t           hists[ENC_METRICS_HISTS_MAX];
+static size_t           nhists;
 static int              full_logged;
 static char             worker_name[64];
 
@@ -65,10 +81,12 @@ enc_metrics_reset(void)
     pthread_mutex_lock(&lock);
     memset(routes, 0, sizeof(routes));
     memset(counters, 0, sizeof(counters));
-    memset(histograms, 0, sizeof(histograms));
+    memset(series, 0, sizeof(series));
+    memset(hists, 0, sizeof(hists));
     nroutes = 0;
     ncounters = 0;
-    nhistograms = 0;
+    nseries = 0;
+    nhists = 0;
     full_logged = 0;
     pthread_mutex_unlock(&lock);
 }
@@ -158,11 +176,11 @@ done:
 
 /* HELP text may not contain newlines or backslashes unescaped */
 static void
-copy_help(char *dst, size_t len, const char *help)
+copy_help(char *dst, size_t size, const char *help)
 {
     size_t  i;
 
-    for (i = 0; help != NULL && help[i] != '\0' && i < len - 1; i++) {
+    for (i = 0; help != NULL && help[i] != '\0' && i < size - 1; i++) {
         dst[i] = (help[i] == '\n' || help[i] == '\\') ? ' ' : help[i];
     }
     dst[i] = '\0';
@@ -175,8 +193,8 @@ is_histogram(const char *name)
 {
     size_t  i;
 
-    for (i = 0; i < nhistograms; i++) {
-        if (strcmp(histograms[i].name, name) == 0) {
+    for (i = 0; i < nhists; i++) {
+        if (strcmp(hists[i].name, name) == 0) {
             return 1;
         }
     }
@@ -240,23 +258,141 @@ enc_metrics_gauge_set(const char *name, const char *help, double v)
 }
 
 
-void
-enc_metrics_observe(const char *name, const char *help, double seconds)
+/*
+ * Renders name, value pairs as a="x",b="y" into out (LABELS_MAX_LEN);
+ * values escaped (backslash, quote, newline).  -1 for a bad label name,
+ * more than 4 pairs, or a result too long.
+ */
+static int
+render_labels(const char *const *labels, char *out)
 {
-    size_t        i;
-    histogram_t  *h = NULL;
+    size_t       i, n = 0, k;
+    const char  *v;
 
-    if (!valid_name(name)) {
-        return;
+    out[0] = '\0';
+    for (i = 0; labels != NULL && labels[i] != NULL; i += 2) {
+        if (i >= 8 || labels[i + 1] == NULL || !valid_name(labels[i])
+            || strchr(labels[i], ':') != NULL)
+        {
+            return -1;
+        }
+        k = strlen(labels[i]);
+        if (n + k + 4 >= LABELS_MAX_LEN) {
+            return -1;
+        }
+        if (n > 0) {
+            out[n++] = ',';
+        }
+        memcpy(out + n, labels[i], k);
+        n += k;
+        out[n++] = '=';
+        out[n++] = '"';
+        for (v = labels[i + 1]; *v != '\0'; v++) {
+            if (n + 4 >= LABELS_MAX_LEN) {
+                return -1;
+            }
+            if (*v == '\\' || *v == '"') {
+                out[n++] = '\\';
+                out[n++] = *v;
+            } else if (*v == '\n') {
+                out[n++] = '\\';
+                out[n++] = 'n';
+            } else {
+                out[n++] = *v;
+            }
+        }
+        out[n++] = '"';
+        out[n] = '\0';
     }
-    if (!(seconds >= 0)) {                     /* negative, or NaN */
-        seconds = 0;
+    return 0;
+}
+
+
+void
+enc_metrics_gauge_set_labels(const char *name, const char *help,
+    const char *const *labels, double v)
+{
+    size_t     i;
+    char       text[LABELS_MAX_LEN];
+    series_t  *s = NULL;
+
+    if (!valid_name(name) || render_labels(labels, text) != 0) {
+        return;
     }
 
     pthread_mutex_lock(&lock);
-    for (i = 0; i < nhistograms; i++) {
-        if (strcmp(histograms[i].name, name) == 0) {
-            h = &histograms[i];
+    for (i = 0; i < nseries; i++) {
+        if (strcmp(series[i].name, name) == 0
+            && strcmp(series[i].labels, text) == 0)
+        {
+            s = &series[i];
+            break;
+        }
+    }
+    if (s == NULL) {
+        if (nseries == ENC_METRICS_SERIES_MAX) {
+            log_full("series");
+            goto done;
+        }
+        s = &series[nseries++];
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        memcpy(s->labels, text, sizeof(text));
+        copy_help(s->help, sizeof(s->help), help);
+    }
+    s->value = v;
+
+done:
+    pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_gauge_clear(const char *name)
+{
+    size_t  i, n = 0;
+
+    if (name == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    for (i = 0; i < nseries; i++) {
+        if (strcmp(series[i].name, name) != 0) {
+            if (n != i) {
+                series[n] = series[i];
+            }
+            n++;
+        }
+    }
+    if (n < nseries) {
+        memset(&series[n], 0, (nseries - n) * sizeof(series_t));
+    }
+    nseries = n;
+    pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_histogram_observe(const char *name, const char *help,
+    const double *bounds, size_t nbounds, double v)
+{
+    size_t   i;
+    hist_t  *h = NULL;
+
+    if (!valid_name(name) || nbounds > ENC_METRICS_BOUNDS_MAX
+        || (nbounds > 0 && bounds == NULL))
+    {
+        return;
+    }
+    for (i = 1; i < nbounds; i++) {
+        if (!(bounds[i] > bounds[i - 1])) {
+            return;
+        }
+    }
+
+    pthread_mutex_lock(&lock);
+    for (i = 0; i < nhists; i++) {
+        if (strcmp(hists[i].name, name) == 0) {
+            h = &hists[i];
             break;
         }
     }
@@ -266,25 +402,38 @@ enc_metrics_observe(const char *name, const char *help, double seconds)
                 goto done;
             }
         }
-        if (nhistograms == ENC_METRICS_HISTOGRAMS_MAX) {
+        if (nhists == ENC_METRICS_HISTS_MAX) {
             log_full("histogram");
             goto done;
         }
-        h = &histograms[nhistograms++];
+        h = &hists[nhists++];
         snprintf(h->name, sizeof(h->name), "%s", name);
         copy_help(h->help, sizeof(h->help), help);
-    }
-    h->count++;
-    h->sum += seconds;
-    for (i = 0; i < NBUCKETS; i++) {
-        if (seconds <= buckets[i]) {
-            h->bucket[i]++;
-            break;
+        for (i = 0; i < nbounds; i++) {
+            h->bound[i] = bounds[i];
         }
+        h->nbounds = nbounds;
     }
+    i = 0;
+    while (i < h->nbounds && v > h->bound[i]) {
+        i++;
+    }
+    h->bucket[i]++;
+    h->count++;
+    h->sum += v;
 
 done:
     pthread_mutex_unlock(&lock);
+}
+
+
+void
+enc_metrics_observe(const char *name, const char *help, double seconds)
+{
+    if (!(seconds >= 0)) {                     /* negative, or NaN */
+        seconds = 0;
+    }
+    enc_metrics_histogram_observe(name, help, buckets, NBUCKETS, seconds);
 }
 
 
@@ -346,20 +495,39 @@ enc_metrics_render(FILE *out)
                 counters[i].name, counters[i].value);
     }
 
-    for (i = 0; i < nhistograms; i++) {
-        fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n",
-                histograms[i].name, histograms[i].help, histograms[i].name);
-        cum = 0;
-        for (b = 0; b < NBUCKETS; b++) {
-            cum += histograms[i].bucket[b];
-            fprintf(out, "%s_bucket{le=\"%g\"} %llu\n",
-                    histograms[i].name, buckets[b], cum);
+    /* labelled gauges: a family's HELP and TYPE once, at its first series */
+    for (i = 0; i < nseries; i++) {
+        for (b = 0; b < i; b++) {
+            if (strcmp(series[b].name, series[i].name) == 0) {
+                break;
+            }
         }
-        fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
+        if (b < i) {
+            continue;
+        }
+        fprintf(out, "# HELP %s %s\n# TYPE %s gauge\n", series[i].name,
+                series[i].help, series[i].name);
+        for (b = i; b < nseries; b++) {
+            if (strcmp(series[b].name, series[i].name) == 0) {
+                fprintf(out, "%s{%s} %.17g\n", series[b].name,
+                        series[b].labels, series[b].value);
+            }
+        }
+    }
+
+    for (i = 0; i < nhists; i++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", hists[i].name,
+                hists[i].help, hists[i].name);
+        cum = 0;
+        for (b = 0; b < hists[i].nbounds; b++) {
+            cum += hists[i].bucket[b];
+            fprintf(out, "%s_bucket{le=\"%g\"} %llu\n", hists[i].name,
+                    hists[i].bound[b], cum);
+        }
+        fprintf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.17g\n"
                      "%s_count %llu\n",
-                histograms[i].name, histograms[i].count,
-                histograms[i].name, histograms[i].sum,
-                histograms[i].name, histograms[i].count);
+                hists[i].name, hists[i].count, hists[i].name, hists[i].sum,
+                hists[i].name, hists[i].count);
     }
 
     pthread_mutex_unlock(&lock);

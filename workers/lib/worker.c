@@ -789,9 +789,10 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
             consuming = enc_consumer_start(c, def->consumes, def->on_event,
                                            app);
         } else if (def->events != NULL) {
-            consuming = enc_consumer_start(c, def->consumes,
-                                           enc_event_table_apply,
-                                           (void *) def->events);
+            consuming = enc_consumer_start_ex(c, def->consumes,
+                                              enc_event_table_apply,
+                                              enc_event_table_alone,
+                                              (void *) def->events);
         } else {
             consuming = -1;
         }

@@ -3,9 +3,13 @@
  * outbox producer and the consumer's Kafka configuration on librdkafka's
  * mock cluster, and — when ENCORE_TEST_PGHOST is set (see db_fixture.h) —
  * the consumer thread with the inbox: duplicates skipped, a failing handler
- * retried, malformed events skipped, offsets committed; and its fault hook
+ * retried, malformed events skipped, offsets committed; batches (a
+ * transaction holds several events, never more than consumer.batch, an
+ * alone event none but itself; a failure in the middle loses nothing,
+ * applies nothing twice and keeps each partition's order); the lag gauge
+ * from librdkafka's statistics; and its fault hook
  * (ENCORE_FAULT_CONSUMER_EXIT_AFTER_COMMIT) in a child process killed
- * between a database commit and its offset commit.
+ * between a database commit and its offsets' store.
  */
 
 #include <stdarg.h>
@@ -28,9 +32,14 @@
 #include "config.h"
 #include "consumer.h"
 #include "log.h"
+#include "metrics.h"
 #include "outbox.h"
 #include "pg.h"
 #include "db_fixture.h"
+
+
+static char *metrics_text(void);
+static double metric_value(const char *text, const char *prefix);
 
 
 /* ---- parsing -------------------------------------------------------------- */
@@ -220,13 +229,17 @@ mock_topics(rd_kafka_t *rk)
     rd_kafka_mock_cluster_t  *mc = rd_kafka_handle_mock_cluster(rk);
     static const char        *topics[] = {
         "encore.t.things", "encore.t.relay", "encore.t.round",
-        "encore.t.inbox", "encore.t.fault"
+        "encore.t.inbox", "encore.t.fault", "encore.t.batch",
+        "encore.t.alone"
     };
 
     assert_non_null(mc);
     for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
         assert_int_equal(rd_kafka_mock_topic_create(mc, topics[i], 1, 1), 0);
     }
+    /* and one with several partitions, for batches that span them */
+    assert_int_equal(rd_kafka_mock_topic_create(mc, "encore.t.parts", 4, 1),
+                     0);
 }
 
 
@@ -473,7 +486,11 @@ test_consumer_inbox_db(void **state)
     usleep(500 * 1000);
     enc_consumer_stop();
 
-    assert_int_equal(atomic_load(&hs.calls_a), 1);
+    /* A's replay never reaches the handler; A itself runs once per
+       transaction that held it: once alone, twice when B's failure
+       rolled back the batch that held them both */
+    assert_true(atomic_load(&hs.calls_a) == 1
+                || atomic_load(&hs.calls_a) == 2);
     assert_int_equal(atomic_load(&hs.calls_b), 4);
     assert_int_equal(atomic_load(&hs.calls_other), 0);
     /* ev-a and ev-b; the failed attempts' "leak" rows were rolled back */
@@ -668,16 +685,17 @@ committed_offset(rd_kafka_t *prk, const char *group)
 
 
 /*
- * The process dies right after the database commit of the 3rd event and
- * before its offset commit: the effects of events 1-3 are in, the group's
- * offset points at event 3.  The next consumer of the group gets event 3
- * again, the inbox skips it, and every event has exactly one effect.
+ * The process dies right after the database commit of the transaction
+ * holding the 3rd event and before its offsets are stored: the effects of
+ * events 1-3 (and of any batched after them) are in, the group's offset
+ * points before them.  The next consumer of the group gets those events
+ * again, the inbox skips them, and every event has exactly one effect.
  */
 static void
 test_fault_exit_after_commit_db(void **state)
 {
-    int            i, fds[2], status = 0;
-    char           id[16], sql[256];
+    int            i, fds[2], status = 0, effects;
+    char           id[16], sql[256], *t;
     pid_t          pid, done = 0;
     rd_kafka_t    *prk;
     db_fixture_t   fx;
@@ -725,16 +743,19 @@ test_fault_exit_after_commit_db(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 75);
 
-    /* the window: three effects committed, two offsets */
+    /* the window: the transaction holding the third event committed
+       (with the events batched with it), its offsets not */
     (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.effects",
                     fx.schema);
-    assert_int_equal(admin_count(fx.admin, sql), FAULT_AFTER);
-    assert_int_equal(committed_offset(prk, fx.schema), FAULT_AFTER - 1);
+    effects = admin_count(fx.admin, sql);
+    assert_true(effects >= FAULT_AFTER && effects <= FAULT_EVENTS);
+    assert_true(committed_offset(prk, fx.schema) < effects);
 
     /* a consumer of the same group, unarmed, takes over (once the dead
        member's session expired) */
     assert_int_equal(enc_config_set(fx.conf, "kafka.brokers", bs, sql,
                                     sizeof(sql)), 0);
+    enc_metrics_reset();
     assert_int_equal(enc_consumer_start(fx.conf, topics, effect_handler,
                                         NULL), 0);
     (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox",
@@ -742,12 +763,18 @@ test_fault_exit_after_commit_db(void **state)
     for (i = 0; i < 600 && admin_count(fx.admin, sql) < FAULT_EVENTS; i++) {
         usleep(100 * 1000);
     }
-    for (i = 0; i < 100 && committed_offset(prk, fx.schema) < FAULT_EVENTS;
+    /* (the inbox may have been full already: the child's last batch can
+       hold every event; the group's offset shows the takeover) */
+    for (i = 0; i < 600 && committed_offset(prk, fx.schema) < FAULT_EVENTS;
          i++)
     {
         usleep(100 * 1000);
     }
     enc_consumer_stop();
+    /* what the child committed but never stored came again, skipped */
+    t = metrics_text();
+    assert_true(metric_value(t, "encore_consumer_duplicates_total ") >= 1);
+    free(t);
 
     assert_int_equal(admin_count(fx.admin, sql), FAULT_EVENTS);
     (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT event_id"
@@ -764,6 +791,411 @@ test_fault_exit_after_commit_db(void **state)
 }
 
 
+/* ---- batches (needs PostgreSQL) ------------------------------------------ */
+
+#define ALONE_TYPE  "encore.t.alone"
+
+static atomic_int  tx_fail;         /* fail this many more times ... */
+static char        tx_fail_id[32];  /* ... the event with this id */
+
+
+static void
+produce_ev(rd_kafka_t *rk, const char *topic, int32_t partition,
+    const char *id, const char *type)
+{
+    rd_kafka_headers_t  *h;
+
+    h = rd_kafka_headers_new(4);
+    assert_non_null(h);
+    assert_int_equal(rd_kafka_header_add(h, "ce_id", -1, id, -1), 0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_specversion", -1, "1.0", -1),
+                     0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_source", -1, "/encore/t",
+                                         -1), 0);
+    assert_int_equal(rd_kafka_header_add(h, "ce_type", -1, type, -1), 0);
+    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
+                         RD_KAFKA_V_PARTITION(partition),
+                         RD_KAFKA_V_KEY(id, strlen(id)),
+                         RD_KAFKA_V_VALUE("{}", 2),
+                         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                         RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END), 0);
+}
+
+
+/* Records each application with its transaction: events that shared a
+   transaction share a tx.  tx_fail_id fails tx_fail times, after a
+   half-done effect the rollback must undo. */
+static int
+tx_handler(enc_pg_t *pg, const enc_event_t *ev, void *app)
+{
+    int          ok;
+    PGresult    *res;
+    const char  *params[2];
+
+    params[0] = ev->id;
+    params[1] = ev->type;
+    res = enc_pg_exec_sql(pg, "INSERT INTO effects (event_id, type, tx)"
+                          " VALUES ($1, $2, txid_current())", 2, params);
+    if (res == NULL) {
+        return -1;
+    }
+    ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    if (ok && strcmp(ev->id, tx_fail_id) == 0 && atomic_load(&tx_fail) > 0) {
+        atomic_fetch_sub(&tx_fail, 1);
+        return -1;
+    }
+    return ok ? 0 : -1;
+}
+
+
+static int
+alone_type(const enc_event_t *ev, void *app)
+{
+    return strcmp(ev->type, ALONE_TYPE) == 0;
+}
+
+
+static void
+batch_fixture(db_fixture_t *fx, rd_kafka_t *prk, const char *prefix,
+    const char *batch)
+{
+    char  sql[256], err[256];
+
+    db_fixture_init(fx, prefix, bootstraps(prk));
+    (void) snprintf(sql, sizeof(sql), "CREATE TABLE %s.effects (seq bigserial,"
+                    " event_id text NOT NULL, type text NOT NULL,"
+                    " tx bigint NOT NULL)", fx->schema);
+    db_admin_exec(fx->admin, sql);
+    assert_int_equal(enc_config_set(fx->conf, "consumer.batch", batch, err,
+                                    sizeof(err)), 0);
+}
+
+
+/* waits until the inbox holds n events */
+static void
+wait_inbox(db_fixture_t *fx, int n)
+{
+    int   i;
+    char  sql[128];
+
+    (void) snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.inbox",
+                    fx->schema);
+    for (i = 0; i < 600 && admin_count(fx->admin, sql) < n; i++) {
+        usleep(100 * 1000);
+    }
+    assert_int_equal(admin_count(fx->admin, sql), n);
+}
+
+
+static int
+effects_count(db_fixture_t *fx, const char *fmt)
+{
+    char  sql[512];
+
+    /* fmt names the schema once or twice */
+    (void) snprintf(sql, sizeof(sql), fmt, fx->schema, fx->schema);
+    return admin_count(fx->admin, sql);
+}
+
+
+static long
+committed_at(rd_kafka_t *prk, const char *group, const char *topic,
+    int32_t partition)
+{
+    long                              off;
+    char                              err[512];
+    rd_kafka_t                       *c;
+    rd_kafka_topic_partition_list_t  *parts;
+
+    c = enc_consumer_kafka_new(bootstraps(prk), group, "test", NULL, err,
+                               sizeof(err));
+    assert_non_null(c);
+    parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, partition);
+    assert_int_equal(rd_kafka_committed(c, parts, 5000), 0);
+    off = (long) parts->elems[0].offset;
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_destroy(c);
+    return off;
+}
+
+
+/* (not inlined: GCC 12 then takes the stream's buffer for a dangling
+   local) */
+static __attribute__((noinline)) char *
+metrics_text(void)
+{
+    char    *buf = NULL;
+    size_t   len = 0;
+    FILE    *f = open_memstream(&buf, &len);
+
+    assert_non_null(f);
+    enc_metrics_render(f);
+    fclose(f);
+    return buf;
+}
+
+
+/* the value of the sample line starting with prefix, -1 if none */
+static double
+metric_value(const char *text, const char *prefix)
+{
+    char         line[128];
+    const char  *p;
+
+    (void) snprintf(line, sizeof(line), "\n%s", prefix);
+    p = strstr(text, line);
+    return p != NULL ? strtod(p + strlen(line), NULL) : -1;
+}
+
+
+/*
+ * 50 events waiting before the consumer starts (and two replays, one
+ * right after its original), consumer.batch 20: they share transactions,
+ * never more than 20 to one, each is applied once, in order, the replays
+ * skipped, and every offset is committed.  The lag gauge reports the
+ * partition, caught up.
+ */
+static void
+test_consumer_batches_db(void **state)
+{
+    int            i;
+    char           id[32], *t;
+    rd_kafka_t    *prk;
+    db_fixture_t   fx;
+    const char    *topics[] = { "encore.t.batch", NULL };
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    enc_metrics_reset();
+    prk = mock_producer();
+    batch_fixture(&fx, prk, "test_consumer_batch", "20");
+    for (i = 0; i < 50; i++) {
+        (void) snprintf(id, sizeof(id), "ev-%02d", i);
+        produce_ev(prk, "encore.t.batch", 0, id, "encore.t.x");
+        if (i == 5) {
+            /* a replay in the same batch: the first one counts */
+            produce_ev(prk, "encore.t.batch", 0, id, "encore.t.x");
+        }
+    }
+    produce_ev(prk, "encore.t.batch", 0, "ev-49", "encore.t.x");
+    assert_int_equal(rd_kafka_flush(prk, 5000), 0);
+
+    atomic_store(&tx_fail, 0);
+    assert_int_equal(enc_consumer_start(fx.conf, topics, tx_handler, NULL),
+                     0);
+    wait_inbox(&fx, 50);
+
+    /* the gauge comes with librdkafka's next statistics */
+    t = NULL;
+    for (i = 0; i < 100; i++) {
+        free(t);
+        t = metrics_text();
+        if (strstr(t, "encore_consumer_lag{topic=\"encore.t.batch\","
+                      "partition=\"0\"} 0\n") != NULL)
+        {
+            break;
+        }
+        usleep(100 * 1000);
+    }
+    enc_consumer_stop();
+
+    assert_non_null(strstr(t, "# TYPE encore_consumer_lag gauge\n"));
+    assert_non_null(strstr(t, "encore_consumer_lag{topic=\"encore.t.batch\","
+                              "partition=\"0\"} 0\n"));
+    assert_non_null(strstr(t, "# TYPE encore_consumer_batch_size histogram\n"));
+    assert_non_null(strstr(t, "encore_consumer_batch_size_sum 52\n"));
+    assert_non_null(strstr(t, "encore_consumer_applied_total 50\n"));
+    assert_non_null(strstr(t, "encore_consumer_duplicates_total 2\n"));
+    /* nothing above the batch size */
+    assert_true(metric_value(t, "encore_consumer_batch_size_count ") > 0);
+    assert_true(metric_value(t, "encore_consumer_batch_size_bucket{le=\"20\"} ")
+                == metric_value(t, "encore_consumer_batch_size_count "));
+    free(t);
+
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM %s.effects"),
+                     50);
+    assert_int_equal(effects_count(&fx, "SELECT count(DISTINCT event_id)"
+                                   " FROM %s.effects"), 50);
+    /* batched: fewer transactions than events, none over 20 */
+    assert_true(effects_count(&fx, "SELECT count(DISTINCT tx) FROM"
+                              " %s.effects") < 50);
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM (SELECT tx"
+                                   " FROM %s.effects GROUP BY tx HAVING"
+                                   " count(*) > 20) big"), 0);
+    /* in the partition's order */
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM (SELECT"
+                                   " event_id, lag(event_id) OVER (ORDER BY"
+                                   " seq) AS prev FROM %s.effects) o WHERE"
+                                   " prev > event_id"), 0);
+    assert_int_equal(committed_at(prk, fx.schema, "encore.t.batch", 0), 52);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
+/*
+ * 40 events over 4 partitions in one or a few batches; the handler fails
+ * p1-04 twice (after a half-done effect), and the first seek back after
+ * the failure fails too (that partition's messages are retried in
+ * place).  Every event is applied exactly once, each partition in its
+ * order, and every offset is committed.
+ */
+static void
+test_consumer_batch_failure_db(void **state)
+{
+    int            i, p;
+    char           id[32], *t;
+    rd_kafka_t    *prk;
+    db_fixture_t   fx;
+    const char    *topics[] = { "encore.t.parts", NULL };
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    enc_metrics_reset();
+    prk = mock_producer();
+    batch_fixture(&fx, prk, "test_consumer_fail", "500");
+    for (i = 0; i < 10; i++) {
+        for (p = 0; p < 4; p++) {
+            (void) snprintf(id, sizeof(id), "p%d-%02d", p, i);
+            produce_ev(prk, "encore.t.parts", p, id, "encore.t.x");
+        }
+    }
+    assert_int_equal(rd_kafka_flush(prk, 5000), 0);
+
+    (void) snprintf(tx_fail_id, sizeof(tx_fail_id), "p1-04");
+    atomic_store(&tx_fail, 2);
+    enc_consumer_test_fail_seeks(1);
+    assert_int_equal(enc_consumer_start(fx.conf, topics, tx_handler, NULL),
+                     0);
+    wait_inbox(&fx, 40);
+    enc_consumer_stop();
+    enc_consumer_test_fail_seeks(0);
+    tx_fail_id[0] = '\0';
+
+    assert_int_equal(atomic_load(&tx_fail), 0);
+    /* one row per event: the failed attempts' rows were rolled back */
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM %s.effects"),
+                     40);
+    assert_int_equal(effects_count(&fx, "SELECT count(DISTINCT event_id)"
+                                   " FROM %s.effects"), 40);
+    /* each partition in its order */
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM (SELECT"
+                                   " event_id, lag(event_id) OVER (PARTITION"
+                                   " BY left(event_id, 2) ORDER BY seq) AS"
+                                   " prev FROM %s.effects) o WHERE prev >"
+                                   " event_id"), 0);
+    for (p = 0; p < 4; p++) {
+        assert_int_equal(committed_at(prk, fx.schema, "encore.t.parts", p),
+                         10);
+    }
+    t = metrics_text();
+    assert_non_null(strstr(t, "encore_consumer_retries_total 2\n"));
+    assert_non_null(strstr(t, "encore_consumer_applied_total 40\n"));
+    free(t);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
+/* An event the alone predicate names shares its transaction with no
+   other; the others still share theirs. */
+static void
+test_consumer_alone_db(void **state)
+{
+    int            i;
+    char           id[32];
+    rd_kafka_t    *prk;
+    db_fixture_t   fx;
+    const char    *topics[] = { "encore.t.alone", NULL };
+
+    if (db_fixture_skip()) {
+        skip();
+    }
+
+    enc_metrics_reset();
+    prk = mock_producer();
+    batch_fixture(&fx, prk, "test_consumer_alone", "500");
+    for (i = 0; i < 30; i++) {
+        (void) snprintf(id, sizeof(id), "ev-%02d", i);
+        produce_ev(prk, "encore.t.alone", 0, id,
+                   i % 10 == 5 ? ALONE_TYPE : "encore.t.x");
+    }
+    assert_int_equal(rd_kafka_flush(prk, 5000), 0);
+
+    atomic_store(&tx_fail, 0);
+    assert_int_equal(enc_consumer_start_ex(fx.conf, topics, tx_handler,
+                                           alone_type, NULL), 0);
+    wait_inbox(&fx, 30);
+    enc_consumer_stop();
+
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM %s.effects"),
+                     30);
+    assert_int_equal(effects_count(&fx, "SELECT count(*) FROM %s.effects a"
+                                   " JOIN %s.effects b ON a.tx = b.tx AND"
+                                   " a.event_id <> b.event_id WHERE a.type ="
+                                   " '" ALONE_TYPE "'"), 0);
+    assert_true(effects_count(&fx, "SELECT count(DISTINCT tx) FROM"
+                              " %s.effects") < 30);
+
+    db_fixture_fini(&fx);
+    rd_kafka_destroy(prk);
+}
+
+
+/* The lag gauge from librdkafka's statistics JSON. */
+static void
+test_lag_from_stats(void **state)
+{
+    char        *t;
+    const char  *j;
+
+    enc_metrics_reset();
+    j = "{\"topics\":{"
+        "\"a\":{\"partitions\":{"
+          "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":9,"
+                 "\"consumer_lag_stored\":3},"
+          "\"1\":{\"partition\":1,\"desired\":true,\"consumer_lag\":7,"
+                 "\"consumer_lag_stored\":-1},"
+          "\"2\":{\"partition\":2,\"desired\":true,\"consumer_lag\":-1,"
+                 "\"consumer_lag_stored\":-1},"
+          "\"3\":{\"partition\":3,\"desired\":false,\"consumer_lag\":4},"
+          "\"-1\":{\"partition\":-1,\"desired\":false,\"consumer_lag\":1}}},"
+        "\"b\":{\"partitions\":{"
+          "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":0}}}}}";
+    enc_consumer_lag_from_stats(j, strlen(j));
+    t = metrics_text();
+    assert_non_null(strstr(t, "encore_consumer_lag{topic=\"a\","
+                              "partition=\"0\"} 3\n"));
+    assert_non_null(strstr(t, "encore_consumer_lag{topic=\"a\","
+                              "partition=\"1\"} 7\n"));
+    assert_non_null(strstr(t, "encore_consumer_lag{topic=\"b\","
+                              "partition=\"0\"} 0\n"));
+    assert_null(strstr(t, "partition=\"2\""));
+    assert_null(strstr(t, "partition=\"3\""));
+    assert_null(strstr(t, "partition=\"-1\""));
+    free(t);
+
+    /* a rebalance took a away; garbage changes nothing */
+    j = "{\"topics\":{\"b\":{\"partitions\":{"
+        "\"0\":{\"partition\":0,\"desired\":true,\"consumer_lag\":2}}}}}";
+    enc_consumer_lag_from_stats(j, strlen(j));
+    enc_consumer_lag_from_stats("{\"topics\":", 10);
+    t = metrics_text();
+    assert_null(strstr(t, "topic=\"a\""));
+    assert_non_null(strstr(t, "encore_consumer_lag{topic=\"b\","
+                              "partition=\"0\"} 2\n"));
+    free(t);
+}
+
+
 int
 main(void)
 {
@@ -774,6 +1206,10 @@ main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_consumer_inbox_db),
         cmocka_unit_test(test_consumer_prunes_inbox_db),
+        cmocka_unit_test(test_consumer_batches_db),
+        cmocka_unit_test(test_consumer_batch_failure_db),
+        cmocka_unit_test(test_consumer_alone_db),
+        cmocka_unit_test(test_lag_from_stats),
         cmocka_unit_test(test_fault_parse),
         cmocka_unit_test(test_fault_invalid_refuses_start),
         cmocka_unit_test(test_fault_exit_after_commit_db),
