@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "encore_claims.h"
+#include "encore_revoke.h"
 
 
 static int
@@ -50,15 +51,28 @@ encore_claims_time(const json_t *claims, const char *name, long long *out,
 }
 
 
-/* the time verdict on exp and nbf already read and range-checked */
+/*
+ * The time verdict on exp, nbf and iat already read and range-checked.
+ *
+ * iat matters because revocations refuse tokens issued before a time: a
+ * token without iat, or claiming to be issued later than it was, would
+ * outlive its revocation.  So it is required (policy->require_iat) and may
+ * not lie in the future beyond the leeway.
+ */
 static int
 encore_claims_time_verdict(unsigned has_exp, long long exp, unsigned has_nbf,
-    long long nbf, const encore_claims_policy_t *policy, const char **error)
+    long long nbf, unsigned has_iat, long long iat,
+    const encore_claims_policy_t *policy, const char **error)
 {
     long long  now;
 
     if (!has_exp && policy->require_exp) {
         *error = "exp missing";
+        return ENCORE_CLAIMS_EINVALID;
+    }
+
+    if (!has_iat && policy->require_iat) {
+        *error = "iat missing";
         return ENCORE_CLAIMS_EINVALID;
     }
 
@@ -76,6 +90,11 @@ encore_claims_time_verdict(unsigned has_exp, long long exp, unsigned has_nbf,
         return ENCORE_CLAIMS_ENOTYET;
     }
 
+    if (has_iat && iat > now + policy->leeway) {
+        *error = "token issued in the future";
+        return ENCORE_CLAIMS_ENOTYET;
+    }
+
     return ENCORE_CLAIMS_OK;
 }
 
@@ -86,8 +105,8 @@ encore_claims_check_time(const json_t *claims,
     const char **error)
 {
     int        rc;
-    long long  exp, nbf;
-    unsigned   has_exp, has_nbf;
+    long long  exp, nbf, iat;
+    unsigned   has_exp, has_nbf, has_iat;
 
     *exp_out = 0;
 
@@ -101,8 +120,13 @@ encore_claims_check_time(const json_t *claims,
         return ENCORE_CLAIMS_EINVALID;
     }
 
-    rc = encore_claims_time_verdict(has_exp, exp, has_nbf, nbf, policy,
-                                    error);
+    if (encore_claims_time(claims, "iat", &iat, &has_iat) != 0) {
+        *error = "iat is not a valid NumericDate";
+        return ENCORE_CLAIMS_EINVALID;
+    }
+
+    rc = encore_claims_time_verdict(has_exp, exp, has_nbf, nbf, has_iat, iat,
+                                    policy, error);
 
     /* as before the split: exp is reported once it is known unexpired */
     if (has_exp && (rc == ENCORE_CLAIMS_OK || rc == ENCORE_CLAIMS_ENOTYET)) {
@@ -216,6 +240,26 @@ encore_claims_check_identity(const json_t *claims,
         if (!found) {
             *error = "audience not accepted";
             return ENCORE_CLAIMS_EAUDIENCE;
+        }
+    }
+
+    if (policy->nroles) {
+        v = json_object_get(claims, "role");
+        found = 0;
+
+        /* one value, not an array: a role is what X-Encore-User-Role says */
+        for (i = 0; v != NULL && !json_is_array(v) && i < policy->nroles;
+             i++)
+        {
+            found = encore_claims_value_is(v, policy->roles[i]);
+            if (found) {
+                break;
+            }
+        }
+
+        if (!found) {
+            *error = "role not accepted";
+            return ENCORE_CLAIMS_EINVALID;
         }
     }
 
@@ -333,6 +377,13 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
     f->has_nbf = (unsigned char) has;
     f->nbf = has ? t : 0;
 
+    if (encore_claims_time(claims, "iat", &t, &has) != 0) {
+        return -1;
+    }
+
+    f->has_iat = (unsigned char) has;
+    f->iat = has ? t : 0;
+
     v = json_object_get(claims, "iss");
 
     if (v == NULL) {
@@ -355,6 +406,17 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
                                 ENCORE_CLAIMS_FACT_SUB + i,
                                 json_object_get(claims, scalars[i]));
     }
+
+    /* sub and sid as revocations know them: UUIDs, parsed once */
+    v = json_object_get(claims, "sub");
+    f->has_sub_id = json_is_string(v)
+                    && encore_revoke_uuid(f->sub_id, json_string_value(v),
+                                          json_string_length(v)) == 0;
+
+    v = json_object_get(claims, "sid");
+    f->has_sid_id = json_is_string(v)
+                    && encore_revoke_uuid(f->sid_id, json_string_value(v),
+                                          json_string_length(v)) == 0;
 
     v = json_object_get(claims, "aud");
 
@@ -455,7 +517,8 @@ encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
     memset(f, 0, offsetof(encore_claims_facts_t, data));
 
     if (encore_claims_flat_time(flat, "exp", &f->exp, &f->has_exp) != 0
-        || encore_claims_flat_time(flat, "nbf", &f->nbf, &f->has_nbf) != 0)
+        || encore_claims_flat_time(flat, "nbf", &f->nbf, &f->has_nbf) != 0
+        || encore_claims_flat_time(flat, "iat", &f->iat, &f->has_iat) != 0)
     {
         return -1;
     }
@@ -498,6 +561,16 @@ encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
 
         f->kind[ENCORE_CLAIMS_FACT_SUB + i] = (unsigned char) kind;
     }
+
+    m = encore_flat_get(flat, "sub");
+    f->has_sub_id = m && m->type == ENCORE_FLAT_STRING
+                    && encore_revoke_uuid(f->sub_id, m->value.data,
+                                          m->value.len) == 0;
+
+    m = encore_flat_get(flat, "sid");
+    f->has_sid_id = m && m->type == ENCORE_FLAT_STRING
+                    && encore_revoke_uuid(f->sid_id, m->value.data,
+                                          m->value.len) == 0;
 
     m = encore_flat_get(flat, "aud");
 
@@ -550,7 +623,7 @@ encore_claims_check_time_facts(const encore_claims_facts_t *f,
     const encore_claims_policy_t *policy, const char **error)
 {
     return encore_claims_time_verdict(f->has_exp, f->exp, f->has_nbf, f->nbf,
-                                      policy, error);
+                                      f->has_iat, f->iat, policy, error);
 }
 
 
@@ -639,6 +712,32 @@ encore_claims_check_identity_facts(const encore_claims_facts_t *f,
 
         case ENCORE_CLAIM_INVALID:
             *error = "aud is not a string or array of strings";
+            return ENCORE_CLAIMS_EINVALID;
+
+        default:
+            return ENCORE_CLAIMS_EUNKNOWN;
+        }
+    }
+
+    if (policy->nroles) {
+        switch (f->kind[ENCORE_CLAIMS_FACT_ROLE]) {
+
+        case ENCORE_CLAIM_TEXT:
+            found = 0;
+
+            for (i = 0; !found && i < policy->nroles; i++) {
+                found = encore_claims_facts_is(f, ENCORE_CLAIMS_FACT_ROLE,
+                                               policy->roles[i]);
+            }
+
+            if (found) {
+                break;
+            }
+
+            /* fall through */
+
+        case ENCORE_CLAIM_ABSENT:
+            *error = "role not accepted";
             return ENCORE_CLAIMS_EINVALID;
 
         default:
