@@ -34,8 +34,11 @@ UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.service")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
 # every packaged worker (debian/rules: workers/*/main.c but the probe):
 # encore-edge's /readyz asks them all
+# the agents (.no_database = 1) have their own unit and no schema
+AGENTS = sorted(p.parent.name for p in (ROOT / "workers").glob("*/main.c")
+                if re.search(r"\.no_database\s*=\s*1", p.read_text()))
 WORKERS = sorted(p.parent.name for p in (ROOT / "workers").glob("*/main.c")
-                 if p.parent.name != "probe")
+                 if p.parent.name not in ["probe"] + AGENTS)
 
 
 def run(*cmd, **kw):
@@ -193,6 +196,11 @@ def test_workers_package_layout(installed):
         assert "${CREDENTIALS_DIRECTORY}/db-password" in conf
         assert "ENCORE_RUN_DIR" not in conf
         assert pathlib.Path("/usr/share/encore/schemas", w).is_dir()
+    for w in AGENTS:
+        assert os.access("/usr/sbin/encore-" + w, os.X_OK)
+        conf = pathlib.Path("/etc/encore/%s.conf" % w).read_text()
+        assert "http.listen = unix:/run/encore/%s.sock" % w in conf
+        assert "ENCORE_RUN_DIR" not in conf and "db-password" not in conf
     assert not pathlib.Path("/usr/sbin/encore-probe").exists()
     assert pwd.getpwnam("encore").pw_shell in ("/usr/sbin/nologin", "/bin/false")
     assert "www-data" in run("id", "-nG", "encore").stdout.split()
@@ -205,6 +213,9 @@ def test_units_verify(installed):
     for w in WORKERS:
         r = run("systemd-analyze", "verify", "encore-worker@%s.service" % w,
                 check=False)
+        assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+    for w in AGENTS:
+        r = run("systemd-analyze", "verify", "encore-%s.service" % w, check=False)
         assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
     s = unit_settings(UNIT, "catalog")
     for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),

@@ -46,6 +46,11 @@ const enc_conf_key_t  agent_conf_keys[] = {
 };
 
 
+/* what agent.topic names by default (infrastructure/k8s/render grants
+   the agent's KafkaUser these) */
+const char *const  agent_topics[] = { "encore.auth.revocations", NULL };
+
+
 typedef struct {
     int32_t    id;
     int64_t    end;              /* the high watermark the replay reads to */

@@ -44,6 +44,7 @@
 
 
 extern const enc_conf_key_t  agent_conf_keys[];
+extern const char *const     agent_topics[];
 
 
 /* ---- batch.c: events in, the edge's request body out -------------------- */
