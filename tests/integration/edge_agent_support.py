@@ -19,6 +19,7 @@ class MockEdge:
 
     def __init__(self, zone="zone-1"):
         self.posts = []
+        self.zones_sent = []     # each post's request header, in order
         self.status = 204
         self.zone = zone
         self.lock = threading.Lock()
@@ -36,6 +37,7 @@ class MockEdge:
                     if status < 300:
                         edge.posts.append((time.time(), json.loads(body),
                                            self.headers.get("Content-Type")))
+                        edge.zones_sent.append(self.headers.get("Encore-Revocation-Zone"))
                 self.send_response(status)
                 if zone is not None:
                     self.send_header("Encore-Revocation-Zone", zone)

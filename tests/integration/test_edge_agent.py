@@ -41,6 +41,9 @@ def test_replays_the_window_then_posts_live_and_heartbeats(edge):
         wait_until(agent.ready, timeout=30, what="agent ready")
         posts = edge.snapshot()
         assert all(ct == "application/json" for _, _, ct in posts)
+        # "replayed" only once the agent knew the zone it replayed into
+        assert edge.zones_sent[0] is None
+        assert all(z == "zone-1" for z, (_, p, _) in zip(edge.zones_sent, posts) if p["replayed"])
         first_true = next(i for i, (_, p, _) in enumerate(posts) if p["replayed"])
         # replayed is false until the window is read, true from then on
         assert all(not p["replayed"] for _, p, _ in posts[:first_true])
@@ -92,11 +95,22 @@ def test_zone_change_without_failure_replays(edge):
     try:
         wait_until(lambda: posted(edge, before), timeout=60, what="replay")
         wait_until(agent.ready, timeout=30, what="agent ready")
+        # the agent sends back the zone it replayed into
+        assert edge.zones_sent[-1] == "zone-1"
         with edge.lock:
             edge.posts.clear()
+            edge.zones_sent.clear()
             edge.zone = "restarted"
-        # the next heartbeat tells the agent; the entry comes again
+        # the next answer tells the agent; the entry comes again, and the
+        # agent claims "replayed" for the new zone only after it
         wait_until(lambda: posted(edge, before), timeout=30, what="the window again")
-        assert any(not p["replayed"] for _, p, _ in edge.snapshot())
+        wait_until(lambda: "restarted" in edge.zones_sent, timeout=30, what="the new zone sent")
+        with edge.lock:
+            posts, sent = list(edge.posts), list(edge.zones_sent)
+        again = next(i for i, (_, p, _) in enumerate(posts)
+                     if any(e["sub"] == before for e in p["revocations"]))
+        for i, ((_, p, _), z) in enumerate(zip(posts, sent)):
+            if z == "restarted" and p["replayed"]:
+                assert i >= again, (i, again)
     finally:
         assert agent.stop() == 0

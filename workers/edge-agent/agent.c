@@ -82,6 +82,7 @@ static struct {
     json_t              *pending;    /* entries not yet posted */
     long long            pending_at; /* the newest event's time in it */
     long long            last_post_ms;
+    int                  zone_known; /* an answer told the zone (or none) */
     int                  failing;    /* posts failed since the last success */
     long                 backoff_ms;
     char                 zone[AGENT_ZONE_ID_MAX + 1];
@@ -452,7 +453,7 @@ post(int caught_up)
     if (body == NULL) {
         return -1;
     }
-    rc = agent_edge_post(agent.edge, body, len, &status, zone);
+    rc = agent_edge_post(agent.edge, body, len, agent.zone, &status, zone);
     free(body);
     agent.last_post_ms = t;
 
@@ -489,11 +490,9 @@ post(int caught_up)
 
     /* a restarted edge answers with another zone id, or (an edge that
        sends none) came back after posts failed to reach it */
-    new_zone = zone[0] != '\0' && agent.zone[0] != '\0'
-               && strcmp(zone, agent.zone) != 0;
-    if (zone[0] != '\0') {
-        memcpy(agent.zone, zone, sizeof(zone));
-    }
+    new_zone = agent.zone_known && strcmp(zone, agent.zone) != 0;
+    memcpy(agent.zone, zone, sizeof(zone));
+    agent.zone_known = 1;
     if (new_zone) {
         agent.failing = 0;
         replay_again("the edge answers with a new zone");
@@ -560,8 +559,9 @@ run(void *arg)
             nap(POLL_MAX_MS);
         }
 
+        /* "replayed" is claimed for a zone the agent knows (agent.h) */
         was_replayed = atomic_load(&agent.replayed);
-        if (!was_replayed && replay_done()) {
+        if (!was_replayed && agent.zone_known && replay_done()) {
             atomic_store(&agent.replayed, 1);
             enc_log_info("agent: the window is replayed");
         }

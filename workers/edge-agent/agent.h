@@ -17,11 +17,17 @@
  *                   heartbeat, at least every agent.heartbeat_ms
  *   edge down       the batch is kept and retried with backoff (100 ms
  *                   doubling to 2 s); Kafka keeps what arrives meanwhile
- *   edge restarted  a restarted nginx has an empty zone: when the edge's
- *                   Encore-Revocation-Zone answer header changes, or a
- *                   post succeeds after posts failed to connect, the
- *                   agent replays the window again (replayed: false
- *                   until done)
+ *   edge restarted  a restarted nginx has an empty zone.  The edge answers
+ *                   every post with Encore-Revocation-Zone: <id>, an id
+ *                   made when its zone is created (kept across reloads);
+ *                   the agent sends back the id it is feeding in the same
+ *                   request header, so that the edge takes "replayed":
+ *                   true only from an agent that replayed into this zone.
+ *                   When the answer's id changes, the agent replays the
+ *                   window again (replayed: false until done).  It claims
+ *                   "replayed" only once it knows the id (after a first
+ *                   answer).  From an edge that sends no id, a post that
+ *                   succeeds after posts failed starts the replay again.
  *
  * Threads: the feed runs on one thread of its own (agent.c); HTTP
  * (/healthz, /readyz, /metrics) on libmicrohttpd's pool reads its state
@@ -87,10 +93,13 @@ typedef enum {
 agent_edge_t   *agent_edge_new(const char *url, const char *socket,
                                long timeout_ms);
 void            agent_edge_free(agent_edge_t *e);
-/* status: the HTTP status (0 if none); zone_id receives the
-   Encore-Revocation-Zone answer header ("" if absent) */
+/* zone_sent: the zone id the agent replayed into, sent as the request's
+   Encore-Revocation-Zone header (NULL or "": none); status: the HTTP
+   status (0 if none); zone_id receives the answer's
+   Encore-Revocation-Zone header ("" if absent) */
 agent_post_rc_t agent_edge_post(agent_edge_t *e, const char *body,
-                                size_t len, long *status,
+                                size_t len, const char *zone_sent,
+                                long *status,
                                 char zone_id[AGENT_ZONE_ID_MAX + 1]);
 
 

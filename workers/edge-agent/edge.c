@@ -4,6 +4,7 @@
  * (a heartbeat a second must not cost a connection a second).
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -125,23 +126,45 @@ agent_edge_free(agent_edge_t *e)
 
 
 agent_post_rc_t
-agent_edge_post(agent_edge_t *e, const char *body, size_t len, long *status,
-    char zone_id[AGENT_ZONE_ID_MAX + 1])
+agent_edge_post(agent_edge_t *e, const char *body, size_t len,
+    const char *zone_sent, long *status, char zone_id[AGENT_ZONE_ID_MAX + 1])
 {
-    CURLcode  rc;
+    char                line[sizeof(ZONE_HEADER) + AGENT_ZONE_ID_MAX + 2];
+    CURLcode            rc;
+    struct curl_slist  *zh = NULL, *last;
 
     *status = 0;
     e->zone[0] = '\0';
     zone_id[0] = '\0';
 
+    /* the zone the agent replayed into, for the edge to check its claim
+       "replayed" against (agent.h): appended to the fixed headers for
+       this post only */
+    last = e->headers;
+    while (last->next != NULL) {
+        last = last->next;
+    }
+    if (zone_sent != NULL && zone_sent[0] != '\0') {
+        (void) snprintf(line, sizeof(line), "%s %s", ZONE_HEADER, zone_sent);
+        zh = curl_slist_append(NULL, line);
+        if (zh == NULL) {
+            return AGENT_POST_FAILED;
+        }
+        last->next = zh;
+    }
+
     if (curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body) != CURLE_OK
         || curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                             (curl_off_t) len) != CURLE_OK)
     {
+        last->next = NULL;
+        curl_slist_free_all(zh);
         return AGENT_POST_FAILED;
     }
 
     rc = curl_easy_perform(e->curl);
+    last->next = NULL;
+    curl_slist_free_all(zh);
     if (rc != CURLE_OK) {
         enc_log_debug("agent: post to the edge failed: %s",
                       curl_easy_strerror(rc));
