@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import login, register, url, wait_until
+from conftest import login, register, stack, url, wait_until
 from edge_agent_support import Agent, MockEdge
 
 
@@ -112,5 +112,27 @@ def test_zone_change_without_failure_replays(edge):
         for i, ((_, p, _), z) in enumerate(zip(posts, sent)):
             if z == "restarted" and p["replayed"]:
                 assert i >= again, (i, again)
+    finally:
+        assert agent.stop() == 0
+
+
+@pytest.mark.timeout(300)
+def test_kafka_down_is_behind_not_caught_up(edge):
+    """An agent that cannot reach Kafka looks idle: its heartbeats must
+    not say "through": now, and its /readyz fails."""
+    agent = Agent(edge.url)
+    try:
+        wait_until(agent.ready, timeout=60, what="agent ready")
+        stack("stop-kafka")
+        try:
+            stopped = time.time() * 1000
+            wait_until(lambda: not agent.ready(), timeout=60, what="agent behind")
+            time.sleep(2)
+            beats = [p for _, p, _ in edge.snapshot()[-2:]]
+            assert beats and all(p["through"] <= stopped for p in beats), (stopped, beats)
+        finally:
+            stack("start-kafka")
+        wait_until(agent.ready, timeout=120, what="agent ready again")
+        assert edge.snapshot()[-1][1]["through"] > stopped
     finally:
         assert agent.stop() == 0

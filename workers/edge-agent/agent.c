@@ -21,6 +21,7 @@
 
 #define META_TIMEOUT_MS   5000
 #define POLL_MAX_MS       100
+#define END_TIMEOUT_MS    500
 #define PARTITIONS_MAX    1024
 
 
@@ -67,6 +68,7 @@ static struct {
     /* read by /readyz and /metrics */
     atomic_int           replayed;
     atomic_llong         last_ok_ms;
+    atomic_llong         caught_up_ms;   /* last seen at every end */
 
     rd_kafka_t          *rk;
     rd_kafka_topic_t    *rkt;
@@ -81,6 +83,7 @@ static struct {
 
     json_t              *pending;    /* entries not yet posted */
     long long            pending_at; /* the newest event's time in it */
+    long long            applied_at; /* the newest event's time posted */
     long long            last_post_ms;
     int                  zone_known; /* an answer told the zone (or none) */
     int                  failing;    /* posts failed since the last success */
@@ -120,7 +123,8 @@ agent_ready(void *arg)
     (void) arg;
 
     if (!atomic_load(&agent.replayed)
-        || now_ms() - atomic_load(&agent.last_ok_ms) > agent.stale_ms)
+        || now_ms() - atomic_load(&agent.last_ok_ms) > agent.stale_ms
+        || now_ms() - atomic_load(&agent.caught_up_ms) > agent.stale_ms)
     {
         return -1;
     }
@@ -431,6 +435,34 @@ replay_again(const char *why)
 
 
 /*
+ * Whether every partition was read to its end as the broker says it is
+ * now: only then may a heartbeat say "through": now.  An idle consumer
+ * and one that lost the brokers look alike otherwise.
+ */
+static int
+at_end(void)
+{
+    int                  i;
+    int64_t              lo, hi;
+    rd_kafka_resp_err_t  err;
+
+    if (!agent.assigned) {
+        return 0;
+    }
+    for (i = 0; i < agent.nparts; i++) {
+        err = rd_kafka_query_watermark_offsets(agent.rk, agent.topic,
+                                               agent.parts[i].id, &lo, &hi,
+                                               END_TIMEOUT_MS);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR || agent.parts[i].next < hi) {
+            return 0;
+        }
+    }
+    atomic_store(&agent.caught_up_ms, now_ms());
+    return 1;
+}
+
+
+/*
  * Posts pending (possibly nothing: a heartbeat).  0 posted (or refused
  * for good and dropped), -1 to retry after a backoff.
  */
@@ -446,8 +478,10 @@ post(int caught_up)
 
     replayed = atomic_load(&agent.replayed);
     t = now_ms();
-    through = caught_up && replayed ? t
-              : agent.pending_at > 0 ? agent.pending_at : 0;
+    if (agent.pending_at > agent.applied_at) {
+        agent.applied_at = agent.pending_at;
+    }
+    through = caught_up && replayed ? t : agent.applied_at;
 
     body = agent_body(agent.pending, replayed, through, &len);
     if (body == NULL) {
@@ -538,7 +572,7 @@ run(void *arg)
             continue;
         }
 
-        caught_up = 1;
+        caught_up = 0;
         if (agent.assigned) {
             t = agent.heartbeat_ms - (now_ms() - agent.last_post_ms);
             m = rd_kafka_consume_queue(agent.queue,
@@ -550,7 +584,6 @@ run(void *arg)
                 message(m);
                 rd_kafka_message_destroy(m);
                 if (json_array_size(agent.pending) >= AGENT_BATCH_MAX) {
-                    caught_up = 0;
                     break;
                 }
                 m = rd_kafka_consume_queue(agent.queue, 0);
@@ -570,6 +603,10 @@ run(void *arg)
               || atomic_load(&agent.replayed) != was_replayed
               || now_ms() - agent.last_post_ms >= agent.heartbeat_ms;
         if (due) {
+            /* events go at once; a heartbeat first asks the broker */
+            if (json_array_size(agent.pending) == 0) {
+                caught_up = at_end();
+            }
             (void) post(caught_up);
         }
 
@@ -592,6 +629,7 @@ agent_start(const enc_config_t *c)
     atomic_store(&agent.stop, 0);
     atomic_store(&agent.replayed, 0);
     atomic_store(&agent.last_ok_ms, 0);
+    atomic_store(&agent.caught_up_ms, 0);
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         return -1;
