@@ -12,8 +12,13 @@ cause, then GET /api/v1/auth/me with the token back to back (each poll
 one keep-alive request, about 1 ms) until 401 "revoked (<cause>)".  With
 --second, the same token is polled on a second edge too (its own nginx,
 zone and agent).  Prints p50/p90/p99/max per cause (ms), and the poll's
-own resolution (the median time of one poll)."""
+own resolution (the median time of one poll).
+
+  measure.py --stand-in   the path up to nginx only: commit -> the
+                          agent's post at a stand-in of the endpoint"""
 import argparse
+import base64
+import json
 import os
 import statistics
 import sys
@@ -98,13 +103,60 @@ class Bench:
         return d, d2
 
 
+def stand_in(edge, trials):
+    """commit -> the entry's arrival at a stand-in of the edge's endpoint
+    (tests/integration/edge_agent_support.py), through a private agent:
+    the path up to nginx, without nginx (the module's side measured
+    apart).  Prints the same table for "logout"."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "integration"))
+    from edge_agent_support import Agent, MockEdge
+    mock = MockEdge()
+    agent = Agent(mock.url, name="bench-agent")
+    b = Bench(edge)
+    try:
+        deadline = time.time() + 60
+        while not agent.ready():
+            assert time.time() < deadline, "agent not ready"
+            time.sleep(0.1)
+        user, pw = b.register()
+        ds = []
+        for _ in range(trials):
+            s = b.login(user["username"], pw)
+            sid = json.loads(base64.urlsafe_b64decode(
+                s["access_token"].split(".")[1] + "=="))["sid"]
+            r = b.post("/api/v1/auth/logout", json={"refresh_token": s["refresh_token"]})
+            committed = time.time()
+            assert r.status_code == 204
+            while True:
+                got = [t for t, p, _ in mock.snapshot()
+                       for e in p["revocations"] if e.get("sid") == sid]
+                if got:
+                    ds.append((got[0] - committed) * 1000)
+                    break
+                assert time.time() < committed + 30, "never posted"
+                time.sleep(0.001)
+        print("| path | trials | p50 ms | p90 ms | p99 ms | max ms |")
+        print("|---|---|---|---|---|---|")
+        print("| logout -> stand-in edge | %d | %.1f | %.1f | %.1f | %.1f |" % (
+            len(ds), pct(ds, 50), pct(ds, 90), pct(ds, 99), max(ds)))
+    finally:
+        agent.stop()
+        mock.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--causes", default="logout,password_changed,disabled,role_changed,deleted")
     ap.add_argument("--edge", default="http://127.0.0.1:%s" % os.environ.get("ENCORE_EDGE_PORT", "8080"))
     ap.add_argument("--second", default=None)
+    ap.add_argument("--stand-in", action="store_true",
+                    help="measure up to a stand-in of the edge's endpoint instead")
     a = ap.parse_args()
+    if a.stand_in:
+        stand_in(a.edge, a.trials)
+        return
     b = Bench(a.edge, a.second)
     admin = b.login("admin", ADMIN_PASSWORD)["access_token"]
     print("| cause | trials | p50 ms | p90 ms | p99 ms | max ms |%s" %
