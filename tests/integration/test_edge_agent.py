@@ -61,6 +61,11 @@ def test_replays_the_window_then_posts_live_and_heartbeats(edge):
         assert len(beats) >= 2, beats
         assert all(p["revocations"] == [] and p["replayed"] for _, p, _ in beats)
         assert beats[-1][1]["through"] >= beats[0][1]["through"] > 0
+        status, metrics = agent.get("/metrics")
+        assert status == 200
+        for name in ("encore_agent_events_total", "encore_agent_posts_total",
+                     "encore_agent_replayed 1"):
+            assert name in metrics.decode(), name
     finally:
         assert agent.stop() == 0
 
