@@ -50,15 +50,28 @@ encore_claims_time(const json_t *claims, const char *name, long long *out,
 }
 
 
-/* the time verdict on exp and nbf already read and range-checked */
+/*
+ * The time verdict on exp, nbf and iat already read and range-checked.
+ *
+ * iat matters because revocations refuse tokens issued before a time: a
+ * token without iat, or claiming to be issued later than it was, would
+ * outlive its revocation.  So it is required (policy->require_iat) and may
+ * not lie in the future beyond the leeway.
+ */
 static int
 encore_claims_time_verdict(unsigned has_exp, long long exp, unsigned has_nbf,
-    long long nbf, const encore_claims_policy_t *policy, const char **error)
+    long long nbf, unsigned has_iat, long long iat,
+    const encore_claims_policy_t *policy, const char **error)
 {
     long long  now;
 
     if (!has_exp && policy->require_exp) {
         *error = "exp missing";
+        return ENCORE_CLAIMS_EINVALID;
+    }
+
+    if (!has_iat && policy->require_iat) {
+        *error = "iat missing";
         return ENCORE_CLAIMS_EINVALID;
     }
 
@@ -76,6 +89,11 @@ encore_claims_time_verdict(unsigned has_exp, long long exp, unsigned has_nbf,
         return ENCORE_CLAIMS_ENOTYET;
     }
 
+    if (has_iat && iat > now + policy->leeway) {
+        *error = "token issued in the future";
+        return ENCORE_CLAIMS_ENOTYET;
+    }
+
     return ENCORE_CLAIMS_OK;
 }
 
@@ -86,8 +104,8 @@ encore_claims_check_time(const json_t *claims,
     const char **error)
 {
     int        rc;
-    long long  exp, nbf;
-    unsigned   has_exp, has_nbf;
+    long long  exp, nbf, iat;
+    unsigned   has_exp, has_nbf, has_iat;
 
     *exp_out = 0;
 
@@ -101,8 +119,13 @@ encore_claims_check_time(const json_t *claims,
         return ENCORE_CLAIMS_EINVALID;
     }
 
-    rc = encore_claims_time_verdict(has_exp, exp, has_nbf, nbf, policy,
-                                    error);
+    if (encore_claims_time(claims, "iat", &iat, &has_iat) != 0) {
+        *error = "iat is not a valid NumericDate";
+        return ENCORE_CLAIMS_EINVALID;
+    }
+
+    rc = encore_claims_time_verdict(has_exp, exp, has_nbf, nbf, has_iat, iat,
+                                    policy, error);
 
     /* as before the split: exp is reported once it is known unexpired */
     if (has_exp && (rc == ENCORE_CLAIMS_OK || rc == ENCORE_CLAIMS_ENOTYET)) {
@@ -219,6 +242,26 @@ encore_claims_check_identity(const json_t *claims,
         }
     }
 
+    if (policy->nroles) {
+        v = json_object_get(claims, "role");
+        found = 0;
+
+        /* one value, not an array: a role is what X-Encore-User-Role says */
+        for (i = 0; v != NULL && !json_is_array(v) && i < policy->nroles;
+             i++)
+        {
+            found = encore_claims_value_is(v, policy->roles[i]);
+            if (found) {
+                break;
+            }
+        }
+
+        if (!found) {
+            *error = "role not accepted";
+            return ENCORE_CLAIMS_EINVALID;
+        }
+    }
+
     for (i = 0; i < policy->nreqs; i++) {
         v = json_object_get(claims, policy->reqs[i].name);
 
@@ -332,6 +375,13 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
 
     f->has_nbf = (unsigned char) has;
     f->nbf = has ? t : 0;
+
+    if (encore_claims_time(claims, "iat", &t, &has) != 0) {
+        return -1;
+    }
+
+    f->has_iat = (unsigned char) has;
+    f->iat = has ? t : 0;
 
     v = json_object_get(claims, "iss");
 
@@ -455,7 +505,8 @@ encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
     memset(f, 0, offsetof(encore_claims_facts_t, data));
 
     if (encore_claims_flat_time(flat, "exp", &f->exp, &f->has_exp) != 0
-        || encore_claims_flat_time(flat, "nbf", &f->nbf, &f->has_nbf) != 0)
+        || encore_claims_flat_time(flat, "nbf", &f->nbf, &f->has_nbf) != 0
+        || encore_claims_flat_time(flat, "iat", &f->iat, &f->has_iat) != 0)
     {
         return -1;
     }
@@ -550,7 +601,7 @@ encore_claims_check_time_facts(const encore_claims_facts_t *f,
     const encore_claims_policy_t *policy, const char **error)
 {
     return encore_claims_time_verdict(f->has_exp, f->exp, f->has_nbf, f->nbf,
-                                      policy, error);
+                                      f->has_iat, f->iat, policy, error);
 }
 
 
@@ -639,6 +690,32 @@ encore_claims_check_identity_facts(const encore_claims_facts_t *f,
 
         case ENCORE_CLAIM_INVALID:
             *error = "aud is not a string or array of strings";
+            return ENCORE_CLAIMS_EINVALID;
+
+        default:
+            return ENCORE_CLAIMS_EUNKNOWN;
+        }
+    }
+
+    if (policy->nroles) {
+        switch (f->kind[ENCORE_CLAIMS_FACT_ROLE]) {
+
+        case ENCORE_CLAIM_TEXT:
+            found = 0;
+
+            for (i = 0; !found && i < policy->nroles; i++) {
+                found = encore_claims_facts_is(f, ENCORE_CLAIMS_FACT_ROLE,
+                                               policy->roles[i]);
+            }
+
+            if (found) {
+                break;
+            }
+
+            /* fall through */
+
+        case ENCORE_CLAIM_ABSENT:
+            *error = "role not accepted";
             return ENCORE_CLAIMS_EINVALID;
 
         default:

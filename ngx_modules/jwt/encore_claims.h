@@ -48,16 +48,20 @@ typedef struct {
     void                      *clock_data;
     long                       leeway;      /* seconds, >= 0 */
     unsigned                   require_exp; /* exp must be present */
+    unsigned                   require_iat; /* iat must be present */
     const char                *issuer;      /* NULL: not checked */
     const char                *audience;    /* NULL: not checked */
     const encore_claim_req_t  *reqs;
     size_t                     nreqs;
+    const char *const         *roles;       /* role must be one of them */
+    size_t                     nroles;      /* 0: role not checked */
 } encore_claims_policy_t;
 
 
 /*
- * Check exp and nbf: numbers within [0, ENCORE_CLAIMS_TIME_MAX]; expired
- * when now >= exp + leeway, not yet valid when now < nbf - leeway.
+ * Check exp, nbf and iat: numbers within [0, ENCORE_CLAIMS_TIME_MAX]
+ * (fractions truncated); expired when now >= exp + leeway, not yet valid
+ * when now < nbf - leeway, issued in the future when iat > now + leeway.
  * *exp_out receives exp (0 when absent).
  */
 int encore_claims_check_time(const json_t *claims,
@@ -66,7 +70,8 @@ int encore_claims_check_time(const json_t *claims,
 
 /*
  * iss (exact string), aud (a string, or an array of strings holding the
- * audience) and the required claims: a string claim must equal one of the
+ * audience), role (one of policy->roles, when there are any: 401 otherwise)
+ * and the required claims: a string claim must equal one of the
  * values; an array claim must hold one of them; numbers and booleans are
  * compared by their JSON text.
  */
@@ -112,8 +117,10 @@ int encore_claims_check(const json_t *claims,
 typedef struct {
     long long      exp;
     long long      nbf;
+    long long      iat;
     unsigned char  has_exp;
     unsigned char  has_nbf;
+    unsigned char  has_iat;
     unsigned char  kind[5];           /* ENCORE_CLAIM_*, by ..._FACT_* */
     unsigned char  naud;
     uint16_t       used;              /* bytes of data in use */
@@ -128,8 +135,8 @@ typedef struct {
     (offsetof(encore_claims_facts_t, data) + (f)->used)
 
 /*
- * Fill facts from claims.  Returns 0, or -1 when exp or nbf is not a valid
- * NumericDate (such a token never passes encore_claims_check_time()).
+ * Fill facts from claims.  Returns 0, or -1 when exp, nbf or iat is not a
+ * valid NumericDate (such a token never passes encore_claims_check_time()).
  */
 int encore_claims_facts_init(encore_claims_facts_t *facts,
     const json_t *claims);
@@ -137,7 +144,7 @@ int encore_claims_facts_init(encore_claims_facts_t *facts,
 /*
  * The same facts as encore_claims_facts_init() gives for the same claims,
  * from a flat scan (encore_flat.h) instead of jansson.  Returns -1, and the
- * caller parses the claims with jansson, whenever exp or nbf is not a
+ * caller parses the claims with jansson, whenever exp, nbf or iat is not a
  * plain integer within range.
  */
 int encore_claims_facts_flat(encore_claims_facts_t *facts,

@@ -26,6 +26,21 @@ static const unsigned char  encore_p256_order[32] = {
     0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51
 };
 
+/*
+ * floor(n / 2): an s above it is "high".  (r, s) and (r, n - s) verify
+ * alike, so a verifier that takes both lets anyone turn one observed token
+ * into a second valid string of the same claims (another cache key,
+ * another jti-less replay); only the low form is accepted, as Bitcoin's
+ * BIP 62 and libsecp256k1 do.  A constant compare, as for n itself: the
+ * unit tests check it against OpenSSL's order shifted right by one bit.
+ */
+static const unsigned char  encore_p256_half_order[32] = {
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00,
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42,
+    0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8
+};
+
 static const char  encore_b64url_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -495,7 +510,8 @@ encore_jws_parse(encore_jws_t *jws, const char *token, size_t len,
 
 /*
  * IEEE P1363 r || s to DER, refusing r or s outside [1, n - 1] rather than
- * leaving that to the library.  der holds at least 72 bytes.
+ * leaving that to the library, and a high s (above n / 2): the signature
+ * must be in its one canonical form.  der holds at least 72 bytes.
  */
 static int
 encore_es256_to_der(const unsigned char *sig, unsigned char *der,
@@ -514,6 +530,10 @@ encore_es256_to_der(const unsigned char *sig, unsigned char *der,
         }
 
         if (memcmp(v, encore_p256_order, 32) >= 0) {
+            return -1;
+        }
+
+        if (k == 1 && memcmp(v, encore_p256_half_order, 32) > 0) {
             return -1;
         }
 
@@ -658,6 +678,14 @@ encore_jws_verify(encore_jws_t *jws, const encore_jwks_t *jwks)
     if (key == NULL) {
         return encore_jws_fail(jws, ENCORE_JWS_EKID,
                                jws->kid ? "unknown kid" : "no key for alg");
+    }
+
+    /* refused below too; said here so that the 401 tells why */
+    if (jws->alg == ENCORE_JWS_ES256 && jws->sig_len == ENCORE_ES256_SIG_LEN
+        && memcmp(jws->sig + 32, encore_p256_half_order, 32) > 0)
+    {
+        return encore_jws_fail(jws, ENCORE_JWS_ESIG,
+                               "ES256 signature not in low-S form");
     }
 
     rc = encore_jws_verify_signature(key, jws->alg, jws->input,

@@ -30,7 +30,7 @@
 #define NGX_HTTP_ENCORE_JWT_VARIABLE  2
 
 /* mixed into every cache key: entries of another layout never match */
-#define NGX_HTTP_ENCORE_JWT_CACHE_VERSION  2
+#define NGX_HTTP_ENCORE_JWT_CACHE_VERSION  3
 
 
 typedef struct {
@@ -59,6 +59,8 @@ typedef struct {
     ngx_str_t                   issuer;
     ngx_str_t                   audience;
     ngx_array_t                *reqs;       /* encore_claim_req_t */
+    ngx_array_t                *roles;      /* char *, NUL-terminated */
+    ngx_array_t                *origins;    /* ngx_str_t, lower case */
     ngx_flag_t                  cache;
     encore_claims_policy_t      policy;
 } ngx_http_encore_jwt_loc_conf_t;
@@ -96,7 +98,10 @@ static ngx_int_t ngx_http_encore_jwt_json_claims(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_jwt_token(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_str_t *token,
     ngx_uint_t *cookie);
-static ngx_int_t ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf);
+static ngx_int_t ngx_http_encore_jwt_origin_is(ngx_str_t *origin,
+    ngx_str_t *scheme, u_char *host, size_t host_len, ngx_str_t *port);
 static ngx_int_t ngx_http_encore_jwt_strip(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_jwt_set_identity(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx);
@@ -133,6 +138,10 @@ static char *ngx_http_encore_jwt_token_source(ngx_conf_t *cf,
 static char *ngx_http_encore_jwt_algorithms(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_encore_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_encore_jwt_roles(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_encore_jwt_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_encore_jwt_cache_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -207,6 +216,20 @@ static ngx_command_t  ngx_http_encore_jwt_commands[] = {
     { ngx_string("encore_jwt_require"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_encore_jwt_require,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_roles"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_encore_jwt_roles,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_origins"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_encore_jwt_origins,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -376,7 +399,7 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
     /* a cookie rides along with cross-site requests: demand our Origin */
     if (cookie
         && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS))
-        && ngx_http_encore_jwt_origin_ok(r) != NGX_OK)
+        && ngx_http_encore_jwt_origin_ok(r, jlcf) != NGX_OK)
     {
         ctx->error = "cookie authentication needs a same-origin Origin";
 
@@ -819,23 +842,26 @@ ngx_http_encore_jwt_token(ngx_http_request_t *r,
 
 
 /*
- * Origin must be this connection's scheme and the Host header: an https
- * edge refuses http://<host> (a page injected into plain HTTP); "null"
- * never matches
+ * Origin must be one the server is configured with, never one derived from
+ * the request: with Host: evil.example a page of evil.example would
+ * otherwise pass.  Those of encore_jwt_origins, or by default this
+ * connection's scheme with the address it reached (the listen address) or
+ * the server's (first) server_name, and the port it reached
+ * (omitted when the scheme's default, as browsers do).  An https edge
+ * refuses http:// (a page injected into plain HTTP); "null" never matches.
  */
 static ngx_int_t
-ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
+ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf)
 {
-    u_char           *p;
-    size_t            len;
-    ngx_str_t        *host, scheme;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h, *origin;
-
-    if (r->headers_in.host == NULL) {
-        return NGX_DECLINED;
-    }
+    u_char                     *p, addr[NGX_SOCKADDR_STRLEN];
+    ngx_str_t                  *o, *host, value, scheme, port, local;
+    in_port_t                   pn;
+    ngx_uint_t                  i;
+    ngx_list_part_t            *part;
+    ngx_table_elt_t            *h, *origin;
+    ngx_http_core_srv_conf_t   *cscf;
+    u_char                      buf[sizeof(":65535")];
 
     origin = NULL;
     part = &r->headers_in.headers.part;
@@ -869,8 +895,23 @@ ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    p = origin->value.data;
-    len = origin->value.len;
+    value = origin->value;
+
+    if (jlcf->origins) {
+        o = jlcf->origins->elts;
+
+        for (i = 0; i < jlcf->origins->nelts; i++) {
+            if (value.len == o[i].len
+                && ngx_strncasecmp(value.data, o[i].data, value.len) == 0)
+            {
+                return NGX_OK;
+            }
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* the default: the server's own origins */
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
@@ -882,17 +923,94 @@ ngx_http_encore_jwt_origin_ok(ngx_http_request_t *r)
         ngx_str_set(&scheme, "http://");
     }
 
-    if (len <= scheme.len || ngx_strncasecmp(p, scheme.data, scheme.len) != 0)
-    {
+    local.data = addr;
+    local.len = NGX_SOCKADDR_STRLEN;
+
+    if (ngx_connection_local_sockaddr(r->connection, &local, 0) != NGX_OK) {
         return NGX_DECLINED;
     }
 
-    p += scheme.len;
-    len -= scheme.len;
+    pn = ngx_inet_get_port(r->connection->local_sockaddr);
 
-    host = &r->headers_in.host->value;
+    port.data = buf;
+    port.len = 0;
 
-    if (len != host->len || ngx_strncasecmp(p, host->data, len) != 0) {
+    if (!((pn == 80 && scheme.len == sizeof("http://") - 1)
+          || (pn == 443 && scheme.len == sizeof("https://") - 1)))
+    {
+        port.len = ngx_sprintf(buf, ":%d", (int) pn) - buf;
+    }
+
+    /* an IPv6 address is written in brackets in an origin */
+    if (r->connection->local_sockaddr->sa_family == AF_INET6) {
+        p = ngx_pnalloc(r->pool, local.len + 2);
+        if (p == NULL) {
+            return NGX_DECLINED;
+        }
+
+        p[0] = '[';
+        ngx_memcpy(p + 1, local.data, local.len);
+        p[local.len + 1] = ']';
+
+        local.data = p;
+        local.len += 2;
+    }
+
+    if (ngx_http_encore_jwt_origin_is(&value, &scheme, local.data, local.len,
+                                      &port)
+        == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    /*
+     * the server's name: its first server_name (the list itself lives in
+     * the configuration's temporary pool); a wildcard or a regex names no
+     * origin
+     */
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    host = &cscf->server_name;
+
+    if (host->len
+        && ngx_strlchr(host->data, host->data + host->len, '*') == NULL
+        && host->data[0] != '.' && host->data[0] != '~'
+        && ngx_http_encore_jwt_origin_is(&value, &scheme, host->data,
+                                         host->len, &port)
+           == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* whether origin is scheme + host + port, caseless */
+static ngx_int_t
+ngx_http_encore_jwt_origin_is(ngx_str_t *origin, ngx_str_t *scheme,
+    u_char *host, size_t host_len, ngx_str_t *port)
+{
+    u_char  *p;
+
+    if (origin->len != scheme->len + host_len + port->len) {
+        return NGX_DECLINED;
+    }
+
+    p = origin->data;
+
+    if (ngx_strncasecmp(p, scheme->data, scheme->len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += scheme->len;
+
+    if (ngx_strncasecmp(p, host, host_len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += host_len;
+
+    if (ngx_memcmp(p, port->data, port->len) != 0) {
         return NGX_DECLINED;
     }
 
@@ -1420,6 +1538,8 @@ ngx_http_encore_jwt_create_loc_conf(ngx_conf_t *cf)
      *     conf->issuer = { 0, NULL };
      *     conf->audience = { 0, NULL };
      *     conf->reqs = NULL;
+     *     conf->roles = NULL;
+     *     conf->origins = NULL;
      *     conf->policy = { 0 };
      */
 
@@ -1460,6 +1580,14 @@ ngx_http_encore_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->reqs = prev->reqs;
     }
 
+    if (conf->roles == NULL) {
+        conf->roles = prev->roles;
+    }
+
+    if (conf->origins == NULL) {
+        conf->origins = prev->origins;
+    }
+
     if (conf->sources == NULL) {
         conf->sources = prev->sources;
     }
@@ -1498,12 +1626,15 @@ ngx_http_encore_jwt_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->policy.clock_data = NULL;
     conf->policy.leeway = (long) conf->leeway;
     conf->policy.require_exp = 1;
+    conf->policy.require_iat = 1;
     conf->policy.issuer = conf->issuer.len ? (char *) conf->issuer.data
                                            : NULL;
     conf->policy.audience = conf->audience.len ? (char *) conf->audience.data
                                                : NULL;
     conf->policy.reqs = conf->reqs ? conf->reqs->elts : NULL;
     conf->policy.nreqs = conf->reqs ? conf->reqs->nelts : 0;
+    conf->policy.roles = conf->roles ? conf->roles->elts : NULL;
+    conf->policy.nroles = conf->roles ? conf->roles->nelts : 0;
 
     return NGX_CONF_OK;
 }
@@ -1755,6 +1886,110 @@ ngx_http_encore_jwt_require(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     req->values = values;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_roles(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    char        **role;
+    ngx_str_t    *value;
+    ngx_uint_t    i;
+
+    if (jlcf->roles != NULL) {
+        return "is duplicate";
+    }
+
+    jlcf->roles = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                   sizeof(char *));
+    if (jlcf->roles == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        role = ngx_array_push(jlcf->roles);
+        if (role == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        /* directive values are NUL-terminated */
+        *role = (char *) value[i].data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* scheme://host[:port], nothing else: what a browser sends as Origin */
+static char *
+ngx_http_encore_jwt_origins(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    u_char      *p, *last;
+    ngx_str_t   *value, *o;
+    ngx_uint_t   i;
+
+    if (jlcf->origins != NULL) {
+        return "is duplicate";
+    }
+
+    jlcf->origins = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(ngx_str_t));
+    if (jlcf->origins == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        p = value[i].data;
+        last = p + value[i].len;
+
+        if (value[i].len > sizeof("https://") - 1
+            && ngx_strncasecmp(p, (u_char *) "https://",
+                               sizeof("https://") - 1) == 0)
+        {
+            p += sizeof("https://") - 1;
+
+        } else if (value[i].len > sizeof("http://") - 1
+                   && ngx_strncasecmp(p, (u_char *) "http://",
+                                      sizeof("http://") - 1) == 0)
+        {
+            p += sizeof("http://") - 1;
+
+        } else {
+            p = NULL;
+        }
+
+        for ( /* void */ ; p && p < last; p++) {
+            if (*p <= 0x20 || *p >= 0x7f || *p == '/' || *p == '?'
+                || *p == '#' || *p == '@' || *p == '*')
+            {
+                p = NULL;
+            }
+        }
+
+        if (p == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid origin \"%V\", "
+                               "use scheme://host[:port]", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        o = ngx_array_push(jlcf->origins);
+        if (o == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *o = value[i];
+    }
 
     return NGX_CONF_OK;
 }

@@ -223,6 +223,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     encore_claims_policy_t   policy;
 
     static const char         *roles[] = { "admin", "editor", "7", "true" };
+    static const char         *accepted[] = { "user", "moderator", "admin" };
     static encore_claim_req_t  reqs[] = {
         { "role", roles, 4 },
         { "sub", NULL, 0 },
@@ -253,6 +254,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 policy.audience = (i & 4) ? "encore" : NULL;
                 policy.reqs = reqs;
                 policy.nreqs = i % 4;
+                policy.require_iat = (i >= 4);
+                policy.roles = (i & 1) ? accepted : NULL;
+                policy.nroles = (i & 1) ? 3 : 0;
 
                 fuzz_facts_differential(claims, &policy);
             }

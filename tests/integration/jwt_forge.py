@@ -105,8 +105,17 @@ def jwk_of(priv):
 # ---- signatures ---------------------------------------------------------------
 
 def es256_rs(priv, signing_input):
+    """(r, s) with s in its low form (s <= n / 2), the only one the edge
+    accepts; es256_high() makes the other."""
     der = priv.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
-    return decode_dss_signature(der)
+    r, s = decode_dss_signature(der)
+    return r, min(s, P256_N - s)
+
+
+def es256_high(priv, signing_input):
+    """The same signature with s := n - s: valid ECDSA, but high S."""
+    r, s = es256_rs(priv, signing_input)
+    return p1363(r, P256_N - s)
 
 
 def p1363(r, s, width=32):

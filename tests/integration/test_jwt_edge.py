@@ -485,6 +485,124 @@ def test_cached_verdict_still_checks_time(alice, signer):
     assert_invalid_token(me(tok))
 
 
+# ---- iat (issue 14: revocations compare against it) ------------------------------------------
+
+def _problem_detail(r):
+    body = assert_invalid_token(r)
+    return body["detail"], r.headers["WWW-Authenticate"]
+
+
+def _with_iat(user, signer, iat_json):
+    """A genuine token whose iat is the exact JSON text given, or none."""
+    kid, key = signer
+    c = jf.claims_for(user, iat=None)
+    text = json.dumps(c, separators=(",", ":"))
+    if iat_json is not None:
+        text = text[:-1] + ',"iat":%s}' % iat_json
+    return jf.token(jf.header_for(kid), text, jf.es256, key)
+
+
+@pytest.mark.parametrize("iat,reason", [
+    (None, "iat missing"),
+    ('"%d"' % time.time(), "iat is not a valid NumericDate"),
+    ("null", "iat is not a valid NumericDate"),
+    ("true", "iat is not a valid NumericDate"),
+    ("[1]", "iat is not a valid NumericDate"),
+    ("-1", "iat is not a valid NumericDate"),
+    ("1e300", "iat is not a valid NumericDate"),
+    ("%d" % (time.time() + 3600), "token issued in the future"),
+    ("%d" % (time.time() + 10 * 365 * 86400), "token issued in the future"),
+], ids=["missing", "string", "null", "bool", "array", "negative", "huge",
+        "1h-ahead", "10y-ahead"])
+def test_attack_iat_missing_wrong_type_or_future(alice, signer, iat, reason):
+    tok = _with_iat(alice, signer, iat)
+    for _ in range(2):      # a miss, then whatever the cache may hold
+        detail, www = _problem_detail(me(tok))
+        assert detail == reason
+        assert 'error_description="%s"' % reason in www
+
+
+@pytest.mark.parametrize("ahead,ok", [(0, True), (25, True), (35, False)],
+                         ids=["now", "in-leeway", "past-leeway"])
+def test_iat_future_leeway(alice, signer, ahead, ok):
+    # conf/jwt.conf: encore_jwt_leeway 30s; 5 s margins off the edge
+    r = me(_with_iat(alice, signer, "%d" % (time.time() + ahead)))
+    if ok:
+        assert r.status_code == 200, r.text
+    else:
+        assert _problem_detail(r)[0] == "token issued in the future"
+
+
+def test_iat_fraction_is_a_numeric_date(alice, signer):
+    r = me(_with_iat(alice, signer, "%.3f" % (time.time() - 1.5)))
+    assert r.status_code == 200, r.text
+
+
+def test_auth_worker_tokens_carry_integer_iat_and_pass(alice):
+    claims = jf.decode_part(alice["token"], 1)
+    assert isinstance(claims["iat"], int)
+    assert claims["iat"] <= time.time() + 1
+    assert me(alice["token"]).status_code == 200
+
+
+# ---- role set (conf/jwt.conf: encore_jwt_roles user moderator admin) --------------------------
+
+@pytest.mark.parametrize("role", ["root", "Admin", "", "admin ", 1, True, None,
+                                  ["admin"], {"r": "admin"}],
+                         ids=lambda v: "role=%r" % (v,))
+def test_attack_unknown_role_is_401(alice, signer, role):
+    kid, key = signer
+    c = jf.claims_for(alice, role=None)
+    text = json.dumps(c, separators=(",", ":"))
+    if role is not None:
+        text = text[:-1] + ',"role":%s}' % json.dumps(role)
+    detail, www = _problem_detail(me(jf.token(jf.header_for(kid), text,
+                                              jf.es256, key)))
+    assert detail == "role not accepted"
+
+
+@pytest.mark.parametrize("role", ["user", "moderator", "admin"])
+def test_known_roles_pass(alice, signer, role):
+    r = me(jf.real_token(alice, signer, role=role))
+    assert r.status_code == 200, r.text
+
+
+# ---- ECDSA low S ------------------------------------------------------------------------------
+
+def test_attack_high_s_twin_of_a_valid_token(alice, signer):
+    """(r, n - s) is the same signature in its other form: one observed
+    token must not yield a second valid string."""
+    kid, key = signer
+    h, c = jf.header_for(kid), jf.claims_for(alice)
+    si = jf.segment(h) + "." + jf.segment(c)
+    low = jf.es256(key, si)
+    assert me(si + "." + jf.b64u(low)).status_code == 200
+    high = jf.p1363(int.from_bytes(low[:32], "big"),
+                    jf.P256_N - int.from_bytes(low[32:], "big"))
+    detail, www = _problem_detail(me(si + "." + jf.b64u(high)))
+    assert detail == "ES256 signature not in low-S form"
+
+
+def test_attack_high_s_twin_of_an_issued_token(alice):
+    h, p, sig = alice["token"].split(".")
+    raw = jf.b64u_decode(sig)
+    s = int.from_bytes(raw[32:], "big")
+    assert s <= jf.P256_N // 2, "the auth worker issued a high-S signature"
+    twin = raw[:32] + (jf.P256_N - s).to_bytes(32, "big")
+    assert me(alice["token"]).status_code == 200
+    assert _problem_detail(me(h + "." + p + "." + jf.b64u(twin)))[0] \
+        == "ES256 signature not in low-S form"
+
+
+def test_auth_worker_signatures_are_all_low_s():
+    user, pw = register()
+    for _ in range(16):
+        tok = login(user["username"], pw)["access_token"]
+        s = int.from_bytes(jf.b64u_decode(tok.split(".")[2])[32:], "big")
+        assert s <= jf.P256_N // 2
+        assert me(tok).status_code == 200
+
+
 # ---- iss / aud ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("aud,ok", [
@@ -853,6 +971,35 @@ def test_cookie_unsafe_method_with_matching_origin_passes(alice):
                                 "Origin": ORIGIN})
     assert r.status_code == 200, r.text
     assert me(alice["token"]).json()["bio"] == "by cookie"
+
+
+def test_attack_cookie_csrf_with_a_matching_forged_host(alice):
+    """Host: evil.example with Origin: http://evil.example: the Origin
+    equals the request's own Host, but not an origin of this server."""
+    hdrs = {"Cookie": "encore_access=" + alice["token"], "Host": "evil.example",
+            "Origin": "http://evil.example"}
+    r = requests.patch(url("/api/v1/users/me"), json={"bio": "host-csrf"},
+                       headers=hdrs)
+    body = assert_problem(r, 403)
+    assert "Origin" in body["detail"]
+    assert me(alice["token"]).json()["bio"] != "host-csrf"
+    # with the port too, and a Host naming this server but an evil Origin
+    for host, origin in (("evil.example:%d" % EDGE_PORT,
+                          "http://evil.example:%d" % EDGE_PORT),
+                         ("127.0.0.1:%d" % EDGE_PORT, "http://evil.example")):
+        r = requests.patch(url("/api/v1/users/me"), json={"bio": "host-csrf"},
+                           headers=dict(hdrs, Host=host, Origin=origin))
+        assert_problem(r, 403)
+
+
+def test_cookie_unsafe_method_origin_is_the_servers_whatever_the_host(alice):
+    """The server's own origins (address and server_name with the port)
+    pass, even when Host names something else."""
+    for origin in (ORIGIN, "http://localhost:%d" % EDGE_PORT):
+        r = requests.patch(url("/api/v1/users/me"), json={"bio": "ok"},
+                           headers={"Cookie": "encore_access=" + alice["token"],
+                                    "Host": "evil.example", "Origin": origin})
+        assert r.status_code == 200, (origin, r.text)
 
 
 def test_bearer_unsafe_method_needs_no_origin(alice):

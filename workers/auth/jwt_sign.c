@@ -5,14 +5,19 @@
  * }); JOSE wants the fixed 64-byte concatenation r || s with each half
  * left-padded to 32 bytes.  auth_es256_der_to_jose does that conversion and
  * is tested on its own, because getting the padding wrong only shows up on
- * the one signature in ~256 whose r or s has a leading zero byte.
+ * the one signature in ~256 whose r or s has a leading zero byte.  It also
+ * writes s in its low form (s <= n / 2; (r, n - s) is the same signature's
+ * other form), the only one the edge accepts: half of OpenSSL's raw
+ * signatures are high.
  */
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ec.h>
 #include <openssl/ecdsa.h>
+#include <openssl/obj_mac.h>
 #include <openssl/rand.h>
 
 #include "auth.h"
@@ -23,8 +28,10 @@ auth_es256_der_to_jose(const unsigned char *der, size_t len,
     unsigned char out[64])
 {
     int                   rc;
+    BIGNUM               *low;
+    EC_GROUP             *group;
     ECDSA_SIG            *sig;
-    const BIGNUM         *r, *s;
+    const BIGNUM         *r, *s, *n;
     const unsigned char  *p;
 
     p = der;
@@ -34,6 +41,8 @@ auth_es256_der_to_jose(const unsigned char *der, size_t len,
     }
 
     rc = -1;
+    low = NULL;
+    group = NULL;
 
     /* trailing garbage after the SEQUENCE means the input was not the
        signature we asked for */
@@ -42,6 +51,27 @@ auth_es256_der_to_jose(const unsigned char *der, size_t len,
     }
 
     ECDSA_SIG_get0(sig, &r, &s);
+
+    group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    low = BN_new();
+    if (group == NULL || low == NULL) {
+        goto failed;
+    }
+
+    /* low = floor(n / 2); s above it becomes n - s */
+    n = EC_GROUP_get0_order(group);
+
+    if (BN_rshift1(low, n) != 1) {
+        goto failed;
+    }
+
+    if (BN_cmp(s, low) > 0) {
+        if (BN_sub(low, n, s) != 1) {
+            goto failed;
+        }
+
+        s = low;
+    }
 
     if (BN_num_bytes(r) > 32 || BN_num_bytes(s) > 32
         || BN_bn2binpad(r, out, 32) != 32
@@ -54,6 +84,8 @@ auth_es256_der_to_jose(const unsigned char *der, size_t len,
 
 failed:
 
+    BN_free(low);
+    EC_GROUP_free(group);
     ECDSA_SIG_free(sig);
     return rc;
 }

@@ -96,6 +96,9 @@ def main():
     si = header("ES256", es_kid) + "." + payload
     r, s = decode_dss_signature(ec_key.sign(si.encode(),
                                             ec.ECDSA(hashes.SHA256())))
+    # the low form (s <= n / 2), the only one the edge accepts
+    n = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
+    s = min(s, n - s)
     es = si + "." + b64u(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
     si = header("HS256", hs_kid) + "." + payload

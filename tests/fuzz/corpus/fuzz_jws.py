@@ -55,8 +55,13 @@ HS_KEY = base64.urlsafe_b64decode(
     "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow==")
 
 
+# order of P-256: s is written low (s <= n / 2), as the edge requires
+P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
+
+
 def es256_rs(si):
-    return decode_dss_signature(EC_KEY.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+    r, s = decode_dss_signature(EC_KEY.sign(si.encode(), ec.ECDSA(hashes.SHA256())))
+    return r, min(s, P256_N - s)
 
 
 def p1363(r, s):

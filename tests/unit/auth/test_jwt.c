@@ -7,11 +7,44 @@
  */
 
 #include <ctype.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
 #include "auth_test.h"
 
 
 static auth_key_t  key;
+
+
+/* whether the token's s is above floor(n / 2) of P-256 */
+static int
+es256_s_is_high(const char *jws)
+{
+    int             high;
+    size_t          len;
+    BIGNUM         *s, *half;
+    EC_GROUP       *g;
+    const char     *dot;
+    unsigned char   raw[64];
+
+    dot = strrchr(jws, '.');
+    assert_non_null(dot);
+    assert_int_equal(enc_b64url_decode(dot + 1, strlen(dot + 1), raw,
+                                       sizeof(raw), &len), 0);
+    assert_int_equal(len, 64);
+
+    g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    half = BN_dup(EC_GROUP_get0_order(g));
+    assert_int_equal(BN_rshift1(half, half), 1);
+    s = BN_bin2bn(raw + 32, 32, NULL);
+    high = BN_cmp(s, half) > 0;
+
+    BN_free(s);
+    BN_free(half);
+    EC_GROUP_free(g);
+
+    return high;
+}
 
 
 static int
@@ -220,11 +253,65 @@ test_many_signatures_verify(void **state)
         jws = auth_jwt_sign(&key, &c);
         assert_non_null(jws);
         assert_int_equal(test_es256_verify(jws, pub), 1);
+        /* half of the raw signatures are high: none may leave high */
+        assert_false(es256_s_is_high(jws));
         free(jws);
     }
 
     EVP_PKEY_free(pub);
     json_decref(jwk);
+}
+
+
+static void
+test_der_to_jose_low_s(void **state)
+{
+    int             len;
+    BIGNUM         *n, *s, *want_s;
+    EC_GROUP       *g;
+    ECDSA_SIG      *sig;
+    unsigned char  *der, out[64], want[32];
+
+    (void) state;
+
+    g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    n = BN_dup(EC_GROUP_get0_order(g));
+
+    /* s = n - 5 is high: it comes out as 5 */
+    s = BN_dup(n);
+    assert_int_equal(BN_sub_word(s, 5), 1);
+    sig = ECDSA_SIG_new();
+    assert_int_equal(ECDSA_SIG_set0(sig, BN_bin2bn((unsigned char *) "\x07",
+                                                   1, NULL), s), 1);
+    der = NULL;
+    len = i2d_ECDSA_SIG(sig, &der);
+    assert_true(len > 0);
+    assert_int_equal(auth_es256_der_to_jose(der, (size_t) len, out), 0);
+    memset(want, 0, sizeof(want));
+    want[31] = 5;
+    assert_memory_equal(out + 32, want, 32);
+    assert_int_equal(out[31], 7);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+
+    /* s = floor(n / 2) is low already: unchanged */
+    want_s = BN_dup(n);
+    assert_int_equal(BN_rshift1(want_s, want_s), 1);
+    sig = ECDSA_SIG_new();
+    assert_int_equal(ECDSA_SIG_set0(sig, BN_bin2bn((unsigned char *) "\x07",
+                                                   1, NULL),
+                                    BN_dup(want_s)), 1);
+    der = NULL;
+    len = i2d_ECDSA_SIG(sig, &der);
+    assert_int_equal(auth_es256_der_to_jose(der, (size_t) len, out), 0);
+    assert_int_equal(BN_bn2binpad(want_s, want, 32), 32);
+    assert_memory_equal(out + 32, want, 32);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+
+    BN_free(want_s);
+    BN_free(n);
+    EC_GROUP_free(g);
 }
 
 
@@ -326,6 +413,7 @@ main(void)
         cmocka_unit_test(test_signature_is_randomised),
         cmocka_unit_test(test_many_signatures_verify),
         cmocka_unit_test(test_der_to_jose_padding),
+        cmocka_unit_test(test_der_to_jose_low_s),
         cmocka_unit_test(test_rfc7515_a3_verifier),
         cmocka_unit_test(test_uuid_v4),
     };

@@ -241,6 +241,119 @@ jws_ok(const encore_jwks_t *jwks, const char *token, unsigned algs)
 }
 
 
+/* the order n of P-256 and floor(n / 2), from OpenSSL rather than copied */
+static BIGNUM *
+p256_order(unsigned half)
+{
+    BIGNUM    *n;
+    EC_GROUP  *g;
+
+    g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    assert_non_null(g);
+    n = BN_dup(EC_GROUP_get0_order(g));
+    assert_non_null(n);
+    EC_GROUP_free(g);
+
+    if (half) {
+        assert_int_equal(BN_rshift1(n, n), 1);
+    }
+
+    return n;
+}
+
+
+/* whether s of a 64-byte r || s is above n / 2 */
+static int
+es256_s_is_high(const unsigned char *sig)
+{
+    int      high;
+    BIGNUM  *s, *half;
+
+    s = BN_bin2bn(sig + 32, 32, NULL);
+    half = p256_order(1);
+    high = BN_cmp(s, half) > 0;
+    BN_free(s);
+    BN_free(half);
+
+    return high;
+}
+
+
+/* the 64 bytes of an ES256 token's signature; 0, or -1 if not 64 bytes */
+static int
+es256_sig_of(const char *token, unsigned char *sig)
+{
+    size_t       len;
+    const char  *dot;
+
+    dot = strrchr(token, '.');
+    if (dot == NULL
+        || strlen(dot + 1) > 88
+        || encore_base64url_decode(sig, &len, dot + 1, strlen(dot + 1)) != 0
+        || len != 64)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* s := n - s in place: the other signature of the same message */
+static void
+es256_flip(unsigned char *sig)
+{
+    BIGNUM  *s, *n;
+
+    s = BN_bin2bn(sig + 32, 32, NULL);
+    n = p256_order(0);
+    assert_int_equal(BN_sub(s, n, s), 1);
+    assert_int_equal(BN_bn2binpad(s, sig + 32, 32), 32);
+    BN_free(s);
+    BN_free(n);
+}
+
+
+/* the token with s replaced by n - s; the caller frees it */
+static char *
+es256_flipped(const char *token)
+{
+    char           *s, *out;
+    const char     *dot;
+    unsigned char   sig[66];
+
+    assert_int_equal(es256_sig_of(token, sig), 0);
+    es256_flip(sig);
+
+    dot = strrchr(token, '.');
+    s = b64url(sig, 64);
+    assert_true(asprintf(&out, "%.*s.%s", (int) (dot - token), token, s) > 0);
+    free(s);
+
+    return out;
+}
+
+
+/* whether the token is refused with that error text */
+static int
+jws_error_is(const encore_jwks_t *jwks, const char *token, const char *error)
+{
+    int           rc, is;
+    encore_jws_t  jws;
+
+    rc = encore_jws_parse(&jws, token, strlen(token), TOKEN_MAX,
+                          ENCORE_JWS_ALL);
+    if (rc == ENCORE_JWS_OK) {
+        rc = encore_jws_verify(&jws, jwks);
+    }
+
+    is = (rc != ENCORE_JWS_OK && jws.error && strcmp(jws.error, error) == 0);
+    encore_jws_free(&jws);
+
+    return is;
+}
+
+
 /* ---- base64url --------------------------------------------------------- */
 
 
@@ -401,13 +514,14 @@ static void
 test_wycheproof_jws(void **state)
 {
     int             rc, ok;
-    size_t          gi, ti, pass, expected, total, defects;
+    size_t          gi, ti, pass, expected, total, defects, high;
     json_t         *root, *group, *test, *key;
     const char     *token, *result, *comment, *gname, *reason;
+    unsigned char   sig[66];
     encore_jwks_t  *jwks;
 
     root = load_vectors("wycheproof/json_web_signature_test.json");
-    pass = expected = total = defects = 0;
+    pass = expected = total = defects = high = 0;
 
     json_array_foreach(json_object_get(root, "testGroups"), gi, group) {
         gname = json_string_value(json_object_get(group, "comment"));
@@ -430,6 +544,15 @@ test_wycheproof_jws(void **state)
 
             if (strcmp(result, "valid") == 0 && !ok) {
                 reason = jws_expected_reason(id, gname, comment);
+
+                if (reason == NULL && rc == ENCORE_JWS_ESIG
+                    && es256_sig_of(token, sig) == 0
+                    && es256_s_is_high(sig))
+                {
+                    reason = "high S: only the low form is accepted";
+                    high++;
+                }
+
                 if (reason == NULL) {
                     fail_msg("tcId %d (%s, %s) valid but rejected: %d", id,
                              gname, comment, rc);
@@ -456,8 +579,9 @@ test_wycheproof_jws(void **state)
     }
 
     print_message("wycheproof jws: %zu cases, %zu as the suite says, "
-                  "%zu expected rejects, %zu suite defects\n", total, pass,
-                  expected, defects);
+                  "%zu expected rejects (%zu of them high S), "
+                  "%zu suite defects\n", total, pass, expected, high,
+                  defects);
     assert_int_equal(total, 401);
     assert_int_equal(defects, 2);
     json_decref(root);
@@ -490,6 +614,12 @@ primitive_case(tally_t *t, const encore_jwk_t *key, unsigned alg,
     rc = key ? encore_jws_verify_signature(key, alg, msg, mlen, sig, slen)
              : ENCORE_JWS_EKID;
     ok = (rc == ENCORE_JWS_OK);
+
+    if (alg == ENCORE_JWS_ES256 && why_reject == NULL && slen == 64
+        && es256_s_is_high(sig))
+    {
+        why_reject = "high S: only the low form is accepted";
+    }
 
     t->total++;
 
@@ -711,7 +841,7 @@ static void
 test_rfc_vectors(void **state)
 {
     int                     rc;
-    char                   *key, *token;
+    char                   *key, *token, *high;
     size_t                  klen, tlen;
     time_t                  now;
     json_t                 *claims;
@@ -727,9 +857,10 @@ test_rfc_vectors(void **state)
     assert_int_equal(rfc_vector("jose/rfc7515_A.2.jwk",
                                 "jose/rfc7515_A.2.jwsc",
                                 ENCORE_JWS_RS256), ENCORE_JWS_OK);
+    /* A.3's s happens to be high: refused; its low twin below verifies */
     assert_int_equal(rfc_vector("jose/rfc7515_A.3.jwk",
                                 "jose/rfc7515_A.3.jwsc",
-                                ENCORE_JWS_ES256), ENCORE_JWS_OK);
+                                ENCORE_JWS_ES256), ENCORE_JWS_ESIG);
     /* ES512 (A.4) is not supported: the key set has no usable key */
     assert_int_not_equal(rfc_vector("jose/rfc7515_A.4.jwk",
                                     "jose/rfc7515_A.4.jwsc",
@@ -773,9 +904,19 @@ test_rfc_vectors(void **state)
     policy.issuer = "joe";
 
     key = read_text("jose/rfc7515_A.3.jwk", &klen);
-    token = read_text("jose/rfc7515_A.3.jwsc", &tlen);
+    high = read_text("jose/rfc7515_A.3.jwsc", &tlen);
     jwks = jwks_from_string(key);
     assert_non_null(jwks);
+
+    assert_int_equal(encore_jws_parse(&jws, high, tlen, 8192,
+                                      ENCORE_JWS_ES256), ENCORE_JWS_OK);
+    assert_int_equal(encore_jws_verify(&jws, jwks), ENCORE_JWS_ESIG);
+    assert_string_equal(jws.error, "ES256 signature not in low-S form");
+    encore_jws_free(&jws);
+
+    token = es256_flipped(high);
+    tlen = strlen(token);
+    free(high);
 
     assert_int_equal(encore_jws_parse(&jws, token, tlen, 8192,
                                       ENCORE_JWS_ES256), ENCORE_JWS_OK);
@@ -949,6 +1090,11 @@ sign_raw(EVP_PKEY *pkey, const unsigned char *secret, unsigned alg,
     BN_bn2binpad(r, sig, 32);
     BN_bn2binpad(s, sig + 32, 32);
     ECDSA_SIG_free(es);
+
+    /* the canonical form, as every signer must now produce it */
+    if (es256_s_is_high(sig)) {
+        es256_flip(sig);
+    }
 
     return 64;
 }
@@ -1190,6 +1336,50 @@ test_attack_signature_form(void **state)
     }
 
     /* r + n, s + n (overflowing 32 bytes) cannot even be expressed */
+
+    /*
+     * high S: (r, n - s) verifies as (r, s) does, so a second valid
+     * string of the same token; refused with its own reason
+     */
+    bad = es256_flipped(t);
+    assert_int_equal(jws_check(k->jwks, bad, strlen(bad), ENCORE_JWS_ES256),
+                     ENCORE_JWS_ESIG);
+    assert_true(jws_error_is(k->jwks, bad, "ES256 signature not in low-S form"));
+    free(bad);
+
+    /* the bound is floor(n / 2) exactly: at it the form passes (and the
+       forged signature fails as any), one above it is high */
+    for (i = 0; i < 2; i++) {
+        unsigned char  v[64];
+        BIGNUM        *half;
+
+        memcpy(v, sig, 32);
+        half = p256_order(1);
+        if (i == 1) {
+            assert_int_equal(BN_add_word(half, 1), 1);
+        }
+        assert_int_equal(BN_bn2binpad(half, v + 32, 32), 32);
+        BN_free(half);
+
+        bad = with_sig(t, v, 64);
+        assert_true(jws_error_is(k->jwks, bad,
+                                 i ? "ES256 signature not in low-S form"
+                                   : "invalid signature"));
+        free(bad);
+    }
+
+    /* every token minted here is low: the flip of a low one is high */
+    for (i = 0; i < 64; i++) {
+        char  *u, *f;
+
+        u = mint(k, k->ec, ENCORE_JWS_ES256,
+                 "{\"alg\":\"ES256\",\"kid\":\"ec-1\"}", claims_ok);
+        f = es256_flipped(u);
+        assert_true(jws_ok(k->jwks, u, ENCORE_JWS_ES256));
+        assert_false(jws_ok(k->jwks, f, ENCORE_JWS_ES256));
+        free(u);
+        free(f);
+    }
 
     free(t);
 }
@@ -1744,6 +1934,28 @@ claims_rc(const char *json, encore_claims_policy_t *policy)
 }
 
 
+/* the verdict of the claims, with its error text */
+static int
+claims_error(const char *json, encore_claims_policy_t *policy,
+    const char **err)
+{
+    int         rc;
+    json_t     *claims;
+    long long   exp;
+
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_non_null(claims);
+    *err = NULL;
+    rc = encore_claims_check(claims, policy, &exp, err);
+    json_decref(claims);
+
+    /* the facts agree, text included, wherever they decide */
+    assert_int_equal(claims_rc(json, policy), rc);
+
+    return rc;
+}
+
+
 /* whether the facts of json decide policy (else the claims are parsed) */
 static int
 claims_facts_decide(const char *json, encore_claims_policy_t *policy)
@@ -1903,6 +2115,164 @@ test_claims(void **state)
     req.values = NULL;
     assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"user\"}", &p),
                      ENCORE_CLAIMS_OK);
+}
+
+
+/*
+ * iat: what a revocation compares against, so required, a number and not
+ * in the future beyond the leeway; fractions are truncated like exp's
+ * (exact against the integer not_before of a revocation: iat < nb holds
+ * exactly when trunc(iat) < nb).
+ */
+static void
+test_claims_iat(void **state)
+{
+    time_t                  now;
+    const char             *err;
+    encore_claims_policy_t  p;
+
+    memset(&p, 0, sizeof(p));
+    now = 1000000;
+    p.clock = fixed_clock;
+    p.clock_data = &now;
+    p.require_exp = 1;
+
+    /* not required: absent is fine, present is still checked */
+    claims_by_facts = 0;
+    assert_int_equal(claims_rc("{\"exp\":2000000}", &p), ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":\"1\"}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+
+    p.require_iat = 1;
+    assert_int_equal(claims_rc("{\"exp\":2000000}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000000}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":0}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000001}", &p),
+                     ENCORE_CLAIMS_ENOTYET);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000000.9}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000001.0}", &p),
+                     ENCORE_CLAIMS_ENOTYET);
+
+    /* an hour and ten years ahead */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1003600}", &p),
+                     ENCORE_CLAIMS_ENOTYET);
+    assert_int_equal(claims_rc("{\"exp\":400000000,\"iat\":316360000}",
+                               &p), ENCORE_CLAIMS_ENOTYET);
+
+    /* the leeway, to the second */
+    p.leeway = 30;
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000030}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1000031}", &p),
+                     ENCORE_CLAIMS_ENOTYET);
+    p.leeway = 0;
+
+    /* types and ranges, as exp and nbf */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":\"1000000\"}",
+                               &p), ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":null}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":true}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":[1]}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":-1}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"iat\":1e300}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,"
+                               "\"iat\":253402300800}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+
+    /* the reasons a client sees */
+    assert_int_equal(claims_error("{\"exp\":2000000}", &p, &err),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_string_equal(err, "iat missing");
+    assert_int_equal(claims_error("{\"exp\":2000000,\"iat\":\"1\"}", &p,
+                                  &err), ENCORE_CLAIMS_EINVALID);
+    assert_string_equal(err, "iat is not a valid NumericDate");
+    assert_int_equal(claims_error("{\"exp\":2000000,\"iat\":1003600}", &p,
+                                  &err), ENCORE_CLAIMS_ENOTYET);
+    assert_string_equal(err, "token issued in the future");
+
+    /* exp is judged first: an expired token says so */
+    assert_int_equal(claims_error("{\"exp\":1,\"iat\":1003600}", &p, &err),
+                     ENCORE_CLAIMS_EEXPIRED);
+
+    assert_true(claims_by_facts > 10);
+}
+
+
+/* role: one of the configured set, else 401 (not a 403: not a user) */
+static void
+test_claims_roles(void **state)
+{
+    time_t                  now;
+    const char             *err;
+    encore_claims_policy_t  p;
+    const char             *roles[] = { "user", "moderator", "admin" };
+    const char             *big;
+
+    memset(&p, 0, sizeof(p));
+    now = 1000000;
+    p.clock = fixed_clock;
+    p.clock_data = &now;
+    p.require_exp = 1;
+
+    /* no set: any role, or none */
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"root\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000}", &p), ENCORE_CLAIMS_OK);
+
+    p.roles = roles;
+    p.nroles = 3;
+
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"user\"}", &p),
+                     ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"moderator\"}",
+                               &p), ENCORE_CLAIMS_OK);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"admin\"}", &p),
+                     ENCORE_CLAIMS_OK);
+
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"root\"}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"Admin\"}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"admin \"}",
+                               &p), ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":\"\"}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":null}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":1}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":[\"admin\"]}",
+                               &p), ENCORE_CLAIMS_EINVALID);
+    assert_int_equal(claims_rc("{\"exp\":2000000,\"role\":{}}", &p),
+                     ENCORE_CLAIMS_EINVALID);
+    big = "{\"exp\":2000000,\"role\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+          "aaaaaaaaaaaaaaaaaaaaaa\"}";
+    assert_int_equal(claims_rc(big, &p), ENCORE_CLAIMS_EINVALID);
+
+    assert_int_equal(claims_error("{\"exp\":2000000,\"role\":\"root\"}", &p,
+                                  &err), ENCORE_CLAIMS_EINVALID);
+    assert_string_equal(err, "role not accepted");
+
+    /* the facts decide a string role, and send an array to the claims */
+    assert_true(claims_facts_decide("{\"exp\":2000000,\"role\":\"root\"}",
+                                    &p));
+    assert_true(claims_facts_decide("{\"exp\":2000000}", &p));
+    assert_false(claims_facts_decide("{\"exp\":2000000,"
+                                     "\"role\":[\"admin\"]}", &p));
 }
 
 
@@ -2192,6 +2562,8 @@ main(void)
         cmocka_unit_test(test_attack_size),
         cmocka_unit_test(test_weak_keys),
         cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_claims_iat),
+        cmocka_unit_test(test_claims_roles),
         cmocka_unit_test(test_claims_facts),
         cmocka_unit_test(test_flat),
     };
