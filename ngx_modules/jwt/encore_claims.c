@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "encore_claims.h"
+#include "encore_revoke.h"
 
 
 static int
@@ -406,6 +407,17 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
                                 json_object_get(claims, scalars[i]));
     }
 
+    /* sub and sid as revocations know them: UUIDs, parsed once */
+    v = json_object_get(claims, "sub");
+    f->has_sub_id = json_is_string(v)
+                    && encore_revoke_uuid(f->sub_id, json_string_value(v),
+                                          json_string_length(v)) == 0;
+
+    v = json_object_get(claims, "sid");
+    f->has_sid_id = json_is_string(v)
+                    && encore_revoke_uuid(f->sid_id, json_string_value(v),
+                                          json_string_length(v)) == 0;
+
     v = json_object_get(claims, "aud");
 
     if (v == NULL) {
@@ -549,6 +561,16 @@ encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
 
         f->kind[ENCORE_CLAIMS_FACT_SUB + i] = (unsigned char) kind;
     }
+
+    m = encore_flat_get(flat, "sub");
+    f->has_sub_id = m && m->type == ENCORE_FLAT_STRING
+                    && encore_revoke_uuid(f->sub_id, m->value.data,
+                                          m->value.len) == 0;
+
+    m = encore_flat_get(flat, "sid");
+    f->has_sid_id = m && m->type == ENCORE_FLAT_STRING
+                    && encore_revoke_uuid(f->sid_id, m->value.data,
+                                          m->value.len) == 0;
 
     m = encore_flat_get(flat, "aud");
 

@@ -46,6 +46,9 @@ typedef struct {
     ngx_shm_zone_t             *cache_zone;
     EVP_MD                     *sha256;
     EVP_MD_CTX                 *md_ctx;     /* reused; workers are threadless */
+    ngx_shm_zone_t             *revoke_zone;
+    time_t                      revoke_ttl;
+    ngx_msec_t                  revoke_stale;
 } ngx_http_encore_jwt_main_conf_t;
 
 
@@ -62,6 +65,7 @@ typedef struct {
     ngx_array_t                *roles;      /* char *, NUL-terminated */
     ngx_array_t                *origins;    /* ngx_str_t, lower case */
     ngx_flag_t                  cache;
+    ngx_flag_t                  revocations; /* the agent's endpoint here */
     encore_claims_policy_t      policy;
 } ngx_http_encore_jwt_loc_conf_t;
 
@@ -77,6 +81,7 @@ typedef struct {
     encore_claims_facts_t      *facts;      /* a cache hit's, or NULL */
     ngx_str_t                   token;      /* verified: for lazy claims */
     const char                 *error;
+    ngx_str_t                   detail;     /* when not error (revoked) */
     ngx_uint_t                  status;
     ngx_uint_t                  cache;      /* NGX_HTTP_ENCORE_JWT_CACHE_* */
 } ngx_http_encore_jwt_ctx_t;
@@ -91,6 +96,12 @@ static ngx_int_t ngx_http_encore_jwt_check_facts(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
     encore_claims_facts_t *facts, ngx_str_t *token);
 static ngx_int_t ngx_http_encore_jwt_claims_status(int rc);
+static ngx_int_t ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
+    ngx_http_encore_jwt_main_conf_t *jmcf, ngx_http_encore_jwt_ctx_t *ctx);
+static ngx_int_t ngx_http_encore_jwt_revocations_handler(
+    ngx_http_request_t *r);
+static void ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_loopback(ngx_connection_t *c);
 static ngx_int_t ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_encore_jwt_json_claims(ngx_http_request_t *r,
@@ -145,6 +156,11 @@ static char *ngx_http_encore_jwt_origins(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_encore_jwt_cache_zone(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_encore_jwt_revocation_zone(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_encore_jwt_revocations(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_encore_jwt_init_main_conf(ngx_conf_t *cf, void *conf);
 
 
 static ngx_conf_enum_t  ngx_http_encore_jwt_modes[] = {
@@ -248,6 +264,34 @@ static ngx_command_t  ngx_http_encore_jwt_commands[] = {
       0,
       NULL },
 
+    { ngx_string("encore_jwt_revocation_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_encore_jwt_revocation_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("encore_jwt_revocation_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_main_conf_t, revoke_ttl),
+      NULL },
+
+    { ngx_string("encore_jwt_revocation_stale"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_encore_jwt_main_conf_t, revoke_stale),
+      NULL },
+
+    { ngx_string("encore_jwt_revocations"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_encore_jwt_revocations,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -257,7 +301,7 @@ static ngx_http_module_t  ngx_http_encore_jwt_module_ctx = {
     ngx_http_encore_jwt_init,              /* postconfiguration */
 
     ngx_http_encore_jwt_create_main_conf,  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_encore_jwt_init_main_conf,    /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -334,11 +378,12 @@ ngx_http_encore_jwt_strip_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_encore_jwt_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
-    ngx_str_t                        token;
-    ngx_uint_t                       cookie;
-    ngx_http_encore_jwt_ctx_t       *ctx;
-    ngx_http_encore_jwt_loc_conf_t  *jlcf;
+    ngx_int_t                         rc;
+    ngx_str_t                         token;
+    ngx_uint_t                        cookie;
+    ngx_http_encore_jwt_ctx_t        *ctx;
+    ngx_http_encore_jwt_loc_conf_t   *jlcf;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
 
     jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
 
@@ -394,6 +439,23 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
                       "jwt: rejected: %s", ctx->error);
 
         return ngx_http_encore_jwt_reject(r, ctx, rc);
+    }
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    if (jmcf->revoke_zone) {
+        rc = ngx_http_encore_jwt_revoked(r, jmcf, ctx);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "jwt: rejected: %V", &ctx->detail);
+
+            return ngx_http_encore_jwt_reject(r, ctx, rc);
+        }
     }
 
     /* a cookie rides along with cross-site requests: demand our Origin */
@@ -622,6 +684,363 @@ ngx_http_encore_jwt_verify(ngx_http_request_t *r,
                                       &ctx->error);
 
     return ngx_http_encore_jwt_claims_status(rc);
+}
+
+
+/*
+ * A verified token, cache hit or miss alike: refused (401) when the
+ * revocation zone holds an entry for its sub or its sid whose not_before
+ * is after its iat.  NGX_OK, NGX_ERROR, or 401 with ctx->error and
+ * ctx->detail set.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
+    ngx_http_encore_jwt_main_conf_t *jmcf, ngx_http_encore_jwt_ctx_t *ctx)
+{
+    u_char                 *p;
+    ngx_uint_t              cause;
+    const char             *name;
+    encore_claims_facts_t  *facts;
+
+    facts = ctx->facts;
+
+    if (facts == NULL) {
+        /* the claims took jansson: their facts, for this request only */
+        if (ctx->claims == NULL) {
+            return NGX_OK;
+        }
+
+        facts = ngx_palloc(r->pool, sizeof(encore_claims_facts_t));
+        if (facts == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (encore_claims_facts_init(facts, ctx->claims) != 0) {
+            return NGX_OK;
+        }
+    }
+
+    cause = ngx_http_encore_jwt_revoke_check(jmcf->revoke_zone, facts,
+                                             ngx_time());
+    if (cause == 0) {
+        return NGX_OK;
+    }
+
+    name = encore_revoke_cause_name(cause);
+
+    p = ngx_pnalloc(r->pool, 128);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->detail.data = p;
+    ctx->detail.len = ngx_snprintf(p, 128, "the access token was revoked "
+                                   "(%s); sign in again or refresh",
+                                   name ? name : "unknown")
+                      - p;
+    ctx->error = "token revoked";
+
+    return NGX_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * POST /internal/revocations: the agent's batches (REVOKE-SPEC: a JSON
+ * body of at most 1 MiB and 1000 entries), applied all or nothing.  Only a
+ * loopback peer may post (the location's allow/deny is the first line;
+ * this is the second).
+ */
+static ngx_int_t
+ngx_http_encore_jwt_revocations_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         detail;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    if (!(r->method & NGX_HTTP_POST)) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (ngx_http_encore_jwt_loopback(r->connection) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "jwt: revocations posted from a non-loopback peer");
+
+        rc = ngx_http_discard_request_body(r);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        ngx_str_set(&detail, "revocations are taken from loopback only");
+        return ngx_http_encore_problem_send_members(r, NGX_HTTP_FORBIDDEN,
+                                                    &detail, NULL);
+    }
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    if (jmcf->revoke_zone == NULL) {
+        /* refused at configuration time: defence in depth */
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* one buffer when the body fits client_body_buffer_size */
+    r->request_body_in_single_buf = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                        ngx_http_encore_jwt_revocations_body);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+#define NGX_HTTP_ENCORE_JWT_REVOCATIONS_MAX  (1024 * 1024)
+
+
+static void
+ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
+{
+    u_char                           *body, *p;
+    off_t                             len;
+    ssize_t                           n;
+    ngx_int_t                         rc;
+    ngx_str_t                         detail;
+    ngx_buf_t                        *b;
+    ngx_time_t                       *tp;
+    ngx_chain_t                      *cl;
+    ngx_table_elt_t                  *h;
+    const char                       *error;
+    encore_revoke_batch_t             batch;
+    ngx_http_encore_jwt_revoke_t     *rz;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    len = 0;
+
+    if (r->request_body) {
+        for (cl = r->request_body->bufs; cl; cl = cl->next) {
+            len += ngx_buf_size(cl->buf);
+        }
+    }
+
+    if (len > NGX_HTTP_ENCORE_JWT_REVOCATIONS_MAX) {
+        ngx_http_finalize_request(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        return;
+    }
+
+    body = ngx_pnalloc(r->pool, (size_t) len + 1);
+    if (body == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = body;
+
+    for (cl = r->request_body ? r->request_body->bufs : NULL;
+         cl;
+         cl = cl->next)
+    {
+        b = cl->buf;
+
+        if (b->in_file) {
+            n = ngx_read_file(b->file, p, (size_t) (b->file_last - b->file_pos),
+                              b->file_pos);
+
+            if (n != b->file_last - b->file_pos) {
+                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            p += n;
+            continue;
+        }
+
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+    }
+
+    batch.items = ngx_palloc(r->pool, ENCORE_REVOKE_BATCH_MAX
+                                      * sizeof(encore_revoke_item_t));
+    if (batch.items == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (encore_revoke_parse(&batch, body, p - body, &error) != 0) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "jwt: revocations refused: %s", error);
+
+        detail.data = (u_char *) error;
+        detail.len = ngx_strlen(error);
+
+        ngx_http_finalize_request(r,
+                 ngx_http_encore_problem_send_members(r, NGX_HTTP_BAD_REQUEST,
+                                                      &detail, NULL));
+        return;
+    }
+
+    tp = ngx_timeofday();
+
+    ngx_http_encore_jwt_revoke_apply(jmcf->revoke_zone, &batch,
+                                     jmcf->revoke_ttl,
+                                     (int64_t) tp->sec * 1000
+                                     + (int64_t) tp->msec);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "jwt: %uz revocations applied, replayed:%ui, "
+                   "through:%L", batch.nitems, batch.replayed,
+                   (int64_t) batch.through_ms);
+
+    /* the zone's id: a new one tells the agent to replay its window */
+    rz = jmcf->revoke_zone->data;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Encore-Revocation-Zone");
+    h->value.data = rz->sh->id;
+    h->value.len = sizeof(rz->sh->id);
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    rc = ngx_http_send_header(r);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or a unix socket */
+static ngx_int_t
+ngx_http_encore_jwt_loopback(ngx_connection_t *c)
+{
+    struct sockaddr_in   *sin;
+#if (NGX_HAVE_INET6)
+    u_char               *a;
+    struct sockaddr_in6  *sin6;
+#endif
+
+    switch (c->sockaddr->sa_family) {
+
+    case AF_INET:
+        sin = (struct sockaddr_in *) c->sockaddr;
+        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127
+               ? NGX_OK : NGX_DECLINED;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        sin6 = (struct sockaddr_in6 *) c->sockaddr;
+        a = sin6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)
+            || (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 127))
+        {
+            return NGX_OK;
+        }
+
+        return NGX_DECLINED;
+#endif
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    case AF_UNIX:
+        return NGX_OK;
+#endif
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+ngx_int_t
+ngx_http_encore_jwt_revocations_ready(ngx_http_request_t *r)
+{
+    ngx_time_t                          *tp;
+    ngx_http_encore_jwt_main_conf_t     *jmcf;
+    ngx_http_encore_jwt_revoke_state_t   st;
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    if (jmcf == NULL || jmcf->revoke_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_encore_jwt_revoke_state(jmcf->revoke_zone, &st);
+
+    tp = ngx_timeofday();
+
+    if (st.last_post_ms == 0 || !st.replayed
+        || (int64_t) tp->sec * 1000 + (int64_t) tp->msec - st.last_post_ms
+           > (int64_t) jmcf->revoke_stale)
+    {
+        return NGX_BUSY;
+    }
+
+    return NGX_OK;
+}
+
+
+u_char *
+ngx_http_encore_jwt_revocation_metrics(ngx_http_request_t *r, u_char *p,
+    u_char *last)
+{
+    int64_t                              now_ms, age;
+    ngx_time_t                          *tp;
+    ngx_http_encore_jwt_main_conf_t     *jmcf;
+    ngx_http_encore_jwt_revoke_state_t   st;
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    if (jmcf == NULL || jmcf->revoke_zone == NULL) {
+        return p;
+    }
+
+    ngx_http_encore_jwt_revoke_state(jmcf->revoke_zone, &st);
+
+    tp = ngx_timeofday();
+    now_ms = (int64_t) tp->sec * 1000 + (int64_t) tp->msec;
+
+    p = ngx_slprintf(p, last,
+            "# HELP encore_jwt_revoked_total Verified tokens refused "
+            "because they were revoked.\n"
+            "# TYPE encore_jwt_revoked_total counter\n"
+            "encore_jwt_revoked_total %uL\n"
+            "# HELP encore_revocation_entries Revocations held in the "
+            "edge's zone.\n"
+            "# TYPE encore_revocation_entries gauge\n"
+            "encore_revocation_entries %ui\n"
+            "# HELP encore_revocation_evictions_total Revocations dropped "
+            "before their expiry because the zone was full.\n"
+            "# TYPE encore_revocation_evictions_total counter\n"
+            "encore_revocation_evictions_total %uL\n"
+            "# HELP encore_revocation_feed_age_seconds How far the "
+            "revocations applied are behind now (the last post's "
+            "\"through\"); +Inf before the first post.\n"
+            "# TYPE encore_revocation_feed_age_seconds gauge\n",
+            st.revoked, st.entries, st.evictions);
+
+    if (st.last_post_ms == 0) {
+        return ngx_slprintf(p, last,
+                            "encore_revocation_feed_age_seconds +Inf\n");
+    }
+
+    age = now_ms - st.through_ms;
+
+    if (age < 0) {
+        age = 0;
+    }
+
+    return ngx_slprintf(p, last,
+                        "encore_revocation_feed_age_seconds %L.%03L\n",
+                        age / 1000, age % 1000);
 }
 
 
@@ -1231,8 +1650,9 @@ ngx_http_encore_jwt_reject(ngx_http_request_t *r,
     }
 
     ngx_http_finalize_request(r,
-                  ngx_http_encore_problem_send_members(r, status, &error,
-                                                       NULL));
+                  ngx_http_encore_problem_send_members(r, status,
+                                        ctx->detail.len ? &ctx->detail : &error,
+                                        NULL));
 
     return NGX_DONE;
 }
@@ -1499,7 +1919,11 @@ ngx_http_encore_jwt_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     jmcf->cache_zone = NULL;
+     *     jmcf->revoke_zone = NULL;
      */
+
+    jmcf->revoke_ttl = NGX_CONF_UNSET;
+    jmcf->revoke_stale = NGX_CONF_UNSET_MSEC;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -1548,6 +1972,7 @@ ngx_http_encore_jwt_create_loc_conf(ngx_conf_t *cf)
     conf->leeway = NGX_CONF_UNSET;
     conf->max_size = NGX_CONF_UNSET_SIZE;
     conf->cache = NGX_CONF_UNSET;
+    conf->revocations = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -2053,6 +2478,96 @@ ngx_http_encore_jwt_cache_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 
     jmcf->cache_zone->init = ngx_http_encore_jwt_cache_init_zone;
     jmcf->cache_zone->data = cache;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_encore_jwt_main_conf_t *jmcf = conf;
+
+    /* the longest token lifetime (15 min) and the leeway, rounded up */
+    ngx_conf_init_value(jmcf->revoke_ttl, 960);
+    ngx_conf_init_msec_value(jmcf->revoke_stale, 5000);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_revocation_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_encore_jwt_main_conf_t *jmcf = conf;
+
+    ssize_t                        size;
+    ngx_str_t                     *value;
+    ngx_http_encore_jwt_revoke_t  *rz;
+
+    if (jmcf->revoke_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    rz = ngx_pcalloc(cf->pool, sizeof(ngx_http_encore_jwt_revoke_t));
+    if (rz == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->revoke_zone = ngx_shared_memory_add(cf, &value[1], size,
+                                              &ngx_http_encore_jwt_module);
+    if (jmcf->revoke_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (jmcf->revoke_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate zone \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    jmcf->revoke_zone->init = ngx_http_encore_jwt_revoke_init_zone;
+    jmcf->revoke_zone->data = rz;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_encore_jwt_revocations(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_encore_jwt_loc_conf_t *jlcf = conf;
+
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    if (jlcf->revocations != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    jmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_encore_jwt_module);
+
+    /* http-level directives come first in Encore's configuration */
+    if (jmcf->revoke_zone == NULL) {
+        return "needs \"encore_jwt_revocation_zone\" before it";
+    }
+
+    jlcf->revocations = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_encore_jwt_revocations_handler;
 
     return NGX_CONF_OK;
 }

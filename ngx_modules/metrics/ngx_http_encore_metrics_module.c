@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "encore_metrics.h"
+#include "ngx_http_encore_jwt.h"
 
 
 #define NGX_HTTP_ENCORE_METRICS_LABEL_LEN  ENCORE_METRICS_VALUE_MAX
@@ -675,7 +676,7 @@ ngx_http_encore_metrics_label(encore_metrics_str_t *label, u_char *buf,
 static ngx_int_t
 ngx_http_encore_metrics_expose_handler(ngx_http_request_t *r)
 {
-    size_t                                size, len;
+    size_t                                size, len, room;
     ngx_int_t                             rc;
     ngx_buf_t                            *b;
     ngx_uint_t                            tries;
@@ -700,10 +701,13 @@ ngx_http_encore_metrics_expose_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    /* series may be added while rendering: retry with the size it took */
-    size = 16384 + encore_metrics_bytes_used(&zone->metrics) * 8;
+    /* series may be added while rendering: retry with the size it took;
+       the jwt module's revocation metrics follow them */
+    size = 16384 + encore_metrics_bytes_used(&zone->metrics) * 8
+           + NGX_HTTP_ENCORE_JWT_REVOCATION_METRICS_LEN;
     b = NULL;
     len = 0;
+    room = 0;
 
     for (tries = 0; tries < 4; tries++) {
         b = ngx_create_temp_buf(r->pool, size);
@@ -711,22 +715,25 @@ ngx_http_encore_metrics_expose_handler(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        len = encore_metrics_render(&zone->metrics, (char *) b->pos, size,
+        room = size - NGX_HTTP_ENCORE_JWT_REVOCATION_METRICS_LEN;
+
+        len = encore_metrics_render(&zone->metrics, (char *) b->pos, room,
                                     mmcf->shm_zone->shm.size);
-        if (len <= size) {
+        if (len <= room) {
             break;
         }
 
-        size = len + 16384;
+        size = len + 16384 + NGX_HTTP_ENCORE_JWT_REVOCATION_METRICS_LEN;
     }
 
-    if (len > size) {
+    if (len > room) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "metrics: exposition kept growing, gave up");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    b->last = b->pos + len;
+    b->last = ngx_http_encore_jwt_revocation_metrics(r, b->pos + len, b->end);
+    len = b->last - b->pos;
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 

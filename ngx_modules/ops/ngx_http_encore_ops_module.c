@@ -10,6 +10,11 @@
  * problem+json naming the workers that are not ready.  A worker that is
  * down makes its subrequest fail (502, 504): not ready.
  *
+ * With a revocation zone (the jwt module's encore_jwt_revocation_zone),
+ * "revocations" is named too, as a worker would be: not ready (503) until
+ * the revocation feed has replayed its window, and again while its posts
+ * are stale; no subrequest is made for it.
+ *
  * Only the status line counts, as for auth_request: the subrequests are
  * header-only, so a worker's body is never read.  An in-memory subrequest
  * read it into one buffer, and a body larger than that, or a malformed
@@ -23,6 +28,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_encore_problem.h"
+#include "ngx_http_encore_jwt.h"
 
 
 typedef struct {
@@ -60,6 +66,9 @@ static char *ngx_http_encore_ops_merge_loc_conf(ngx_conf_t *cf,
 
 static char *ngx_http_encore_ops_readyz(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+
+static ngx_str_t  ngx_http_encore_ops_revocations = ngx_string("revocations");
 
 
 static ngx_command_t  ngx_http_encore_ops_commands[] = {
@@ -116,9 +125,9 @@ ngx_module_t  ngx_http_encore_ops_module = {
 static ngx_int_t
 ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                        rc;
+    ngx_int_t                        rc, rev;
     ngx_str_t                        uri, *name;
-    ngx_uint_t                       i;
+    ngx_uint_t                       i, nworkers;
     ngx_http_request_t              *sr;
     ngx_http_encore_ops_ctx_t       *ctx;
     ngx_http_post_subrequest_t      *ps;
@@ -143,7 +152,10 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_encore_ops_module);
 
-    ctx->nchecks = olcf->workers ? olcf->workers->nelts : 0;
+    nworkers = olcf->workers ? olcf->workers->nelts : 0;
+    rev = ngx_http_encore_jwt_revocations_ready(r);
+
+    ctx->nchecks = nworkers + (rev != NGX_DECLINED);
 
     if (ctx->nchecks == 0) {
         return ngx_http_encore_ops_readyz_send(r, ctx);
@@ -155,9 +167,21 @@ ngx_http_encore_ops_readyz_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (rev != NGX_DECLINED) {
+        ctx->checks[nworkers].name = &ngx_http_encore_ops_revocations;
+        ctx->checks[nworkers].status = (rev == NGX_OK)
+                                       ? NGX_HTTP_OK
+                                       : NGX_HTTP_SERVICE_UNAVAILABLE;
+        ctx->checks[nworkers].done = 1;
+    }
+
+    if (nworkers == 0) {
+        return ngx_http_encore_ops_readyz_send(r, ctx);
+    }
+
     name = olcf->workers->elts;
 
-    for (i = 0; i < ctx->nchecks; i++) {
+    for (i = 0; i < nworkers; i++) {
         ctx->checks[i].name = &name[i];
 
         uri.len = olcf->uri.len + name[i].len;

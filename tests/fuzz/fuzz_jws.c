@@ -14,7 +14,7 @@
  *
  * auto/fuzz (make fuzz) builds it from this line:
  */
-/* fuzz-sources: ngx_modules/jwt/encore_jws.c ngx_modules/jwt/encore_jwks.c ngx_modules/jwt/encore_claims.c ngx_modules/jwt/encore_flat.c */
+/* fuzz-sources: ngx_modules/jwt/encore_jws.c ngx_modules/jwt/encore_jwks.c ngx_modules/jwt/encore_claims.c ngx_modules/jwt/encore_flat.c ngx_modules/jwt/encore_revoke.c */
 
 #include <stdint.h>
 #include <stdlib.h>

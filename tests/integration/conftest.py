@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 
@@ -317,6 +318,57 @@ def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
 # ---- after the whole run: the logs must be clean ---------------------------------
 
 # ASan/LSan reports, and UBSan's ("file:line:col: runtime error: ...")
+# ---- the revocation feed --------------------------------------------------------
+
+def post_revocations(revocations=(), replayed=True, through=None, base=None,
+                     **kw):
+    """POST /internal/revocations as the edge agent does (REVOKE-SPEC)."""
+    body = {"revocations": list(revocations), "replayed": replayed,
+            "through": int(time.time() * 1000) if through is None else through}
+    return requests.post((base or EDGE) + "/internal/revocations", json=body,
+                         timeout=10, **kw)
+
+
+class StandInFeed:
+    """Heartbeats to the edge while no edge agent runs in the stack: the
+    shipped configuration has a revocation zone, so the edge's /readyz
+    waits for a replayed, fresh feed (conf/jwt.conf).  With the agent
+    (auto/stack starts it when built), the agent feeds it instead."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                post_revocations()
+            except requests.RequestException:
+                pass
+            self.stop.wait(0.5)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def revocation_feed():
+    if (RUN_DIR / "run" / "edge-agent.pid").exists():
+        yield None
+        return
+    feed = StandInFeed()
+    feed.thread.start()
+    # until the edge counts the feed as current
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            if post_revocations().status_code == 204:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    yield feed
+    feed.stop.set()
+    feed.thread.join()
+
+
 SANITIZER = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
 # a crashed nginx process or a sanitizer report in an nginx error log
 NGINX_CRASH = re.compile(r"exited on signal|" + SANITIZER.pattern)

@@ -34,8 +34,9 @@ def test_ready_when_every_worker_is():
     assert r.headers.get("X-Request-Id")
     body = r.json()
     assert body["status"] == "ready"
-    assert set(body["workers"]) == set(WORKERS)
-    for w in WORKERS:
+    # and the revocation feed (conf/jwt.conf has a revocation zone)
+    assert set(body["workers"]) == set(WORKERS) | {"revocations"}
+    for w in WORKERS + ["revocations"]:
         assert body["workers"][w] == {"ready": True, "status": 200}
 
 
@@ -98,7 +99,7 @@ def test_many_concurrent_readyz():
         results = list(ex.map(lambda _: requests.get(url("/readyz")), range(40)))
     for r in results:
         assert r.status_code == 200, r.text
-        assert set(r.json()["workers"]) == set(WORKERS)
+        assert set(r.json()["workers"]) == set(WORKERS) | {"revocations"}
 
 
 def test_long_worker_names_fit_the_answer(private_nginx):

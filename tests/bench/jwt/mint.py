@@ -86,6 +86,7 @@ def main():
     now = int(time.time())
     claims = {"iss": "encore", "aud": "encore-api", "sub": str(uuid.uuid4()),
               "role": "user", "name": "bench", "iat": now,
+              "sid": str(uuid.uuid4()),
               "exp": now + 3600, "jti": str(uuid.uuid4())}
     payload = b64u(json.dumps(claims, separators=(",", ":")).encode())
 

@@ -2207,6 +2207,54 @@ test_claims_iat(void **state)
 }
 
 
+/* sub and sid as revocations key them: UUID strings, parsed once */
+static void
+test_claims_ids(void **state)
+{
+    json_t                 *claims;
+    const char             *json;
+    encore_claims_facts_t   f;
+
+    static const unsigned char  sub[16] = {
+        0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+        0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, 0x10
+    };
+
+    json = "{\"exp\":2000000,\"iat\":1000000,"
+           "\"sub\":\"01234567-89ab-cdef-fedc-ba9876543210\","
+           "\"sid\":\"01234567-89AB-CDEF-FEDC-BA9876543210\"}";
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_int_equal(encore_claims_facts_init(&f, claims), 0);
+    json_decref(claims);
+    flat_facts_agree(json, &f);
+    assert_true(f.has_iat);
+    assert_int_equal(f.iat, 1000000);
+    assert_true(f.has_sub_id);
+    assert_true(f.has_sid_id);
+    assert_memory_equal(f.sub_id, sub, 16);
+    assert_memory_equal(f.sid_id, sub, 16);
+
+    /* not UUID strings: no keys (such a token is never revoked) */
+    json = "{\"exp\":2000000,\"sub\":\"alice\",\"sid\":42}";
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_int_equal(encore_claims_facts_init(&f, claims), 0);
+    json_decref(claims);
+    flat_facts_agree(json, &f);
+    assert_false(f.has_sub_id);
+    assert_false(f.has_sid_id);
+
+    /* an escaped UUID: jansson's facts only, the same bytes */
+    json = "{\"exp\":2000000,"
+           "\"sub\":\"\\u00301234567-89ab-cdef-fedc-ba9876543210\"}";
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_non_null(claims);
+    assert_int_equal(encore_claims_facts_init(&f, claims), 0);
+    json_decref(claims);
+    assert_true(f.has_sub_id);
+    assert_int_equal(f.sub_id[0], 0x01);
+}
+
+
 /* role: one of the configured set, else 401 (not a 403: not a user) */
 static void
 test_claims_roles(void **state)
@@ -2564,6 +2612,7 @@ main(void)
         cmocka_unit_test(test_claims),
         cmocka_unit_test(test_claims_iat),
         cmocka_unit_test(test_claims_roles),
+        cmocka_unit_test(test_claims_ids),
         cmocka_unit_test(test_claims_facts),
         cmocka_unit_test(test_flat),
     };
