@@ -32,8 +32,11 @@ K8S_VERSION = "1.32.0"
 OVERLAYS = ["local", "production"]
 CRD_DIRS = [pathlib.Path(__file__).parent / "crds", DEPS / "crds"]
 
+# the agents (.no_database = 1: the edge agent) are sidecars of the edge
+AGENTS = sorted(p.parent.name for p in ROOT.glob("workers/*/main.c")
+                if re.search(r"\.no_database\s*=\s*1", p.read_text()))
 WORKERS = sorted(p.parent.name for p in ROOT.glob("workers/*/main.c")
-                 if p.parent.name not in ("lib", "probe"))
+                 if p.parent.name not in ["lib", "probe"] + AGENTS)
 
 
 def build(path):
@@ -208,7 +211,7 @@ def test_entity_topics_are_compacted(overlay):
     topics = {d["spec"]["topicName"]: d for d in by_kind(docs, "KafkaTopic").values()}
     for f in (ROOT / "schemas" / "events").glob("encore.*.json"):
         t = f.name[:-len(".json")]
-        if t.split(".")[1] in WORKERS:
+        if t.split(".")[1] in WORKERS and t != "encore.auth.revocations":
             assert topics[t]["spec"]["config"]["cleanup.policy"] == "compact"
 
 
@@ -247,9 +250,11 @@ def test_network_policies(overlay):
             comp = d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]
             assert comp in ("edge", "worker")
     kafka = next(iter(by_kind(docs, "Kafka").values()))
+    # the workers, and the edge's pods for their agent (revocations)
     for listener in kafka["spec"]["kafka"]["listeners"]:
         assert listener["networkPolicyPeers"] == [
-            {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "worker"}}}]
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "worker"}}},
+            {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "edge"}}}]
 
 
 def test_edge_configuration_loads(tmp_path):
@@ -319,3 +324,29 @@ def test_production_serves_https_at_the_edge(overlay):
     cm = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == conf["name"]][0]
     assert "listen       8443 ssl http2;" in cm["data"]["tls.conf"]
     assert "include  /etc/nginx/encore-tls/*.conf;" in cm["data"]["nginx.conf"]
+
+
+def test_edge_agent_is_a_sidecar_of_the_edge(overlay):
+    """Every edge pod has its agent: it reads the revocations as its own
+    KafkaUser (reads only, no group) and posts to nginx on loopback."""
+    name, docs = overlay
+    assert AGENTS == ["edge-agent"]
+    edge = by_kind(docs, "Deployment")["encore-edge"]
+    c = {c["name"]: c for c in pod(edge)["containers"]}["edge-agent"]
+    assert c["command"] == ["/usr/sbin/encore-edge-agent"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert "encore-edge-agent" not in by_kind(docs, "Deployment")
+    confs = next(d for d in docs if d["kind"] == "ConfigMap"
+                 and d["metadata"]["name"].startswith("encore-workers-conf"))["data"]
+    conf = confs["edge-agent.conf"]
+    assert "agent.edge_url = http://127.0.0.1:8080/internal/revocations" in conf
+    assert "http.listen = tcp:0.0.0.0:8081" in conf
+    assert "kafka.sasl_username = encore-edge-agent" in conf
+    user = by_kind(docs, "KafkaUser")["encore-edge-agent"]
+    acls = user["spec"]["authorization"]["acls"]
+    assert [a["resource"] for a in acls] == [
+        {"type": "topic", "name": "encore.auth.revocations", "patternType": "literal"}]
+    assert acls[0]["operations"] == ["Read", "Describe"]
+    topics = {d["spec"]["topicName"]: d for d in by_kind(docs, "KafkaTopic").values()}
+    cfg = topics["encore.auth.revocations"]["spec"]["config"]
+    assert cfg["cleanup.policy"] == "delete" and cfg["retention.ms"] == 86400000

@@ -14,6 +14,7 @@ $ENCORE_DEB_DIR and PostgreSQL and Kafka from `auto/stack start-infra`
 under $ENCORE_RUN_DIR.
 """
 import grp
+import json
 import os
 import pathlib
 import pwd
@@ -40,8 +41,11 @@ SOCKET_UNIT = pathlib.Path("/lib/systemd/system/encore-worker@.socket")
 PACKAGES = ["libnginx-mod-http-encore", "encore-workers", "encore-edge"]
 # every packaged worker (debian/rules: workers/*/main.c but the probe):
 # encore-edge's /readyz asks them all
+# the agents (.no_database = 1) have their own unit and no schema
+AGENTS = sorted(p.parent.name for p in (ROOT / "workers").glob("*/main.c")
+                if re.search(r"\.no_database\s*=\s*1", p.read_text()))
 WORKERS = sorted(p.parent.name for p in (ROOT / "workers").glob("*/main.c")
-                 if p.parent.name != "probe")
+                 if p.parent.name not in ["probe"] + AGENTS)
 
 
 def run(*cmd, **kw):
@@ -234,6 +238,11 @@ def test_workers_package_layout(installed):
         assert "${CREDENTIALS_DIRECTORY}/db-password" in conf
         assert "ENCORE_RUN_DIR" not in conf
         assert pathlib.Path("/usr/share/encore/schemas", w).is_dir()
+    for w in AGENTS:
+        assert os.access("/usr/sbin/encore-" + w, os.X_OK)
+        conf = pathlib.Path("/etc/encore/%s.conf" % w).read_text()
+        assert "http.listen = unix:/run/encore/%s.sock" % w in conf
+        assert "ENCORE_RUN_DIR" not in conf and "db-password" not in conf
     assert not pathlib.Path("/usr/sbin/encore-probe").exists()
     assert os.access("/usr/sbin/encore-topics", os.X_OK)
     assert pathlib.Path("/usr/share/man/man8/encore-topics.8.gz").is_file()
@@ -255,6 +264,9 @@ def test_units_verify(installed):
         assert "http.listen = unix:%s" % sock["ListenStream"][0] in conf
     r = run("systemd-analyze", "verify", str(TOPICS_UNIT), check=False)
     assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
+    for w in AGENTS:
+        r = run("systemd-analyze", "verify", "encore-%s.service" % w, check=False)
+        assert r.returncode == 0 and r.stdout + r.stderr == "", r.stdout + r.stderr
     s = unit_settings(UNIT, "catalog")
     for key, value in [("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                        ("Type", "notify"), ("ReadWritePaths", "/run/encore")]:
@@ -280,9 +292,15 @@ def test_topics_unit_makes_the_entity_topics_compacted(installed):
     would (its Environment, then /etc/default/encore-workers), puts back
     the compaction of an entity topic that lost it."""
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+    schemas = sorted((ROOT / "schemas" / "events").glob("encore.*.json"))
     topics = pathlib.Path("/usr/share/encore/topics").read_text().split()
-    assert topics == sorted(p.name[:-len(".json")]
-                            for p in (ROOT / "schemas" / "events").glob("encore.*.json"))
+    streams = pathlib.Path("/usr/share/encore/streams").read_text().split()
+    # a schema with topic configs of its own is a stream (the revocations)
+    own = [p.name[:-len(".json")] for p in schemas
+           if "x-encore-topic-configs" in json.loads(p.read_text())]
+    assert own and streams == own
+    assert topics == [p.name[:-len(".json")] for p in schemas
+                      if p.name[:-len(".json")] not in own]
     s = unit_settings(TOPICS_UNIT, "")
     assert s["Type"] == ["oneshot"] and s["DynamicUser"] == ["yes"]
     env = {}
@@ -291,9 +309,12 @@ def test_topics_unit_makes_the_entity_topics_compacted(installed):
         env[k] = v
     kafka = "127.0.0.1:%s" % os.environ["ENCORE_KAFKA_PORT"]
     env["ENCORE_KAFKA_BROKERS"] = kafka       # as /etc/default/encore-workers says
-    argv = [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a)
-            for a in s["ExecStart"][0].split()]
+    argv, stream_argv = ([re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], a)
+                          for a in line.split()] for line in s["ExecStart"])
     assert argv[0] == "/usr/sbin/encore-topics" and argv[-len(topics):] == topics, argv
+    assert "cleanup.policy=compact" in argv, argv
+    assert stream_argv[-len(streams):] == streams, stream_argv
+    assert "cleanup.policy=delete" in stream_argv, stream_argv
 
     admin = AdminClient({"bootstrap.servers": kafka})
     victim = topics[0]
@@ -315,6 +336,10 @@ def test_topics_unit_makes_the_entity_topics_compacted(installed):
         time.sleep(0.2)
     for t in topics:
         assert topic_policy(admin, t) == "compact", t
+    r = run(*stream_argv, check=False, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for t in streams:
+        assert topic_policy(admin, t) == "delete", t
 
 
 def edge_conf(tmp):

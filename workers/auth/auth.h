@@ -43,6 +43,7 @@
 #define AUTH_UUID_LEN            36
 
 #define AUTH_TOPIC_USERS         "encore.auth.users"
+#define AUTH_TOPIC_REVOCATIONS   "encore.auth.revocations"
 
 
 /* ---- password.c: Argon2id ------------------------------------------------ */
@@ -129,6 +130,7 @@ typedef struct {
     const char  *role;
     const char  *name;
     const char  *jti;
+    const char  *sid;                     /* refresh family; NULL = none */
     long long    iat;
     long long    exp;
 } auth_claims_t;
@@ -226,6 +228,7 @@ typedef struct {
     const char  *password_hash;
     const char  *created_at;
     int          disabled;
+    long long    not_before;              /* tokens_not_before, seconds */
 } auth_user_t;
 
 typedef enum {
@@ -272,21 +275,68 @@ typedef enum {
 } auth_rotate_rc_t;
 
 /* Issues a token for user_id into token[AUTH_REFRESH_TOKEN_LEN + 1]:
-   a new family when family is NULL, else a child of parent.  Runs on the
+   a new family when family is NULL, else a child of parent; the family
+   id goes into family_out[AUTH_UUID_LEN + 1] (may be NULL).  Runs on the
    caller's connection, inside its transaction if one is open. */
 int auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
-                      const char *parent, long ttl, char *token, size_t cap);
+                      const char *parent, long ttl, char *token, size_t cap,
+                      char *family_out);
 /* One transaction: validates token, marks it used and issues its
-   successor into new_token; on OK, u holds the owner (caller clears it). */
+   successor into new_token; on OK, u holds the owner (caller clears it)
+   and sid the family.  A reused token revokes its family and publishes
+   the session's revocation in the same transaction. */
 auth_rotate_rc_t auth_tokens_rotate(enc_pg_t *pg, const char *token,
                                     long ttl, auth_user_t *u,
-                                    char *new_token, size_t cap);
-/* Revokes the family of token (logout).  Unknown tokens are not an error. */
+                                    char *new_token, size_t cap,
+                                    char sid[AUTH_UUID_LEN + 1]);
+/* Revokes the family of token (logout) and, when it was live, publishes
+   the session's revocation in the same transaction.  Unknown tokens are
+   not an error. */
 int auth_tokens_revoke(enc_pg_t *pg, const char *token);
 /* Revokes every live token of the user, in the caller's transaction. */
 int auth_tokens_revoke_user(enc_pg_t *pg, const char *user_id);
 /* Deletes the user's expired tokens; best effort. */
 void auth_tokens_purge_user(enc_pg_t *pg, const char *user_id);
+
+
+/* ---- revoke.c: revocation events for the edge ---------------------------- */
+
+/* The causes of REVOKE-SPEC.md: a session's (sid) or every session of a
+   subject. */
+#define AUTH_REVOKE_LOGOUT            "logout"
+#define AUTH_REVOKE_REFRESH_REUSE     "refresh_reuse"
+#define AUTH_REVOKE_PASSWORD_CHANGED  "password_changed"
+#define AUTH_REVOKE_DISABLED          "disabled"
+#define AUTH_REVOKE_ROLE_CHANGED      "role_changed"
+#define AUTH_REVOKE_DELETED           "deleted"
+
+#define AUTH_REVOKE_TYPE  "encore.user.tokens_revoked"
+
+/* The iat of a token issued now to a user whose tokens_not_before is nb:
+   max(now, nb), so a token issued right after a revocation is not
+   refused while every earlier one is. */
+long long auth_token_iat(long long now, long long not_before);
+/* The event's value: {sub, [sid,] not_before, cause, at}; at_ms is the
+   time of the event in ms since the epoch.  NULL on a bad argument
+   (not a UUID, unknown cause) or out of memory. */
+json_t   *auth_revocation_json(const char *sub, const char *sid,
+                               long long not_before, const char *cause,
+                               long long at_ms);
+/* In the caller's transaction: every token of user_id issued so far is
+   refused (tokens_not_before raised), and the event goes to the outbox.
+   -1 on a database error (nothing is left half done: roll back). */
+int       auth_revoke_user(enc_pg_t *pg, const char *user_id,
+                           const char *cause);
+/* The same for one session (refresh family sid) of user_id. */
+int       auth_revoke_session(enc_pg_t *pg, const char *user_id,
+                              const char *sid, const char *cause);
+/* The event alone, for a deleted user (no row left to raise); not_before
+   as the deleted row had it. */
+int       auth_revoke_event(enc_pg_t *pg, const char *user_id,
+                            const char *sid, long long not_before,
+                            const char *cause);
+/* the worker's clock, seconds and milliseconds since the epoch */
+long long auth_now_s(void);
 
 
 /* ---- app.c: configuration, shared state, response helpers ---------------- */

@@ -264,8 +264,10 @@ cmd_bootstrap_admin(const enc_config_t *c, int reset)
 
     auth_user_from_result(res, 0, &u);
 
+    /* a reset password ends the account's sessions, access tokens too */
     if (found == 1) {
         rc = auth_tokens_revoke_user(pg, u.id) != 0
+             || auth_revoke_user(pg, u.id, AUTH_REVOKE_PASSWORD_CHANGED) != 0
              || auth_user_event(pg, "encore.user.updated", &u) != 0 ? -1 : 0;
     } else {
         rc = auth_user_event(pg, "encore.user.registered", &u);

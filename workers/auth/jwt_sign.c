@@ -137,6 +137,14 @@ auth_jwt_sign(const auth_key_t *key, const auth_claims_t *c)
         goto failed;
     }
 
+    /* the refresh family the token was issued under: the edge refuses
+       the session's tokens when it is revoked (logout) */
+    if (c->sid != NULL
+        && json_object_set_new(claims, "sid", json_string(c->sid)) != 0)
+    {
+        goto failed;
+    }
+
     h64 = json_b64url(header);
     c64 = json_b64url(claims);
     if (h64 == NULL || c64 == NULL) {

@@ -203,7 +203,9 @@ auth_h_me_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     /* a new password ends every session: whoever knew the old one may
        hold a refresh token */
-    if ((in.password != NULL && auth_tokens_revoke_user(pg, id) != 0)
+    if ((in.password != NULL
+         && (auth_tokens_revoke_user(pg, id) != 0
+             || auth_revoke_user(pg, id, AUTH_REVOKE_PASSWORD_CHANGED) != 0))
         || auth_user_event(pg, "encore.user.updated", &u) != 0)
     {
         auth_user_clear(&u);
@@ -239,6 +241,7 @@ void
 auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
 {
     int               ok;
+    long long         nb;
     PGresult         *res;
     enc_pg_t         *pg;
     auth_app_t       *app;
@@ -286,21 +289,27 @@ auth_h_me_delete(enc_req_t *r, enc_resp_t *w, void *data)
     /* refresh_tokens go with the row (ON DELETE CASCADE) */
     params[0] = id;
     res = enc_pg_exec(pg, AUTH_SQL_USER_DELETE, 1, params);
-    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
         PQclear(res);
         goto failed;
     }
 
-    if (strcmp(PQcmdTuples(res), "1") != 0) {
+    if (PQntuples(res) != 1) {
         PQclear(res);
         enc_pg_rollback(pg);
         auth_user_clear(&u);
         auth_resp_unauthorized(w, "the account no longer exists");
         return;
     }
+    nb = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     PQclear(res);
 
-    if (auth_user_event(pg, "encore.user.deleted", &u) != 0) {
+    /* no row is left to remember tokens_not_before: the event says it */
+    if (auth_user_event(pg, "encore.user.deleted", &u) != 0
+        || auth_revoke_event(pg, id, NULL,
+                             auth_token_iat(auth_now_s(), nb) + 1,
+                             AUTH_REVOKE_DELETED) != 0)
+    {
         goto failed;
     }
 
@@ -363,9 +372,10 @@ auth_h_users_list(enc_req_t *r, enc_resp_t *w, void *data)
 void
 auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 {
+    int                    was_disabled, role_changed;
     PGresult              *res;
     enc_pg_t              *pg;
-    const char            *id, *caller, *params[3];
+    const char            *id, *caller, *cause, *params[3];
     auth_user_t            u;
     enc_validation_t       v;
     auth_patch_admin_in_t  in;
@@ -421,6 +431,26 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
         return;
     }
 
+    /* the rights before the change: only a change revokes tokens */
+    params[0] = id;
+    res = enc_pg_exec(pg, AUTH_SQL_USER_LOCK_RIGHTS, 1, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        goto failed;
+    }
+
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        resp_not_found(w);
+        return;
+    }
+
+    was_disabled = PQgetvalue(res, 0, 1)[0] == 't';
+    role_changed = in.role != NULL
+                   && strcmp(in.role, PQgetvalue(res, 0, 0)) != 0;
+    PQclear(res);
+
     params[0] = id;
     params[1] = in.role;
     params[2] = in.disabled < 0 ? NULL : in.disabled ? "true" : "false";
@@ -440,9 +470,21 @@ auth_h_user_admin_patch(enc_req_t *r, enc_resp_t *w, void *data)
 
     auth_user_from_result(res, 0, &u);
 
-    /* disabling ends the user's sessions now rather than at the next
-       refresh; access tokens still run out within access_ttl */
+    /* disabling ends the user's sessions now, refresh tokens and access
+       tokens alike (the edge refuses them once the event reached it); a
+       role change ends the access tokens, which carry the old role: the
+       next refresh gives one with the new role.  One event for the
+       request: disabling covers a role change made with it */
+    if (in.disabled == 1 && !was_disabled) {
+        cause = AUTH_REVOKE_DISABLED;
+    } else if (role_changed) {
+        cause = AUTH_REVOKE_ROLE_CHANGED;
+    } else {
+        cause = NULL;
+    }
+
     if ((in.disabled == 1 && auth_tokens_revoke_user(pg, id) != 0)
+        || (cause != NULL && auth_revoke_user(pg, id, cause) != 0)
         || auth_user_event(pg, "encore.user.updated", &u) != 0)
     {
         auth_user_clear(&u);

@@ -62,12 +62,14 @@ session_clear_cookies(auth_app_t *app, enc_req_t *r, enc_resp_t *w)
 
 
 /*
- * Answers 200 with a fresh access token, the given refresh token and the
- * user, and sets both cookies.  refresh is borrowed.
+ * Answers 200 with a fresh access token of session sid (the refresh
+ * family), the given refresh token and the user, and sets both cookies.
+ * refresh is borrowed.  iat is never before the user's tokens_not_before,
+ * so a token issued right after a revocation is not refused by it.
  */
 static void
 session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
-    const auth_user_t *u, const char *refresh)
+    const auth_user_t *u, const char *refresh, const char *sid)
 {
     char           *jwt;
     char            jti[AUTH_UUID_LEN + 1];
@@ -88,7 +90,8 @@ session_answer(auth_app_t *app, enc_req_t *r, enc_resp_t *w,
     c.role = u->role;
     c.name = u->username;
     c.jti = jti;
-    c.iat = (long long) now;
+    c.sid = sid;
+    c.iat = auth_token_iat((long long) now, u->not_before);
     c.exp = (long long) now + app->access_ttl;
 
     jwt = auth_jwt_sign(&app->keys->keys[0], &c);
@@ -261,8 +264,8 @@ login_rehash(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
  * it would have a moment later; -1 a database error.
  */
 static int
-login_issue(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
-    const char *hash, char *refresh, size_t cap)
+login_issue(auth_app_t *app, enc_pg_t *pg, auth_user_t *u,
+    const char *hash, char *refresh, size_t cap, char *sid)
 {
     int          current;
     PGresult    *res;
@@ -281,6 +284,11 @@ login_issue(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
         return -1;
     }
     current = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 'f';
+    if (current) {
+        /* as it is now, the row locked: a revocation committed since the
+           user was read must not refuse the token issued next */
+        u->not_before = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    }
     PQclear(res);
 
     if (!current) {
@@ -291,7 +299,7 @@ login_issue(auth_app_t *app, enc_pg_t *pg, const auth_user_t *u,
     auth_tokens_purge_user(pg, u->id);
 
     if (auth_tokens_issue(pg, u->id, NULL, NULL, app->refresh_ttl, refresh,
-                          cap) != 0)
+                          cap, sid) != 0)
     {
         enc_pg_rollback(pg);
         return -1;
@@ -311,6 +319,7 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
 {
     int               found, ok, rc;
     char              refresh[AUTH_REFRESH_TOKEN_LEN + 1];
+    char              sid[AUTH_UUID_LEN + 1];
     char              stored[AUTH_ARGON2_ENCODED_MAX];
     enc_pg_t         *pg;
     auth_app_t       *app;
@@ -376,7 +385,7 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
         login_rehash(app, pg, &u, &in, stored, sizeof(stored));
     }
 
-    rc = login_issue(app, pg, &u, stored, refresh, sizeof(refresh));
+    rc = login_issue(app, pg, &u, stored, refresh, sizeof(refresh), sid);
     OPENSSL_cleanse(stored, sizeof(stored));
 
     if (rc != 0) {
@@ -392,7 +401,7 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
 
     enc_log_info("user %s logged in", u.id);
 
-    session_answer(app, r, w, &u, refresh);
+    session_answer(app, r, w, &u, refresh, sid);
 
     OPENSSL_cleanse(refresh, sizeof(refresh));
     auth_user_clear(&u);
@@ -486,6 +495,7 @@ void
 auth_h_refresh(enc_req_t *r, enc_resp_t *w, void *data)
 {
     char              fresh[AUTH_REFRESH_TOKEN_LEN + 1];
+    char              sid[AUTH_UUID_LEN + 1];
     enc_pg_t         *pg;
     auth_app_t       *app;
     const char       *token;
@@ -509,12 +519,12 @@ auth_h_refresh(enc_req_t *r, enc_resp_t *w, void *data)
     }
 
     rc = auth_tokens_rotate(pg, token, app->refresh_ttl, &u, fresh,
-                            sizeof(fresh));
+                            sizeof(fresh), sid);
 
     switch (rc) {
 
     case AUTH_ROTATE_OK:
-        session_answer(app, r, w, &u, fresh);
+        session_answer(app, r, w, &u, fresh, sid);
         OPENSSL_cleanse(fresh, sizeof(fresh));
         auth_user_clear(&u);
         return;

@@ -12,7 +12,8 @@
 #define USER_COLS                                                            \
     "id, username, email, role, bio, password_hash, "                        \
     "to_char(created_at AT TIME ZONE 'UTC', "                                \
-    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), disabled"
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), disabled, "                   \
+    "tokens_not_before"
 
 
 const enc_pg_stmt_t  auth_statements[] = {
@@ -49,7 +50,8 @@ const enc_pg_stmt_t  auth_statements[] = {
       "WHERE id = $1::uuid AND password_hash = $3", 3 },
 
     { AUTH_SQL_USER_DELETE,
-      "DELETE FROM users WHERE id = $1::uuid", 1 },
+      "DELETE FROM users WHERE id = $1::uuid RETURNING tokens_not_before",
+      1 },
 
     /* keyset page (kit.h): $1 prefix or NULL, $2 last username seen or
        NULL, $3 page size + 1 (the extra row says whether a next page
@@ -71,7 +73,7 @@ const enc_pg_stmt_t  auth_statements[] = {
     /* a login's new family: the password verified ($2) is still the
        stored one (not changed meanwhile); the row says if disabled */
     { AUTH_SQL_USER_LOCK_SESSION,
-      "SELECT disabled FROM users "
+      "SELECT disabled, tokens_not_before FROM users "
       "WHERE id = $1::uuid AND password_hash = $2 FOR NO KEY UPDATE", 2 },
 
     { AUTH_SQL_USER_LOCK_BY_TOKEN,
@@ -106,7 +108,8 @@ const enc_pg_stmt_t  auth_statements[] = {
       "INSERT INTO refresh_tokens "
       "(user_id, family_id, parent_id, token_hash, expires_at) "
       "VALUES ($1::uuid, COALESCE($2::uuid, gen_random_uuid()), $3::uuid, "
-      "decode($4, 'hex'), now() + make_interval(secs => $5::int))", 5 },
+      "decode($4, 'hex'), now() + make_interval(secs => $5::int)) "
+      "RETURNING family_id", 5 },
 
     { AUTH_SQL_TOKEN_LOCK,
       "SELECT id, family_id, user_id, used_at IS NOT NULL, "
@@ -121,10 +124,14 @@ const enc_pg_stmt_t  auth_statements[] = {
       "UPDATE refresh_tokens SET revoked_at = now() "
       "WHERE family_id = $1::uuid AND revoked_at IS NULL", 1 },
 
+    /* the family and its owner when it was live (a logout's revocation
+       event), no row when it was revoked already */
     { AUTH_SQL_TOKEN_REVOKE_BY_HASH,
-      "UPDATE refresh_tokens SET revoked_at = now() "
+      "WITH r AS (UPDATE refresh_tokens SET revoked_at = now() "
       "WHERE family_id = (SELECT family_id FROM refresh_tokens "
-      "WHERE token_hash = decode($1, 'hex')) AND revoked_at IS NULL", 1 },
+      "WHERE token_hash = decode($1, 'hex')) AND revoked_at IS NULL "
+      "RETURNING family_id, user_id) "
+      "SELECT DISTINCT family_id, user_id FROM r", 1 },
 
     { AUTH_SQL_TOKEN_REVOKE_USER,
       "UPDATE refresh_tokens SET revoked_at = now() "
@@ -135,6 +142,27 @@ const enc_pg_stmt_t  auth_statements[] = {
     { AUTH_SQL_TOKEN_PURGE_USER,
       "DELETE FROM refresh_tokens "
       "WHERE user_id = $1::uuid AND expires_at < now()", 1 },
+
+    /*
+     * Revocation at the edge (revoke.c).  $2 is the worker's clock in
+     * seconds, the clock that signs iat: every token issued so far has
+     * iat <= max($2, tokens_not_before), so one more than that refuses
+     * them all, also after an earlier revocation in the same second.
+     */
+    { AUTH_SQL_USER_NOT_BEFORE_BUMP,
+      "UPDATE users SET tokens_not_before = "
+      "GREATEST(tokens_not_before, $2::bigint) + 1 "
+      "WHERE id = $1::uuid RETURNING tokens_not_before", 2 },
+
+    /* a session's: the family is dead, its tokens' iat is at most this */
+    { AUTH_SQL_USER_NOT_BEFORE_SESSION,
+      "SELECT GREATEST(tokens_not_before, $2::bigint) + 1 FROM users "
+      "WHERE id = $1::uuid", 2 },
+
+    /* an admin's change: the rights as they were, the row locked */
+    { AUTH_SQL_USER_LOCK_RIGHTS,
+      "SELECT role, disabled FROM users WHERE id = $1::uuid "
+      "FOR NO KEY UPDATE", 1 },
 
     { NULL, NULL, 0 }
 };

@@ -27,6 +27,9 @@
 #define AUTH_SQL_ADMIN_LOCK            "auth_admin_lock"
 #define AUTH_SQL_ADMIN_CALLER          "auth_admin_caller"
 #define AUTH_SQL_ADMIN_RESET           "auth_admin_reset"
+#define AUTH_SQL_USER_NOT_BEFORE_BUMP  "auth_user_not_before_bump"
+#define AUTH_SQL_USER_NOT_BEFORE_SESSION "auth_user_not_before_session"
+#define AUTH_SQL_USER_LOCK_RIGHTS      "auth_user_lock_rights"
 
 /* column positions of a user row (USER_COLS in sql.c) */
 #define AUTH_COL_ID             0
@@ -37,6 +40,7 @@
 #define AUTH_COL_PASSWORD_HASH  5
 #define AUTH_COL_CREATED_AT     6
 #define AUTH_COL_DISABLED       7
-#define AUTH_USER_NCOLS         8
+#define AUTH_COL_NOT_BEFORE     8
+#define AUTH_USER_NCOLS         9
 
 #endif /* ENCORE_AUTH_SQL_H */

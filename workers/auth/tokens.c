@@ -113,7 +113,7 @@ lock_token_user(enc_pg_t *pg, const char *hash)
 
 int
 auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
-    const char *parent, long ttl, char *token, size_t cap)
+    const char *parent, long ttl, char *token, size_t cap, char *family_out)
 {
     int          ok;
     char         hash[AUTH_SHA256_HEX_LEN + 1], ttl_s[24];
@@ -135,10 +135,14 @@ auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
     params[4] = ttl_s;
 
     res = enc_pg_exec(pg, AUTH_SQL_TOKEN_INSERT, 5, params);
-    ok = res_ok(res, PGRES_COMMAND_OK);
+    ok = res_ok(res, PGRES_TUPLES_OK) && PQntuples(res) == 1
+         && strlen(PQgetvalue(res, 0, 0)) == AUTH_UUID_LEN;
     if (!ok && res != NULL) {
         enc_log_error("refresh token insert failed: %s",
                       enc_pg_sqlstate(res));
+    }
+    if (ok && family_out != NULL) {
+        memcpy(family_out, PQgetvalue(res, 0, 0), AUTH_UUID_LEN + 1);
     }
     PQclear(res);
 
@@ -153,7 +157,7 @@ auth_tokens_issue(enc_pg_t *pg, const char *user_id, const char *family,
 
 auth_rotate_rc_t
 auth_tokens_rotate(enc_pg_t *pg, const char *token, long ttl, auth_user_t *u,
-    char *new_token, size_t cap)
+    char *new_token, size_t cap, char sid[AUTH_UUID_LEN + 1])
 {
     int               found;
     char              hash[AUTH_SHA256_HEX_LEN + 1];
@@ -210,6 +214,16 @@ auth_tokens_rotate(enc_pg_t *pg, const char *token, long ttl, auth_user_t *u,
             PQclear(res);
             goto failed;
         }
+
+        /* the family's access tokens go with it, once: a family already
+           revoked (a second replay) revokes nothing more */
+        if (strcmp(PQcmdTuples(res), "0") != 0
+            && auth_revoke_session(pg, user_id, family,
+                                   AUTH_REVOKE_REFRESH_REUSE) != 0)
+        {
+            PQclear(res);
+            goto failed;
+        }
         PQclear(res);
 
         if (enc_pg_commit(pg) != 0) {
@@ -250,10 +264,12 @@ auth_tokens_rotate(enc_pg_t *pg, const char *token, long ttl, auth_user_t *u,
     }
     PQclear(res);
 
-    if (auth_tokens_issue(pg, user_id, family, id, ttl, new_token, cap) != 0)
+    if (auth_tokens_issue(pg, user_id, family, id, ttl, new_token, cap,
+                          NULL) != 0)
     {
         goto failed;
     }
+    memcpy(sid, family, AUTH_UUID_LEN + 1);
 
     if (enc_pg_commit(pg) != 0) {
         OPENSSL_cleanse(new_token, cap);
@@ -296,7 +312,15 @@ auth_tokens_revoke(enc_pg_t *pg, const char *token)
 
     if (ok) {
         res = enc_pg_exec(pg, AUTH_SQL_TOKEN_REVOKE_BY_HASH, 1, params);
-        ok = res_ok(res, PGRES_COMMAND_OK);
+        ok = res_ok(res, PGRES_TUPLES_OK);
+
+        /* a live family: its access tokens end with it (one row: a
+           family has one owner) */
+        if (ok && PQntuples(res) == 1) {
+            ok = auth_revoke_session(pg, PQgetvalue(res, 0, 1),
+                                     PQgetvalue(res, 0, 0),
+                                     AUTH_REVOKE_LOGOUT) == 0;
+        }
         PQclear(res);
     }
 

@@ -6,6 +6,7 @@
  * auth_user_clear releases everything.
  */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -55,6 +56,10 @@ auth_user_from_result(PGresult *res, int row, auth_user_t *u)
     u->password_hash = PQgetvalue(res, row, AUTH_COL_PASSWORD_HASH);
     u->created_at = PQgetvalue(res, row, AUTH_COL_CREATED_AT);
     u->disabled = PQgetvalue(res, row, AUTH_COL_DISABLED)[0] == 't';
+    u->not_before = PQnfields(res) > AUTH_COL_NOT_BEFORE
+                    ? strtoll(PQgetvalue(res, row, AUTH_COL_NOT_BEFORE),
+                              NULL, 10)
+                    : 0;
 }
 
 

@@ -642,12 +642,31 @@ abandon(int n)
 }
 
 
+static int   (*worker_ready_check)(void *);
+static void   *worker_ready_arg;
+
+
+void
+enc_worker_set_ready_check(int (*check)(void *), void *arg)
+{
+    worker_ready_check = check;
+    worker_ready_arg = arg;
+}
+
+
+static int  relay_checked;
+
+
 static int
-relay_ready(void *arg)
+ready(void *arg)
 {
     /* the outbox keeps writes safe while Kafka is away: only a relay that
        cannot reach the database makes the worker unready */
-    return enc_relay_ready() ? 0 : -1;
+    if (relay_checked && !enc_relay_ready()) {
+        return -1;
+    }
+    return worker_ready_check != NULL ? worker_ready_check(worker_ready_arg)
+                                      : 0;
 }
 
 
@@ -734,6 +753,10 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
+    if (def->no_database) {
+        goto no_database;
+    }
+
     if (def->entities != NULL) {
         stmts = enc_entity_expand(def->statements, def->entities);
         if (stmts == NULL) {
@@ -753,8 +776,11 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
+no_database:
+
     if (a.argc > 0 && strcmp(a.argv[0], "migrate") == 0) {
-        enc_log_info("worker: %s migrated", def->name);
+        enc_log_info(def->no_database ? "worker: %s has no schema to migrate"
+                                      : "worker: %s migrated", def->name);
         rc = 0;
         goto failed;
     }
@@ -775,7 +801,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         goto failed;
     }
 
-    if (enc_cursor_init(c) != 0) {
+    if (!def->no_database && enc_cursor_init(c) != 0) {
         goto failed;
     }
     if (def->init != NULL && def->init(c, &app) != 0) {
@@ -784,7 +810,9 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     }
     inited = 1;
 
-    if (def->consumes != NULL && def->consumes[0] != NULL) {
+    if (!def->no_database && def->consumes != NULL
+        && def->consumes[0] != NULL)
+    {
         if (def->on_event != NULL) {
             consuming = enc_consumer_start(c, def->consumes, def->on_event,
                                            app);
@@ -802,18 +830,21 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         }
         consumer = 1;
     }
-    if (enc_relay_start(c) != 0) {
-        enc_log_error("worker: cannot start the outbox relay");
-        goto failed;
+    if (!def->no_database) {
+        if (enc_relay_start(c) != 0) {
+            enc_log_error("worker: cannot start the outbox relay");
+            goto failed;
+        }
+        relay = 1;
     }
-    relay = 1;
 
     h = enc_http_start(c, def->routes, app);
     if (h == NULL) {
         goto failed;
     }
-    if (enc_config_bool(c, "outbox.enabled")) {
-        enc_http_set_ready_check(h, relay_ready, NULL);
+    relay_checked = !def->no_database && enc_config_bool(c, "outbox.enabled");
+    if (relay_checked || worker_ready_check != NULL) {
+        enc_http_set_ready_check(h, ready, NULL);
     }
     enc_log_info("worker: %s started", def->name);
     /* Type=notify units: started means migrated, consuming and serving */

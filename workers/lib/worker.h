@@ -48,6 +48,11 @@ typedef struct {
     int  (*command)(const enc_config_t *c, int argc, char **argv);
     const enc_worker_cmd_t      *commands;    /* what command accepts */
     void (*fini)(void *app);
+    /* a daemon that owns no schema (the edge agent): no PostgreSQL at
+       all — no migrations, statements, cursors, relay or consumer;
+       /readyz asks only the ready check the worker sets in init through
+       enc_worker_set_ready_check */
+    int                          no_database;
 } enc_worker_def_t;
 
 /*
@@ -75,6 +80,11 @@ typedef struct {
  * http.listen = unix:/tmp/encore-<name>.sock.
  */
 int enc_worker_main(int argc, char **argv, const enc_worker_def_t *def);
+
+/* An extra /readyz condition (0 ready, -1 not), for a worker's init to
+   set before HTTP starts (enc_http_set_ready_check on the server
+   enc_worker_main makes). */
+void enc_worker_set_ready_check(int (*check)(void *), void *arg);
 
 /* parsed command line, exposed for tests */
 typedef struct {

@@ -434,12 +434,19 @@ def event_validator(topic):
     return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
+# topics that carry no entity: each has its own tests below
+STREAMS = {"encore.auth.revocations"}
+
+
 def test_one_event_schema_per_topic():
     schemas = load_event_schemas()
-    assert set(schemas) == set(TOPICS), "schemas/events/ has %s, CONTRACT.md's topics are %s" % (
-        sorted(schemas), sorted(TOPICS))
+    assert set(schemas) == set(TOPICS) | STREAMS, \
+        "schemas/events/ has %s, CONTRACT.md's topics are %s" % (
+            sorted(schemas), sorted(set(TOPICS) | STREAMS))
     for topic, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
+        if topic in STREAMS:
+            continue
         assert schema["x-encore-topic"] == topic
         entity = TOPICS[topic][1]
         types = set(schema["x-encore-ce-types"])
@@ -520,3 +527,50 @@ def test_event_entities_match_the_api_schemas(topic):
     errors = schema_errors(component_validator(component), example)
     assert not errors, "%s example does not fit the API's %s: %s" % (
         entity, component, [e.message for e in errors])
+
+
+# ---- encore.auth.revocations ---------------------------------------------------
+
+def revocation(**value):
+    sub = str(uuid.uuid4())
+    v = {"sub": sub, "sid": str(uuid.uuid4()), "not_before": 1764640001,
+         "cause": "logout", "at": "2026-12-02T01:46:40.123Z"}
+    v.update(value)
+    v = {k: x for k, x in v.items() if x is not None}
+    h = {"ce_specversion": "1.0", "ce_id": str(uuid.uuid4()), "ce_source": "/encore/auth",
+         "ce_type": "encore.user.tokens_revoked", "ce_time": "2026-12-02T01:46:40.123456Z",
+         "ce_subject": "users/" + sub, "content-type": "application/json"}
+    return {"key": sub, "headers": h, "value": v}
+
+
+def test_revocation_events_validate():
+    v = event_validator("encore.auth.revocations")
+    schema = load_event_schemas()["encore.auth.revocations"]
+    assert schema["x-encore-ce-types"] == ["encore.user.tokens_revoked"]
+    # not compacted: an event matters for a token's lifetime only
+    assert schema["x-encore-topic-configs"]["cleanup.policy"] == "delete"
+    causes = schema["$defs"]["revocation"]["properties"]["cause"]["enum"]
+    assert set(causes) == {"logout", "refresh_reuse", "password_changed", "disabled",
+                           "role_changed", "deleted"}
+    for cause in causes:
+        for sid in (None, str(uuid.uuid4())):
+            rec = revocation(cause=cause, sid=sid)
+            errors = schema_errors(v, rec)
+            assert not errors, (cause, [e.message for e in errors])
+
+
+def test_revocation_schema_rejects_malformed_records_and_secrets():
+    v = event_validator("encore.auth.revocations")
+    bad = {
+        "unknown cause": revocation(cause="expired"),
+        "not_before as a string": revocation(not_before="1764640001"),
+        "not_before a float": revocation(not_before=1764640001.5),
+        "no not_before": revocation(not_before=None),
+        "sid not a uuid": revocation(sid="nope"),
+        "no at": revocation(at=None),
+        "a token": revocation(refresh_token="secret"),
+        "an access token": revocation(access_token="eyJ.x.y"),
+        "an email": revocation(email="someone@example.test"),
+    }
+    accepted = [what for what, rec in bad.items() if not list(v.iter_errors(rec))]
+    assert not accepted, "accepted: %s" % accepted

@@ -106,9 +106,16 @@ def parse_route_tables(text, filename):
 
 
 def worker_dirs():
-    return sorted(os.path.basename(os.path.dirname(p))
-                  for p in glob.glob(os.path.join(WORKERS_DIR, "*", "main.c"))
-                  if os.path.basename(os.path.dirname(p)) != "lib")
+    """The workers serving the API: not the agents (.no_database = 1,
+    the edge agent), which serve only /healthz, /readyz, /metrics."""
+    out = []
+    for p in glob.glob(os.path.join(WORKERS_DIR, "*", "main.c")):
+        with open(p, encoding="utf-8") as f:
+            if re.search(r"\.no_database\s*=\s*1", f.read()):
+                continue
+        if os.path.basename(os.path.dirname(p)) != "lib":
+            out.append(os.path.basename(os.path.dirname(p)))
+    return sorted(out)
 
 
 def worker_routes(worker):

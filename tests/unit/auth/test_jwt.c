@@ -81,6 +81,7 @@ claims(void)
     c.role = "user";
     c.name = "alice";
     c.jti = "d4c9f0e1-2a3b-4c5d-8e6f-7a8b9c0d1e2f";
+    c.sid = NULL;
     c.iat = 1700000000;
     c.exp = 1700000900;
     return c;
@@ -173,6 +174,36 @@ test_header_and_claims(void **state)
                      1700000900);
 
     json_decref(h);
+    json_decref(p);
+    free(jws);
+}
+
+
+/* the session id, when given, is one more claim: the refresh family */
+static void
+test_sid_claim(void **state)
+{
+    char           *jws;
+    json_t         *p;
+    const char     *d1, *d2;
+    auth_claims_t   c;
+
+    (void) state;
+
+    c = claims();
+    c.sid = "5f0c3a1e-6b2d-4e8f-9a7c-1d2e3f4a5b6c";
+    jws = auth_jwt_sign(&key, &c);
+    assert_non_null(jws);
+
+    d1 = strchr(jws, '.');
+    d2 = strchr(d1 + 1, '.');
+    p = test_segment_json(d1 + 1, d2);
+    assert_non_null(p);
+    assert_int_equal(json_object_size(p), 9);
+    assert_string_equal(json_string_value(json_object_get(p, "sid")), c.sid);
+    assert_int_equal(json_integer_value(json_object_get(p, "iat")),
+                     1700000000);
+
     json_decref(p);
     free(jws);
 }
@@ -378,6 +409,7 @@ main(void)
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_sign_then_verify),
         cmocka_unit_test(test_header_and_claims),
+        cmocka_unit_test(test_sid_claim),
         cmocka_unit_test(test_signature_is_randomised),
         cmocka_unit_test(test_many_signatures_verify),
         cmocka_unit_test(test_der_to_jose_padding),

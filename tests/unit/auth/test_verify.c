@@ -78,6 +78,7 @@ verdict(long long exp, const char **why)
     c.role = "user";
     c.name = "alice";
     c.jti = "d4c9f0e1-2a3b-4c5d-8e6f-7a8b9c0d1e2f";
+    c.sid = NULL;
     c.iat = NOW;
     c.exp = exp;
 
