@@ -24,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 RUN_DIR = pathlib.Path(os.environ.get("ENCORE_RUN_DIR", ROOT / "var" / "test"))
 EDGE = "http://127.0.0.1:%s" % os.environ.get("ENCORE_EDGE_PORT", "18080")
 KAFKA = "127.0.0.1:%s" % os.environ.get("ENCORE_KAFKA_PORT", "19092")
-PG_PORT = os.environ.get("ENCORE_PG_PORT", "56432")
+PG_PORT = os.environ.get("ENCORE_PG_PORT", "26432")
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
