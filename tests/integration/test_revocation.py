@@ -131,6 +131,22 @@ def test_demoted_moderator_loses_moderator_routes_at_once():
     assert requests.delete(probe, headers=bearer(demoted["access_token"])).status_code == 403
 
 
+def test_a_burst_of_revocations_leaves_new_logins_usable():
+    """Each subject-wide revocation refuses tokens up to the second after
+    the last one; a burst must not push that bound past the edge's
+    leeway, or the user's next tokens are refused as issued in the
+    future."""
+    adm = admin()
+    user, pw = register()
+    for i in range(80):
+        r = requests.patch(url("/api/v1/users/" + user["id"]),
+                           json={"role": "moderator" if i % 2 == 0 else "user"},
+                           headers=bearer(adm["access_token"]))
+        assert r.status_code == 200, r.text
+    fresh = login(user["username"], pw)
+    works(fresh["access_token"])
+
+
 @pytest.mark.timeout(300)
 def test_second_edge_sharing_only_kafka_refuses_too():
     second = SecondEdge()

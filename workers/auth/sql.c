@@ -148,10 +148,16 @@ const enc_pg_stmt_t  auth_statements[] = {
      * seconds, the clock that signs iat: every token issued so far has
      * iat <= max($2, tokens_not_before), so one more than that refuses
      * them all, also after an earlier revocation in the same second.
+     * Revocations in a burst would each add a second, and tokens issued
+     * with an iat beyond the edge's leeway (30 s) are refused as issued
+     * in the future: so tokens_not_before stays within 10 s of the
+     * clock.  Past that bound (more than 10 subject-wide revocations of
+     * one user within seconds) a token issued between two of them in the
+     * same second outlives the later one.
      */
     { AUTH_SQL_USER_NOT_BEFORE_BUMP,
-      "UPDATE users SET tokens_not_before = "
-      "GREATEST(tokens_not_before, $2::bigint) + 1 "
+      "UPDATE users SET tokens_not_before = GREATEST(tokens_not_before, "
+      "LEAST(GREATEST(tokens_not_before, $2::bigint) + 1, $2::bigint + 10)) "
       "WHERE id = $1::uuid RETURNING tokens_not_before", 2 },
 
     /* a session's: the family is dead, its tokens' iat is at most this */
