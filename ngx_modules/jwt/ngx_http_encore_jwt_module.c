@@ -132,6 +132,8 @@ static ngx_int_t ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_encore_jwt_cache_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_jwt_origin_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_encore_jwt_add_variables(ngx_conf_t *cf);
 static void *ngx_http_encore_jwt_create_main_conf(ngx_conf_t *cf);
@@ -347,6 +349,10 @@ static ngx_http_variable_t  ngx_http_encore_jwt_vars[] = {
 
     { ngx_string("encore_jwt_cache"), NULL,
       ngx_http_encore_jwt_cache_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_origin_allowed"), NULL,
+      ngx_http_encore_jwt_origin_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("encore_jwt_claim_"), NULL,
@@ -1847,6 +1853,36 @@ ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
 
     v->data = (u_char *) ctx->error;
     v->len = ngx_strlen(ctx->error);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "1" when the request has one Origin and it is one of the location's
+ * (encore_jwt_origins, or the server's own: the same check as for a cookie
+ * here), else "0": for an upstream that checks the Origin of a cookie of
+ * its own (proxy.conf passes it to the workers)
+ */
+static ngx_int_t
+ngx_http_encore_jwt_origin_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_encore_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
+
+    if (ngx_http_encore_jwt_origin_ok(r, jlcf) == NGX_OK) {
+        v->data = (u_char *) "1";
+
+    } else {
+        v->data = (u_char *) "0";
+    }
+
+    v->len = 1;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;
