@@ -101,6 +101,8 @@ static ngx_int_t ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_jwt_revocations_handler(
     ngx_http_request_t *r);
 static void ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_zone_sent(ngx_http_request_t *r,
+    ngx_http_encore_jwt_revoke_t *rz);
 static ngx_int_t ngx_http_encore_jwt_loopback(ngx_connection_t *c);
 static ngx_int_t ngx_http_encore_jwt_parse_claims(ngx_http_request_t *r,
     ngx_http_encore_jwt_ctx_t *ctx);
@@ -131,6 +133,8 @@ static ngx_int_t ngx_http_encore_jwt_prefix_variable(ngx_http_request_t *r,
 static ngx_int_t ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_encore_jwt_cache_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_encore_jwt_origin_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_encore_jwt_add_variables(ngx_conf_t *cf);
@@ -347,6 +351,10 @@ static ngx_http_variable_t  ngx_http_encore_jwt_vars[] = {
 
     { ngx_string("encore_jwt_cache"), NULL,
       ngx_http_encore_jwt_cache_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("encore_jwt_origin_allowed"), NULL,
+      ngx_http_encore_jwt_origin_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("encore_jwt_claim_"), NULL,
@@ -882,6 +890,21 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
         return;
     }
 
+    rz = jmcf->revoke_zone->data;
+
+    /*
+     * "replayed" counts only from an agent that replayed into this zone:
+     * it sends back the id this zone answered it with.  An agent still
+     * feeding the zone of an nginx that restarted since (its answer tells
+     * it to replay again), or a post with no id, has not.
+     */
+    if (batch.replayed && ngx_http_encore_jwt_zone_sent(r, rz) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "jwt: \"replayed\" not taken: not for this zone");
+
+        batch.replayed = 0;
+    }
+
     tp = ngx_timeofday();
 
     ngx_http_encore_jwt_revoke_apply(jmcf->revoke_zone, &batch,
@@ -895,7 +918,6 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
                    (int64_t) batch.through_ms);
 
     /* the zone's id: a new one tells the agent to replay its window */
-    rz = jmcf->revoke_zone->data;
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -915,6 +937,57 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
     rc = ngx_http_send_header(r);
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+/* whether the request has one Encore-Revocation-Zone, this zone's id */
+static ngx_int_t
+ngx_http_encore_jwt_zone_sent(ngx_http_request_t *r,
+    ngx_http_encore_jwt_revoke_t *rz)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *zone;
+
+    zone = NULL;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == sizeof("Encore-Revocation-Zone") - 1
+            && ngx_strncasecmp(h[i].key.data,
+                               (u_char *) "Encore-Revocation-Zone",
+                               sizeof("Encore-Revocation-Zone") - 1)
+               == 0)
+        {
+            if (zone) {
+                return NGX_DECLINED;
+            }
+
+            zone = &h[i];
+        }
+    }
+
+    /* the id never changes while the zone lives: no lock */
+    if (zone == NULL
+        || zone->value.len != sizeof(rz->sh->id)
+        || ngx_memcmp(zone->value.data, rz->sh->id, sizeof(rz->sh->id)) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1847,6 +1920,36 @@ ngx_http_encore_jwt_error_variable(ngx_http_request_t *r,
 
     v->data = (u_char *) ctx->error;
     v->len = ngx_strlen(ctx->error);
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "1" when the request has one Origin and it is one of the location's
+ * (encore_jwt_origins, or the server's own: the same check as for a cookie
+ * here), else "0": for an upstream that checks the Origin of a cookie of
+ * its own (proxy.conf passes it to the workers)
+ */
+static ngx_int_t
+ngx_http_encore_jwt_origin_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_encore_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
+
+    if (ngx_http_encore_jwt_origin_ok(r, jlcf) == NGX_OK) {
+        v->data = (u_char *) "1";
+
+    } else {
+        v->data = (u_char *) "0";
+    }
+
+    v->len = 1;
     v->valid = 1;
     v->no_cacheable = 1;
     v->not_found = 0;

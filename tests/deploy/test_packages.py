@@ -449,11 +449,18 @@ def test_serves_through_system_nginx(installed, unit_tmp):
                 time.sleep(0.1)
 
         # the packaged conf has a revocation zone: /readyz waits for a
-        # replayed, fresh feed, which the edge agent posts; a heartbeat
-        # stands in for it here
-        r = requests.post(EDGE + "/internal/revocations", timeout=10,
-                          json={"revocations": [], "replayed": True,
-                                "through": int(time.time() * 1000)})
+        # replayed, fresh feed, which the edge agent posts; heartbeats
+        # stand in for it here.  "replayed" counts only with the id of the
+        # zone it was replayed into, which the edge answers with (as the
+        # agent, the first post learns it)
+        beat = {"revocations": [], "replayed": False,
+                "through": int(time.time() * 1000)}
+        r = requests.post(EDGE + "/internal/revocations", timeout=10, json=beat)
+        assert r.status_code == 204, r.text
+        zone = r.headers["Encore-Revocation-Zone"]
+        beat.update(replayed=True, through=int(time.time() * 1000))
+        r = requests.post(EDGE + "/internal/revocations", timeout=10, json=beat,
+                          headers={"Encore-Revocation-Zone": zone})
         assert r.status_code == 204, r.text
         r = requests.get(EDGE + "/readyz", timeout=10)
         assert r.status_code == 200, r.text

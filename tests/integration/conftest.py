@@ -320,13 +320,42 @@ def wait_until(pred, timeout=30.0, step=0.2, what="condition"):
 # ASan/LSan reports, and UBSan's ("file:line:col: runtime error: ...")
 # ---- the revocation feed --------------------------------------------------------
 
+ZONE = "Encore-Revocation-Zone"
+# the zone id each edge (base URL) answered with, as the agent keeps it
+_zones = {}
+
+
 def post_revocations(revocations=(), replayed=True, through=None, base=None,
-                     **kw):
-    """POST /internal/revocations as the edge agent does (REVOKE-SPEC)."""
+                     zone=None, **kw):
+    """POST /internal/revocations as the edge agent does (REVOKE-SPEC).
+    Like the agent, it sends back the zone id the edge answered with
+    (Encore-Revocation-Zone): the edge takes "replayed" only with its own
+    zone's id, so the first post to an edge, when "replayed", is preceded
+    by an empty one that learns it.  zone: the id to send instead (False:
+    none)."""
+    base = base or EDGE
+    auto = zone is None
+    if auto and replayed and base not in _zones:
+        post_revocations(replayed=False, base=base, zone=False)
+    if auto:
+        zone = _zones.get(base)
+    given = kw.pop("headers", None) or {}
+    headers = dict(given)
+    if zone:
+        headers[ZONE] = zone
     body = {"revocations": list(revocations), "replayed": replayed,
             "through": int(time.time() * 1000) if through is None else through}
-    return requests.post((base or EDGE) + "/internal/revocations", json=body,
-                         timeout=10, **kw)
+    r = requests.post(base + "/internal/revocations", json=body,
+                      headers=headers, timeout=10, **kw)
+    answered = r.headers.get(ZONE)
+    if answered:
+        _zones[base] = answered
+        if auto and replayed and answered != zone:
+            # another nginx now (a private one on a port used before): as
+            # the agent, nothing of the entries to replay but these
+            r = post_revocations(revocations, replayed, through, base,
+                                 headers=given, **kw)
+    return r
 
 
 class StandInFeed:

@@ -2,6 +2,7 @@
 refuses it, a second edge (nginx with its own configuration and zone,
 and its own agent) sharing nothing with the first but Kafka."""
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -89,6 +90,9 @@ class SecondEdge:
             text = text.replace(run + "/log/nginx-error.log", str(self.dir / "error.log"))
             text = text.replace(run + "/log/nginx-access.log", str(self.dir / "access.log"))
             text = text.replace(run + "/nginx/", str(self.dir / "nginx") + "/")
+            # plain http only: the first edge holds the https port
+            text = re.sub(r"include\s+" + re.escape(run + "/conf/tls.d/") + r"\*\.conf;",
+                          "", text)
             (conf / f.name).write_text(text)
         if os.getuid() == 0:
             subprocess.run(["chown", "-R", os.environ.get("ENCORE_NGINX_USER", "www-data"),

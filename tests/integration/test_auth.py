@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import select
+import socket
 import subprocess
 import threading
 import uuid
@@ -259,13 +260,98 @@ def test_cookie_refresh_from_another_origin_is_403():
     port = ORIGIN.rsplit(":", 1)[1]
     for origin in ("http://evil.example", "null", "https://127.0.0.1:" + port,
                    "http://127.0.0.1:1", "http://127.0.0.1", ORIGIN + ".evil.example",
-                   ORIGIN + "/", "http://localhost:" + port, ""):
+                   ORIGIN + "/", "http://localhost:1", ""):
         r = s.post(url("/api/v1/auth/refresh"), json={}, headers={"Origin": origin})
         assert_problem(r, 403)
         assert "Set-Cookie" not in r.headers, origin
     # the scheme and host compare case-insensitively, as browsers send them
     r = s.post(url("/api/v1/auth/refresh"), json={},
                headers={"Origin": ORIGIN.upper().replace("HTTP://", "http://")})
+    assert r.status_code == 200, r.text
+    # the edge's other origin (its server_name) is auth's too: one list
+    r = s.post(url("/api/v1/auth/refresh"), json={},
+               headers={"Origin": "http://localhost:" + port})
+    assert r.status_code == 200, r.text
+
+
+def refresh_cookie(s):
+    return "encore_refresh=" + s.cookies.get("encore_refresh", path="/api/v1/auth")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/refresh", "/api/v1/auth/logout"])
+def test_attack_cookie_with_a_matching_forged_host_is_403(path):
+    """Host: evil.example with Origin: http://evil.example: the Origin is
+    the request's own Host, but not an origin of the edge (issue 14)."""
+    s = cookie_session()
+    cookie = refresh_cookie(s)
+    port = ORIGIN.rsplit(":", 1)[1]
+    for host, origin in (("evil.example", "http://evil.example"),
+                         ("evil.example:" + port, "http://evil.example:" + port),
+                         ("127.0.0.1:" + port, "http://evil.example")):
+        r = requests.post(url(path), json={},
+                          headers={"Cookie": cookie, "Host": host, "Origin": origin})
+        body = assert_problem(r, 403)
+        assert "Origin" in body["detail"], (host, origin)
+        assert "Set-Cookie" not in r.headers, (host, origin)
+    # the session survived every one: it still refreshes from our origin
+    r = requests.post(url("/api/v1/auth/refresh"), json={},
+                      headers={"Cookie": cookie, "Origin": ORIGIN})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/refresh", "/api/v1/auth/logout"])
+def test_cookie_with_our_origin_passes_whatever_the_host(path):
+    s = cookie_session()
+    r = requests.post(url(path), json={},
+                      headers={"Cookie": refresh_cookie(s), "Host": "evil.example",
+                               "Origin": ORIGIN})
+    assert r.status_code in (200, 204), r.text
+
+
+def raw_post(path, header_lines):
+    """POST path with a JSON {} and these header lines as they are; the
+    whole answer."""
+    raw = "\r\n".join(["POST %s HTTP/1.1" % path] + header_lines
+                       + ["Content-Type: application/json", "Content-Length: 2",
+                          "Connection: close", "", "{}"])
+    host, port = ORIGIN.split("//")[1].split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as c:
+        c.sendall(raw.encode())
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                return answer
+            answer += chunk
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/refresh", "/api/v1/auth/logout"])
+def test_attack_client_sent_origin_verdict_is_ignored(path):
+    """X-Encore-Origin-Allowed is the edge's verdict (proxy.conf): a client's
+    copy never reaches the worker, in any spelling or number."""
+    s = cookie_session()
+    cookie = refresh_cookie(s)
+    for extra in ({"X-Encore-Origin-Allowed": "1"},
+                  {"x-encore-origin-allowed": "1", "Host": "evil.example"}):
+        for origin in (None, "http://evil.example"):
+            hdrs = dict(extra, Cookie=cookie)
+            if origin:
+                hdrs["Origin"] = origin
+            r = requests.post(url(path), json={}, headers=hdrs)
+            assert_problem(r, 403)
+            assert "Set-Cookie" not in r.headers
+    # the header twice, with a forged Host and its Origin
+    answer = raw_post(path, ["Host: evil.example", "Origin: http://evil.example",
+                             "X-Encore-Origin-Allowed: 1", "X-Encore-Origin-Allowed: 1",
+                             "Cookie: " + cookie])
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    # our origin twice is no one origin either (the edge's rule)
+    answer = raw_post(path, ["Host: 127.0.0.1", "Origin: " + ORIGIN, "Origin: " + ORIGIN,
+                             "Cookie: " + cookie])
+    assert answer.startswith(b"HTTP/1.1 403"), answer[:200]
+    # still alive
+    r = requests.post(url("/api/v1/auth/refresh"), json={},
+                      headers={"Cookie": cookie, "Origin": ORIGIN})
     assert r.status_code == 200, r.text
 
 

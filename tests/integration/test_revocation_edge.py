@@ -8,6 +8,7 @@ agent's own tests (Kafka to the edge) are its own.  Every revocation here
 is of a user made for the test: the zone keeps entries for 16 minutes, and
 other tests' users must stay usable.
 """
+import http.client
 import json
 import socket
 import time
@@ -258,6 +259,26 @@ def feed_nginx(private_nginx, size="64k", stale="1s", also=None, buffer="1m"):
                                       "listen": listen, "buffer": buffer})
 
 
+def post_zone_twice(base, zone):
+    """A replayed heartbeat naming the zone in two headers."""
+    host, port = base.split("//")[1].rstrip("/").split(":")
+    body = json.dumps({"revocations": [], "replayed": True,
+                       "through": int(time.time() * 1000)}).encode()
+    c = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        c.putrequest("POST", "/internal/revocations")
+        c.putheader("Content-Type", "application/json")
+        c.putheader("Content-Length", str(len(body)))
+        c.putheader("Encore-Revocation-Zone", zone)
+        c.putheader("Encore-Revocation-Zone", zone)
+        c.endheaders(body)
+        r = c.getresponse()
+        r.read()
+        return r.status, r.getheader("Encore-Revocation-Zone")
+    finally:
+        c.close()
+
+
 def test_readyz_until_replayed_and_when_stale(private_nginx):
     n = feed_nginx(private_nginx)
     body = assert_problem(requests.get(n.url("/readyz")), 503)
@@ -268,11 +289,31 @@ def test_readyz_until_replayed_and_when_stale(private_nginx):
 
     # replaying: fresh, but not replayed yet
     base = n.url("")
-    assert post_revocations(replayed=False, base=base).status_code == 204
+    first = post_revocations(replayed=False, base=base)
+    assert first.status_code == 204
+    zone = first.headers["Encore-Revocation-Zone"]
     assert_problem(requests.get(n.url("/readyz")), 503)
 
-    # replayed: ready
-    assert post_revocations(replayed=True, base=base).status_code == 204
+    # "replayed" from an agent that replayed into another zone (this nginx
+    # restarted since), or that names none, or names it twice: still
+    # behind, though the entries are taken
+    other = "%016x" % (int(zone, 16) ^ 1)
+    for sent in (False, other, zone[:-1], zone + "0", "x" * 16):
+        r = post_revocations(replayed=True, base=base, zone=sent)
+        assert r.status_code == 204, (sent, r.text)
+        assert r.headers["Encore-Revocation-Zone"] == zone
+        body = assert_problem(requests.get(n.url("/readyz")), 503)
+        assert body["not_ready"] == ["revocations"], (sent, body)
+    status, answered = post_zone_twice(base, zone)
+    assert status == 204 and answered == zone
+    assert_problem(requests.get(n.url("/readyz")), 503)
+    assert post_revocations([revocation(str(uuid.uuid4()), int(time.time()))],
+                            base=base, zone=other).status_code == 204
+    assert metric(requests.get(n.url("/metrics")).text, "encore_revocation_entries") == 1
+    assert_problem(requests.get(n.url("/readyz")), 503)
+
+    # replayed into this zone: ready
+    assert post_revocations(replayed=True, base=base, zone=zone).status_code == 204
     r = requests.get(n.url("/readyz"))
     assert r.status_code == 200, r.text
     assert r.json()["workers"] == {"revocations": {"ready": True, "status": 200}}

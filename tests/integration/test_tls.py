@@ -234,15 +234,26 @@ def test_origin_check_on_https_for_cookie_unsafe_methods():
 
 
 def test_refresh_cookie_over_https_needs_the_https_origin():
-    # the auth worker's own check (X-Forwarded-Proto and -Host from the edge)
+    # the auth worker's own check: the edge's verdict on the Origin
+    # (X-Encore-Origin-Allowed, from its configured origins), never the Host
     _, r = https_login()
     _, refresh = cookie_attrs(r, "encore_refresh")
     for origin in ("http://127.0.0.1:%d" % HTTPS_PORT, "https://evil.example"):
         bad = curl("POST", "/api/v1/auth/refresh", json_body={},
                    headers={"Cookie": refresh, "Origin": origin})
         assert bad.status_code == 403, (origin, bad.status_code, bad.text)
+    # a forged Host (HTTP/2's :authority, HTTP/1.1's Host) with its own
+    # Origin, and a client's copy of the verdict
+    for path in ("/api/v1/auth/refresh", "/api/v1/auth/logout"):
+        for http2 in (True, False):
+            for host in ("evil.example", "evil.example:%d" % HTTPS_PORT):
+                bad = curl("POST", path, json_body={}, http2=http2,
+                           headers={"Cookie": refresh, "Host": host,
+                                    "Origin": "https://" + host,
+                                    "X-Encore-Origin-Allowed": "1"})
+                assert bad.status_code == 403, (path, http2, host, bad.status_code, bad.text)
     good = curl("POST", "/api/v1/auth/refresh", json_body={},
-                headers={"Cookie": refresh, "Origin": HTTPS})
+                headers={"Cookie": refresh, "Origin": HTTPS, "Host": "evil.example"})
     assert good.status_code == 200, good.text
     attrs, _ = cookie_attrs(good, "encore_refresh")
     assert "secure" in attrs, attrs

@@ -196,6 +196,9 @@ int auth_validate_patch_admin(json_t *body, auth_patch_admin_in_t *out,
 #define AUTH_COOKIE_REFRESH       "encore_refresh"
 #define AUTH_COOKIE_ACCESS_PATH   "/"
 #define AUTH_COOKIE_REFRESH_PATH  "/api/v1/auth"
+/* the edge's verdict on the request's Origin ("1": one of its configured
+   origins), set by conf/proxy.conf; a client's copy never passes the edge */
+#define AUTH_ORIGIN_ALLOWED_HEADER  "X-Encore-Origin-Allowed"
 
 /* "name=value; Path=..; Max-Age=..; HttpOnly; SameSite=Strict[; Secure]".
    value must consist of RFC 6265 cookie-octets.  max_age < 0 omits

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -409,38 +408,23 @@ auth_h_login(enc_req_t *r, enc_resp_t *w, void *data)
 
 
 /*
- * Whether the request's Origin is the edge's own: <scheme>://<host[:port]>
- * as the client addressed the edge, which proxy.conf passes on as
- * X-Forwarded-Proto and X-Forwarded-Host (Host is the server name, without
- * the port).  Scheme and host compare case-insensitively; "null", a
- * missing Origin or any other origin does not match.
+ * Whether the request's Origin is one of the edge's origins: the jwt
+ * module decides with its configured list (encore_jwt_origins, by default
+ * the server's own addresses), the one it checks its own cookie against,
+ * and proxy.conf passes the verdict as X-Encore-Origin-Allowed: "1".  The
+ * edge drops every X-Encore-* header a client sends, and the client's
+ * Host is never compared with: Host: evil.example with Origin:
+ * http://evil.example must not pass.  Without the header (a request that
+ * did not come through the edge) nothing matches.
  */
 static int
 session_same_origin(enc_req_t *r)
 {
-    size_t       len;
-    const char  *origin, *host, *scheme;
+    const char  *allowed;
 
-    origin = enc_req_header(r, "Origin");
-    if (origin == NULL) {
-        return 0;
-    }
+    allowed = enc_req_header(r, AUTH_ORIGIN_ALLOWED_HEADER);
 
-    host = enc_req_header(r, "X-Forwarded-Host");
-    if (host == NULL || host[0] == '\0') {
-        host = enc_req_header(r, "Host");
-    }
-
-    if (host == NULL || host[0] == '\0') {
-        return 0;
-    }
-
-    scheme = auth_forwarded_https(enc_req_header(r, "X-Forwarded-Proto"))
-             ? "https://" : "http://";
-    len = strlen(scheme);
-
-    return strncasecmp(origin, scheme, len) == 0
-           && strcasecmp(origin + len, host) == 0;
+    return allowed != NULL && strcmp(allowed, "1") == 0;
 }
 
 
