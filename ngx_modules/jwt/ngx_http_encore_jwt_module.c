@@ -869,6 +869,23 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
         return;
     }
 
+    /*
+     * the zone's id, on every answer (a refusal too): a new one tells the
+     * agent to replay its window, so an answer without it must not be
+     */
+    rz = jmcf->revoke_zone->data;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Encore-Revocation-Zone");
+    h->value.data = rz->sh->id;
+    h->value.len = sizeof(rz->sh->id);
+
     if (encore_revoke_parse(&batch, body, p - body, &error) != 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "jwt: revocations refused: %s", error);
@@ -893,20 +910,6 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
                    "jwt: %uz revocations applied, replayed:%ui, "
                    "through:%L", batch.nitems, batch.replayed,
                    (int64_t) batch.through_ms);
-
-    /* the zone's id: a new one tells the agent to replay its window */
-    rz = jmcf->revoke_zone->data;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Encore-Revocation-Zone");
-    h->value.data = rz->sh->id;
-    h->value.len = sizeof(rz->sh->id);
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;
     r->headers_out.content_length_n = 0;

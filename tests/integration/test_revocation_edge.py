@@ -194,6 +194,10 @@ def test_bad_body_is_400_and_applies_nothing(kind):
                       headers={"Content-Type": "application/json"})
     body = assert_problem(r, 400)
     assert body["detail"]
+    # the zone's id on a refusal too: the agent must not take its absence
+    # for a new zone and replay the refused entry forever
+    assert r.headers["Encore-Revocation-Zone"] == \
+        post_revocations().headers["Encore-Revocation-Zone"]
     # the good entry that came with the bad one was not applied
     assert me(u["token"]).status_code == 200
 
