@@ -886,7 +886,9 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
     h->value.data = rz->sh->id;
     h->value.len = sizeof(rz->sh->id);
 
-    if (encore_revoke_parse(&batch, body, p - body, &error) != 0) {
+    if (encore_revoke_parse(&batch, body, p - body, &error) != 0
+        || encore_revoke_bound(&batch, (long long) ngx_time(), &error) != 0)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "jwt: revocations refused: %s", error);
 

@@ -161,6 +161,9 @@ BAD_BODIES = {
     "unknown-cause": "cause=\"stolen\"",
     "no-cause": "cause=missing",
     "too-many": "1001",
+    "not-before-year-10000": "not_before=253402300800",
+    "not-before-year-9999": "not_before=253402300799",
+    "not-before-an-hour-ahead": "not_before=ahead",
 }
 
 
@@ -179,6 +182,8 @@ def _bad_body(kind, good):
             del bad[field]
         elif value == "not-a-uuid":
             bad[field] = "not-a-uuid"
+        elif value == "ahead":
+            bad[field] = int(time.time()) + 3600
         else:
             bad[field] = json.loads(value)
         entries.append(bad)
@@ -200,6 +205,18 @@ def test_bad_body_is_400_and_applies_nothing(kind):
         post_revocations().headers["Encore-Revocation-Zone"]
     # the good entry that came with the bad one was not applied
     assert me(u["token"]).status_code == 200
+
+
+def test_not_before_up_to_60s_ahead_is_taken(signer):
+    # a genuine not_before is the auth commit's second + 1: a clock a few
+    # seconds apart must not lose it; 60 s ahead is the documented bound
+    u = fresh_user()
+    r = post_revocations([revocation(u["id"], int(time.time()) + 55,
+                                     cause="logout", sid=str(uuid.uuid4()))])
+    assert r.status_code == 204, r.text
+    r = post_revocations([revocation(u["id"], int(time.time()) + 120,
+                                     cause="logout", sid=str(uuid.uuid4()))])
+    assert_problem(r, 400)
 
 
 def test_endpoint_methods_size_and_zone_id():
@@ -310,7 +327,7 @@ def test_tiny_zone_evicts_and_counts(private_nginx):
     assert 0 < held < 1000
     assert held + evicted == 1000
     # a second batch: each new entry evicts one (or is itself dropped)
-    more = [revocation(str(uuid.uuid4()), now + 100) for _ in range(10)]
+    more = [revocation(str(uuid.uuid4()), now + 50) for _ in range(10)]
     assert post_revocations(more, base=n.url("")).status_code == 204
     text = requests.get(n.url("/metrics")).text
     assert metric(text, "encore_revocation_entries") == held
