@@ -699,7 +699,7 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
 {
     u_char                 *p;
     ngx_uint_t              cause;
-    const char             *name;
+    const char             *name, *advice;
     encore_claims_facts_t  *facts;
 
     facts = ctx->facts;
@@ -733,10 +733,25 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* what is true of each cause: no new token helps a closed account */
+    switch (cause) {
+
+    case ENCORE_REVOKE_DISABLED:
+        advice = "the account is disabled";
+        break;
+
+    case ENCORE_REVOKE_DELETED:
+        advice = "the account no longer exists";
+        break;
+
+    default:
+        advice = "sign in again or refresh";
+    }
+
     ctx->detail.data = p;
     ctx->detail.len = ngx_snprintf(p, 128, "the access token was revoked "
-                                   "(%s); sign in again or refresh",
-                                   name ? name : "unknown")
+                                   "(%s); %s", name ? name : "unknown",
+                                   advice)
                       - p;
     ctx->error = "token revoked";
 

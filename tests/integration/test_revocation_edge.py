@@ -50,10 +50,14 @@ def revocation(sub, not_before, cause="password_changed", sid=None):
     return r
 
 
+ADVICE = {"disabled": "the account is disabled",
+          "deleted": "the account no longer exists"}
+
+
 def assert_revoked(r, cause):
     body = assert_problem(r, 401)
-    assert body["detail"] == ("the access token was revoked (%s); sign in "
-                              "again or refresh" % cause), body
+    assert body["detail"] == ("the access token was revoked (%s); %s"
+                              % (cause, ADVICE.get(cause, "sign in again or refresh"))), body
     www = r.headers["WWW-Authenticate"]
     assert www == 'Bearer error="invalid_token", error_description="token revoked"'
 
