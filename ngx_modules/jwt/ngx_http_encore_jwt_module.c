@@ -720,6 +720,18 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * auth issues no other: a token the zone cannot key (a sub that is not
+     * a UUID, a sid that is not a UUID string) would never be revoked
+     */
+    if (!facts->has_sub_id || (facts->has_sid && !facts->has_sid_id)) {
+        ctx->error = facts->has_sub_id ? "sid is not a UUID"
+                                       : "sub is not a UUID";
+        ctx->detail.data = (u_char *) ctx->error;
+        ctx->detail.len = ngx_strlen(ctx->error);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
     cause = ngx_http_encore_jwt_revoke_check(jmcf->revoke_zone, facts,
                                              ngx_time());
     if (cause == 0) {

@@ -223,6 +223,24 @@ def test_not_before_up_to_60s_ahead_is_taken(signer):
     assert_problem(r, 400)
 
 
+@pytest.mark.parametrize("claims", [
+    {"sub": "alice"}, {"sub": 12345}, {"sub": "0123456789abcdef0123456789abcdef"},
+    {"sid": ["11111111-2222-4333-8444-555555555555"]}, {"sid": 7},
+    {"sid": "not-a-uuid"}, {"sid": {"id": "x"}}],
+    ids=["sub-name", "sub-number", "sub-hex", "sid-array", "sid-number",
+         "sid-not-uuid", "sid-object"])
+def test_token_the_zone_cannot_key_is_401(signer, claims):
+    # a zone is configured: a token whose sub or sid no revocation could
+    # name would escape every revocation; auth never issues one
+    u = fresh_user()
+    r = me(jf.real_token(u, signer, **claims))
+    body = assert_problem(r, 401)
+    assert "is not a UUID" in body["detail"], body
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    # a UUID sid and a UUID sub pass
+    assert me(jf.real_token(u, signer, sid=str(uuid.uuid4()))).status_code == 200
+
+
 def test_endpoint_methods_size_and_zone_id():
     assert requests.get(EDGE + "/internal/revocations").status_code == 405
     assert requests.put(EDGE + "/internal/revocations", data=b"{}").status_code == 405
