@@ -92,7 +92,8 @@ agent_rfc3339_ms(const char *s)
 
 
 json_t *
-agent_entry_parse(const char *value, size_t len, long long *at_ms)
+agent_entry_parse(const char *value, size_t len, long long now_s,
+    long long *at_ms)
 {
     json_t        *v, *e, *nb;
     const char    *sub, *sid, *cause;
@@ -116,7 +117,9 @@ agent_entry_parse(const char *value, size_t len, long long *at_ms)
     if (!json_is_object(v) || !lower_uuid(sub)
         || (json_object_get(v, "sid") != NULL && !lower_uuid(sid))
         || cause == NULL || !cause_known(cause)
-        || !json_is_integer(nb) || json_integer_value(nb) < 0)
+        || !json_is_integer(nb) || json_integer_value(nb) < 0
+        || json_integer_value(nb) > AGENT_NOT_BEFORE_MAX
+        || json_integer_value(nb) > now_s + AGENT_NOT_BEFORE_AHEAD)
     {
         goto done;
     }
