@@ -64,7 +64,7 @@ extern const char *const     agent_topics[];
  * The post entry of one event value (JSON text of len bytes):
  * {sub, [sid,] not_before, cause}; NULL when the value is not a
  * revocation the edge would take (not JSON, a field missing or of the
- * wrong type, a sub or sid that is not a lower-case UUID, an unknown
+ * wrong type, a sub or sid that is not a UUID (of either case), an unknown
  * cause, a not_before negative, past year 9999 or more than 60 s after
  * now_s): such an event is skipped and counted, never posted, since one
  * bad entry makes the edge refuse the whole batch.  at_ms receives the
