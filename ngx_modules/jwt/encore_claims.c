@@ -414,6 +414,7 @@ encore_claims_facts_init(encore_claims_facts_t *f, const json_t *claims)
                                           json_string_length(v)) == 0;
 
     v = json_object_get(claims, "sid");
+    f->has_sid = (v != NULL);
     f->has_sid_id = json_is_string(v)
                     && encore_revoke_uuid(f->sid_id, json_string_value(v),
                                           json_string_length(v)) == 0;
@@ -568,6 +569,7 @@ encore_claims_facts_flat(encore_claims_facts_t *f, const encore_flat_t *flat)
                                           m->value.len) == 0;
 
     m = encore_flat_get(flat, "sid");
+    f->has_sid = (m != NULL);
     f->has_sid_id = m && m->type == ENCORE_FLAT_STRING
                     && encore_revoke_uuid(f->sid_id, m->value.data,
                                           m->value.len) == 0;

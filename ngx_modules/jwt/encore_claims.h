@@ -123,6 +123,7 @@ typedef struct {
     unsigned char  has_iat;
     unsigned char  has_sub_id;        /* sub is a UUID string: sub_id */
     unsigned char  has_sid_id;        /* sid is a UUID string: sid_id */
+    unsigned char  has_sid;           /* sid is present, of any type */
     unsigned char  sub_id[16];        /* what revocations are keyed by */
     unsigned char  sid_id[16];
     unsigned char  kind[5];           /* ENCORE_CLAIM_*, by ..._FACT_* */

@@ -605,3 +605,20 @@ failed:
 
     return -1;
 }
+
+
+int
+encore_revoke_bound(const encore_revoke_batch_t *b, long long now,
+    const char **error)
+{
+    size_t  i;
+
+    for (i = 0; i < b->nitems; i++) {
+        if (b->items[i].not_before > now + ENCORE_REVOKE_AHEAD_MAX) {
+            *error = "not_before is more than 60 s ahead of the edge's clock";
+            return -1;
+        }
+    }
+
+    return 0;
+}

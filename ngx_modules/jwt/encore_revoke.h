@@ -40,6 +40,14 @@
 /* not_before and through beyond year 9999 are refused */
 #define ENCORE_REVOKE_TIME_MAX     253402300799LL
 
+/*
+ * a not_before later than the edge's now + this (seconds) is refused: a
+ * genuine one is the auth commit's second + 1, at most a few seconds
+ * ahead, so every entry expires within ttl + this, and a flood of posts
+ * cannot keep entries that outlive (and evict) genuine ones for long
+ */
+#define ENCORE_REVOKE_AHEAD_MAX    60
+
 
 typedef struct {
     unsigned char  id[16];
@@ -142,6 +150,14 @@ int encore_revoke_uuid(unsigned char *out, const char *s, size_t len);
  */
 int encore_revoke_parse(encore_revoke_batch_t *b, const void *data,
     size_t len, const char **error);
+
+/*
+ * A parsed batch against the edge's clock: 0, or -1 with *error when an
+ * item's not_before is later than now + ENCORE_REVOKE_AHEAD_MAX (the
+ * batch is refused whole, as a bad body).
+ */
+int encore_revoke_bound(const encore_revoke_batch_t *b, long long now,
+    const char **error);
 
 
 #endif /* ENCORE_REVOKE_H */

@@ -707,7 +707,7 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
 {
     u_char                 *p;
     ngx_uint_t              cause;
-    const char             *name;
+    const char             *name, *advice;
     encore_claims_facts_t  *facts;
 
     facts = ctx->facts;
@@ -728,6 +728,18 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * auth issues no other: a token the zone cannot key (a sub that is not
+     * a UUID, a sid that is not a UUID string) would never be revoked
+     */
+    if (!facts->has_sub_id || (facts->has_sid && !facts->has_sid_id)) {
+        ctx->error = facts->has_sub_id ? "sid is not a UUID"
+                                       : "sub is not a UUID";
+        ctx->detail.data = (u_char *) ctx->error;
+        ctx->detail.len = ngx_strlen(ctx->error);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
     cause = ngx_http_encore_jwt_revoke_check(jmcf->revoke_zone, facts,
                                              ngx_time());
     if (cause == 0) {
@@ -741,10 +753,25 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /* what is true of each cause: no new token helps a closed account */
+    switch (cause) {
+
+    case ENCORE_REVOKE_DISABLED:
+        advice = "the account is disabled";
+        break;
+
+    case ENCORE_REVOKE_DELETED:
+        advice = "the account no longer exists";
+        break;
+
+    default:
+        advice = "sign in again or refresh";
+    }
+
     ctx->detail.data = p;
     ctx->detail.len = ngx_snprintf(p, 128, "the access token was revoked "
-                                   "(%s); sign in again or refresh",
-                                   name ? name : "unknown")
+                                   "(%s); %s", name ? name : "unknown",
+                                   advice)
                       - p;
     ctx->error = "token revoked";
 
@@ -877,7 +904,26 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
         return;
     }
 
-    if (encore_revoke_parse(&batch, body, p - body, &error) != 0) {
+    /*
+     * the zone's id, on every answer (a refusal too): a new one tells the
+     * agent to replay its window, so an answer without it must not be
+     */
+    rz = jmcf->revoke_zone->data;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Encore-Revocation-Zone");
+    h->value.data = rz->sh->id;
+    h->value.len = sizeof(rz->sh->id);
+
+    if (encore_revoke_parse(&batch, body, p - body, &error) != 0
+        || encore_revoke_bound(&batch, (long long) ngx_time(), &error) != 0)
+    {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "jwt: revocations refused: %s", error);
 
@@ -916,19 +962,6 @@ ngx_http_encore_jwt_revocations_body(ngx_http_request_t *r)
                    "jwt: %uz revocations applied, replayed:%ui, "
                    "through:%L", batch.nitems, batch.replayed,
                    (int64_t) batch.through_ms);
-
-    /* the zone's id: a new one tells the agent to replay its window */
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Encore-Revocation-Zone");
-    h->value.data = rz->sh->id;
-    h->value.len = sizeof(rz->sh->id);
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;
     r->headers_out.content_length_n = 0;

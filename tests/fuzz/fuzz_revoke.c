@@ -72,6 +72,7 @@ fuzz_check(const encore_revoke_t *t)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                     ahead;
     size_t                  i;
     long long               now;
     const char             *error;
@@ -100,6 +101,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* "now" moves with the input, so that some entries expire */
     now = b.through_ms / 1000;
+
+    /* the edge's clock bound: refused exactly when an entry is ahead */
+    ahead = 0;
+    for (i = 0; i < b.nitems; i++) {
+        ahead |= b.items[i].not_before > now + ENCORE_REVOKE_AHEAD_MAX;
+    }
+    if ((encore_revoke_bound(&b, now, &error) != 0) != ahead) {
+        abort();
+    }
 
     for (i = 0; i < b.nitems; i++) {
         it = &b.items[i];

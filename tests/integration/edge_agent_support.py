@@ -22,6 +22,8 @@ class MockEdge:
         self.zones_sent = []     # each post's request header, in order
         self.status = 204
         self.zone = zone
+        self.refuse = set()      # subs whose entries make a post 400
+        self.refused = []        # the bodies so refused
         self.lock = threading.Lock()
         self.port = free_port()
         edge = self
@@ -34,6 +36,12 @@ class MockEdge:
                 body = self.rfile.read(n)
                 with edge.lock:
                     status, zone = edge.status, edge.zone
+                    if status < 300 and any(
+                            e.get("sub") in edge.refuse
+                            for e in json.loads(body).get("revocations", [])):
+                        # as the edge refuses a batch with one bad entry
+                        status = 400
+                        edge.refused.append(json.loads(body))
                     if status < 300:
                         edge.posts.append((time.time(), json.loads(body),
                                            self.headers.get("Content-Type")))

@@ -2,14 +2,13 @@
 refuses it, a second edge (nginx with its own configuration and zone,
 and its own agent) sharing nothing with the first but Kafka."""
 import os
-import re
 import shutil
 import subprocess
 import time
 
 import requests
 
-from conftest import EDGE, ROOT, RUN_DIR, wait_until
+from conftest import EDGE, ROOT, RUN_DIR, free_port, wait_until
 from edge_agent_support import Agent
 
 # the edge has the revocation zone (the jwt module's side): without it
@@ -83,16 +82,20 @@ class SecondEdge:
         for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"):
             (self.dir / "nginx" / d).mkdir(parents=True)
         run = str(RUN_DIR)
+        # the stack's https listener (conf/tls.d/, the edge's port + 3):
+        # a copy of its own on a port of its own
+        (conf / "tls.d").mkdir()
+        for f in (RUN_DIR / "conf" / "tls.d").glob("*.conf"):
+            (conf / "tls.d" / f.name).write_text(f.read_text().replace(
+                "127.0.0.1:%d " % (first + 3), "127.0.0.1:%d " % free_port()))
         for f in (RUN_DIR / "conf").glob("*.conf"):
             text = f.read_text()
             text = text.replace("127.0.0.1:%d;" % first, "127.0.0.1:%d;" % self.port)
+            text = text.replace(run + "/conf/tls.d/", str(conf / "tls.d") + "/")
             text = text.replace(run + "/run/nginx.pid", str(self.dir / "nginx.pid"))
             text = text.replace(run + "/log/nginx-error.log", str(self.dir / "error.log"))
             text = text.replace(run + "/log/nginx-access.log", str(self.dir / "access.log"))
             text = text.replace(run + "/nginx/", str(self.dir / "nginx") + "/")
-            # plain http only: the first edge holds the https port
-            text = re.sub(r"include\s+" + re.escape(run + "/conf/tls.d/") + r"\*\.conf;",
-                          "", text)
             (conf / f.name).write_text(text)
         if os.getuid() == 0:
             subprocess.run(["chown", "-R", os.environ.get("ENCORE_NGINX_USER", "www-data"),

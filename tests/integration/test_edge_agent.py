@@ -2,12 +2,14 @@
 the window's replay, "replayed", heartbeats, retries while the edge is
 down, and the replay again when the edge restarted with an empty zone.
 The real edge is test_revocation.py."""
+import json
 import time
+import uuid
 
 import pytest
 import requests
 
-from conftest import login, register, stack, url, wait_until
+from conftest import KAFKA, login, register, stack, url, wait_until
 from edge_agent_support import Agent, MockEdge
 
 
@@ -26,6 +28,38 @@ def logout_event(user=None):
     r = requests.post(url("/api/v1/auth/logout"), json={"refresh_token": s["refresh_token"]})
     assert r.status_code == 204
     return user["id"]
+
+
+TOPIC = "encore.auth.revocations"
+
+
+def produce_everywhere(value):
+    """value (a dict) as a revocation event on every partition of the
+    topic, with CloudEvents headers as auth's relay writes them; the
+    number of partitions."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": KAFKA})
+    parts = p.list_topics(TOPIC, timeout=30).topics[TOPIC].partitions
+    errors = []
+    for part in parts:
+        headers = [("ce_specversion", "1.0"), ("ce_id", str(uuid.uuid4())),
+                   ("ce_source", "/encore/test"),
+                   ("ce_type", "encore.user.tokens_revoked"),
+                   ("content-type", "application/json")]
+        p.produce(TOPIC, key=value["sub"], value=json.dumps(value), headers=headers,
+                  partition=part, on_delivery=lambda err, m: errors.append(err))
+    p.flush(30)
+    assert len(errors) == len(parts) and not any(errors), errors
+    return len(parts)
+
+
+def metric(text, name):
+    """The value of an unlabelled sample, 0 when absent."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
 
 
 def posted(edge, sub):
@@ -139,5 +173,60 @@ def test_kafka_down_is_behind_not_caught_up(edge):
             stack("start-kafka")
         wait_until(agent.ready, timeout=120, what="agent ready again")
         assert edge.snapshot()[-1][1]["through"] > stopped
+    finally:
+        assert agent.stop() == 0
+
+
+def test_entry_the_edge_refuses_is_dropped_alone(edge):
+    """An entry the agent takes but the edge refuses (400 for the whole
+    batch): the agent posts the batch's entries one by one, drops only the
+    refused one, once, counted; no replay, no loop, still ready."""
+    agent = Agent(edge.url)
+    try:
+        wait_until(agent.ready, timeout=60, what="agent ready")
+        bad = str(uuid.uuid4())
+        with edge.lock:
+            edge.refuse.add(bad)
+        n = produce_everywhere({"sub": bad, "not_before": int(time.time()),
+                                "cause": "logout",
+                                "at": "2026-01-01T00:00:00.000Z"})
+        good = logout_event()
+        wait_until(lambda: posted(edge, good), timeout=30, what="the genuine event")
+        wait_until(lambda: metric(agent.get("/metrics")[1].decode(),
+                                  "encore_agent_revocations_dropped_total") >= n,
+                   timeout=30, what="the refused entries dropped")
+        # a few heartbeats later: dropped once each, never again
+        time.sleep(2.5)
+        text = agent.get("/metrics")[1].decode()
+        assert metric(text, "encore_agent_revocations_dropped_total") == n, text
+        assert metric(text, "encore_agent_replays_total") == 0, text
+        assert not posted(edge, bad)
+        assert len(posted(edge, good)) == 1
+        # refused: the batch that held it, then the entry alone; no more
+        assert len(edge.refused) <= 2 * n, edge.refused
+        assert agent.ready()
+        assert "refused revocation" in agent.log.read_text()
+    finally:
+        assert agent.stop() == 0
+
+
+def test_poison_event_is_skipped_and_later_revocations_go_through(edge):
+    """An event the edge would refuse (not_before past year 9999) is
+    dropped by the agent itself, logged and counted, and blocks nothing."""
+    agent = Agent(edge.url)
+    try:
+        wait_until(agent.ready, timeout=60, what="agent ready")
+        before = metric(agent.get("/metrics")[1].decode(), "encore_agent_events_skipped_total")
+        poison = str(uuid.uuid4())
+        n = produce_everywhere({"sub": poison, "not_before": 99999999999999,
+                                "cause": "logout"})
+        good = logout_event()
+        wait_until(lambda: posted(edge, good), timeout=30, what="the genuine event")
+        text = agent.get("/metrics")[1].decode()
+        assert metric(text, "encore_agent_events_skipped_total") == before + n, text
+        assert metric(text, "encore_agent_replays_total") == 0, text
+        assert not posted(edge, poison) and not edge.refused
+        assert agent.ready()
+        assert "is no revocation; skipped" in agent.log.read_text()
     finally:
         assert agent.stop() == 0

@@ -10,7 +10,8 @@ import uuid
 import pytest
 import requests
 
-from conftest import EDGE, login, register, stack, url, wait_until
+from conftest import (EDGE, RUN_DIR, UnixHTTPConnection, login, register,
+                      stack, url, wait_until)
 from revocation_support import (EDGE_REVOKES, SecondEdge, bearer, me,
                                 percentile, revoked, until_refused)
 
@@ -49,6 +50,40 @@ def test_logout_refuses_that_session_only():
     print("logout: refused %.1f ms after the commit" % (delay * 1000))
     # the other session (another sid) goes on
     works(b["access_token"])
+
+
+def test_poison_event_blocks_no_revocation():
+    """An event the edge refuses (not_before past year 9999) on every
+    partition, then a genuine logout: its token is refused within the
+    usual bound, and the stack's agent dropped the poison once per event."""
+    from test_edge_agent import metric, produce_everywhere
+
+    def agent_metrics():
+        conn = UnixHTTPConnection(str(RUN_DIR / "run" / "edge-agent.sock"), timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            r = conn.getresponse()
+            assert r.status == 200
+            return r.read().decode()
+        finally:
+            conn.close()
+
+    before = agent_metrics()
+    skipped = metric(before, "encore_agent_events_skipped_total")
+    replays = metric(before, "encore_agent_replays_total")
+    poison = str(uuid.uuid4())
+    n = produce_everywhere({"sub": poison, "not_before": 99999999999999,
+                            "cause": "logout"})
+    user, pw = register()
+    a = login(user["username"], pw)
+    works(a["access_token"])
+    r = requests.post(url("/api/v1/auth/logout"), json={"refresh_token": a["refresh_token"]})
+    assert r.status_code == 204
+    until_refused(a["access_token"], "logout", time.time())
+    text = agent_metrics()
+    assert metric(text, "encore_agent_events_skipped_total") == skipped + n, text
+    assert metric(text, "encore_agent_replays_total") == replays, text
+    assert requests.get(url("/readyz"), timeout=5).status_code == 200
 
 
 def test_refresh_reuse_refuses_the_family():

@@ -51,10 +51,14 @@ def revocation(sub, not_before, cause="password_changed", sid=None):
     return r
 
 
+ADVICE = {"disabled": "the account is disabled",
+          "deleted": "the account no longer exists"}
+
+
 def assert_revoked(r, cause):
     body = assert_problem(r, 401)
-    assert body["detail"] == ("the access token was revoked (%s); sign in "
-                              "again or refresh" % cause), body
+    assert body["detail"] == ("the access token was revoked (%s); %s"
+                              % (cause, ADVICE.get(cause, "sign in again or refresh"))), body
     www = r.headers["WWW-Authenticate"]
     assert www == 'Bearer error="invalid_token", error_description="token revoked"'
 
@@ -162,6 +166,9 @@ BAD_BODIES = {
     "unknown-cause": "cause=\"stolen\"",
     "no-cause": "cause=missing",
     "too-many": "1001",
+    "not-before-year-10000": "not_before=253402300800",
+    "not-before-year-9999": "not_before=253402300799",
+    "not-before-an-hour-ahead": "not_before=ahead",
 }
 
 
@@ -180,6 +187,8 @@ def _bad_body(kind, good):
             del bad[field]
         elif value == "not-a-uuid":
             bad[field] = "not-a-uuid"
+        elif value == "ahead":
+            bad[field] = int(time.time()) + 3600
         else:
             bad[field] = json.loads(value)
         entries.append(bad)
@@ -195,8 +204,42 @@ def test_bad_body_is_400_and_applies_nothing(kind):
                       headers={"Content-Type": "application/json"})
     body = assert_problem(r, 400)
     assert body["detail"]
+    # the zone's id on a refusal too: the agent must not take its absence
+    # for a new zone and replay the refused entry forever
+    assert r.headers["Encore-Revocation-Zone"] == \
+        post_revocations().headers["Encore-Revocation-Zone"]
     # the good entry that came with the bad one was not applied
     assert me(u["token"]).status_code == 200
+
+
+def test_not_before_up_to_60s_ahead_is_taken(signer):
+    # a genuine not_before is the auth commit's second + 1: a clock a few
+    # seconds apart must not lose it; 60 s ahead is the documented bound
+    u = fresh_user()
+    r = post_revocations([revocation(u["id"], int(time.time()) + 55,
+                                     cause="logout", sid=str(uuid.uuid4()))])
+    assert r.status_code == 204, r.text
+    r = post_revocations([revocation(u["id"], int(time.time()) + 120,
+                                     cause="logout", sid=str(uuid.uuid4()))])
+    assert_problem(r, 400)
+
+
+@pytest.mark.parametrize("claims", [
+    {"sub": "alice"}, {"sub": 12345}, {"sub": "0123456789abcdef0123456789abcdef"},
+    {"sid": ["11111111-2222-4333-8444-555555555555"]}, {"sid": 7},
+    {"sid": "not-a-uuid"}, {"sid": {"id": "x"}}],
+    ids=["sub-name", "sub-number", "sub-hex", "sid-array", "sid-number",
+         "sid-not-uuid", "sid-object"])
+def test_token_the_zone_cannot_key_is_401(signer, claims):
+    # a zone is configured: a token whose sub or sid no revocation could
+    # name would escape every revocation; auth never issues one
+    u = fresh_user()
+    r = me(jf.real_token(u, signer, **claims))
+    body = assert_problem(r, 401)
+    assert "is not a UUID" in body["detail"], body
+    assert 'error="invalid_token"' in r.headers["WWW-Authenticate"]
+    # a UUID sid and a UUID sub pass
+    assert me(jf.real_token(u, signer, sid=str(uuid.uuid4()))).status_code == 200
 
 
 def test_endpoint_methods_size_and_zone_id():
@@ -347,7 +390,7 @@ def test_tiny_zone_evicts_and_counts(private_nginx):
     assert 0 < held < 1000
     assert held + evicted == 1000
     # a second batch: each new entry evicts one (or is itself dropped)
-    more = [revocation(str(uuid.uuid4()), now + 100) for _ in range(10)]
+    more = [revocation(str(uuid.uuid4()), now + 50) for _ in range(10)]
     assert post_revocations(more, base=n.url("")).status_code == 204
     text = requests.get(n.url("/metrics")).text
     assert metric(text, "encore_revocation_entries") == held

@@ -400,7 +400,7 @@ message(rd_kafka_message_t *m)
         p->next = m->offset + 1;
     }
 
-    e = agent_entry_parse(m->payload, m->len, &at);
+    e = agent_entry_parse(m->payload, m->len, now_ms() / 1000, &at);
     if (e == NULL) {
         enc_log_warn("agent: %s [%d] offset %lld is no revocation; skipped",
                      agent.topic, (int) m->partition, (long long) m->offset);
@@ -463,6 +463,63 @@ at_end(void)
 
 
 /*
+ * After the edge refused a batch (400, 413): each pending entry on its own,
+ * "through" the time before the batch (its events are not all applied
+ * until the last one).  An entry the edge refuses again is dropped, logged
+ * and counted; the rest are applied.  0 when every entry was posted or
+ * dropped, -1 when a post failed (the entries not yet posted stay pending
+ * and are retried as a batch; the zone's answer is checked there).
+ */
+static int
+post_each(int replayed, long long through)
+{
+    long             status;
+    char            *body, *e_text, zone[AGENT_ZONE_ID_MAX + 1];
+    size_t           len, i, n;
+    json_t          *one, *e;
+    agent_post_rc_t  rc;
+
+    n = json_array_size(agent.pending);
+    for (i = 0; i < n; i++) {
+        e = json_array_get(agent.pending, 0);
+        one = json_pack("[O]", e);
+        if (one == NULL) {
+            return -1;
+        }
+        body = agent_body(one, replayed, through, &len);
+        json_decref(one);
+        if (body == NULL) {
+            return -1;
+        }
+        rc = agent_edge_post(agent.edge, body, len, agent.zone, &status,
+                             zone);
+        free(body);
+
+        if (rc == AGENT_POST_FAILED
+            || (rc == AGENT_POST_REFUSED && status != 400 && status != 413)
+            || (zone[0] != '\0' && agent.zone_known
+                && strcmp(zone, agent.zone) != 0))
+        {
+            /* the edge went away or restarted: the batch path decides */
+            agent.failing = 1;
+            return -1;
+        }
+
+        if (rc == AGENT_POST_REFUSED) {
+            e_text = json_dumps(e, JSON_COMPACT);
+            enc_log_error("agent: the edge refused revocation %s with %ld;"
+                          " dropped", e_text != NULL ? e_text : "?", status);
+            free(e_text);
+            enc_metrics_counter_add("encore_agent_revocations_dropped_total",
+                                    "revocations the edge refused", 1);
+        }
+        (void) json_array_remove(agent.pending, 0);
+    }
+    return 0;
+}
+
+
+/*
  * Posts pending (possibly nothing: a heartbeat).  0 posted (or refused
  * for good and dropped), -1 to retry after a backoff.
  */
@@ -473,11 +530,12 @@ post(int caught_up)
     long             status;
     char            *body, zone[AGENT_ZONE_ID_MAX + 1];
     size_t           len;
-    long long        t, through;
+    long long        t, through, prev;
     agent_post_rc_t  rc;
 
     replayed = atomic_load(&agent.replayed);
     t = now_ms();
+    prev = agent.applied_at;
     if (agent.pending_at > agent.applied_at) {
         agent.applied_at = agent.pending_at;
     }
@@ -505,14 +563,22 @@ post(int caught_up)
     }
 
     if (rc == AGENT_POST_REFUSED) {
-        /* never taken, however often sent: the entries were checked, so
-           this is a bug on one side; dropped, loudly */
-        enc_log_error("agent: the edge refused a batch of %zu revocations"
-                      " with %ld; dropped", json_array_size(agent.pending),
-                      status);
-        enc_metrics_counter_add("encore_agent_revocations_dropped_total",
-                                "revocations the edge refused",
-                                (double) json_array_size(agent.pending));
+        /*
+         * never taken, however often sent: one entry the edge refuses
+         * (its rules changed, its clock) makes it refuse the batch.  The
+         * entries go again one by one, so that only those refused are
+         * dropped; never the batch again, never a replay for it.
+         */
+        enc_log_warn("agent: the edge refused a batch of %zu revocations"
+                     " with %ld; posting them one by one",
+                     json_array_size(agent.pending), status);
+        if (post_each(replayed, prev) != 0) {
+            return -1;
+        }
+        if (zone[0] == '\0') {
+            /* an edge that sends no id on a refusal: no news of its zone */
+            memcpy(zone, agent.zone, sizeof(zone));
+        }
     }
 
     atomic_store(&agent.last_ok_ms, now_ms());

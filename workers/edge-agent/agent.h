@@ -48,6 +48,11 @@
 #define AGENT_UUID_LEN       36
 #define AGENT_ZONE_ID_MAX    64
 
+/* the edge's bounds of not_before (ngx_modules/jwt/encore_revoke.h):
+   year 9999, and its clock (the same host's) + 60 s */
+#define AGENT_NOT_BEFORE_MAX     253402300799LL
+#define AGENT_NOT_BEFORE_AHEAD   60
+
 
 extern const enc_conf_key_t  agent_conf_keys[];
 extern const char *const     agent_topics[];
@@ -59,12 +64,14 @@ extern const char *const     agent_topics[];
  * The post entry of one event value (JSON text of len bytes):
  * {sub, [sid,] not_before, cause}; NULL when the value is not a
  * revocation the edge would take (not JSON, a field missing or of the
- * wrong type, a sub or sid that is not a lower-case UUID, an unknown
- * cause): such an event is skipped and counted, never posted, since one
+ * wrong type, a sub or sid that is not a UUID (of either case), an unknown
+ * cause, a not_before negative, past year 9999 or more than 60 s after
+ * now_s): such an event is skipped and counted, never posted, since one
  * bad entry makes the edge refuse the whole batch.  at_ms receives the
  * event's "at" in ms since the epoch (0 if unparsable).
  */
-json_t *agent_entry_parse(const char *value, size_t len, long long *at_ms);
+json_t *agent_entry_parse(const char *value, size_t len, long long now_s,
+                          long long *at_ms);
 
 /* {"revocations": entries, "replayed": ..., "through": ...} compact,
    malloc'd (free()); entries is borrowed. */

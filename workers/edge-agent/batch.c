@@ -20,23 +20,6 @@ static const char *const  causes[] = {
 
 
 static int
-lower_uuid(const char *s)
-{
-    const char  *p;
-
-    if (s == NULL || !enc_uuid_valid(s)) {
-        return 0;
-    }
-    for (p = s; *p != '\0'; p++) {
-        if (*p >= 'A' && *p <= 'F') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-
-static int
 cause_known(const char *s)
 {
     const char *const  *c;
@@ -92,7 +75,8 @@ agent_rfc3339_ms(const char *s)
 
 
 json_t *
-agent_entry_parse(const char *value, size_t len, long long *at_ms)
+agent_entry_parse(const char *value, size_t len, long long now_s,
+    long long *at_ms)
 {
     json_t        *v, *e, *nb;
     const char    *sub, *sid, *cause;
@@ -113,10 +97,15 @@ agent_entry_parse(const char *value, size_t len, long long *at_ms)
     cause = json_string_value(json_object_get(v, "cause"));
     nb = json_object_get(v, "not_before");
 
-    if (!json_is_object(v) || !lower_uuid(sub)
-        || (json_object_get(v, "sid") != NULL && !lower_uuid(sid))
+    /* the edge's rules (encore_revoke_parse_item()): a UUID of either
+       case, a cause it knows, a not_before in its bounds */
+    if (!json_is_object(v) || sub == NULL || !enc_uuid_valid(sub)
+        || (json_object_get(v, "sid") != NULL
+            && (sid == NULL || !enc_uuid_valid(sid)))
         || cause == NULL || !cause_known(cause)
-        || !json_is_integer(nb) || json_integer_value(nb) < 0)
+        || !json_is_integer(nb) || json_integer_value(nb) < 0
+        || json_integer_value(nb) > AGENT_NOT_BEFORE_MAX
+        || json_integer_value(nb) > now_s + AGENT_NOT_BEFORE_AHEAD)
     {
         goto done;
     }

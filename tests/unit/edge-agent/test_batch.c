@@ -17,12 +17,13 @@
 
 #define SUB  "0b5f6b6e-8f0b-4d2c-9a3e-3c5e0f9d1a22"
 #define SID  "5f0c3a1e-6b2d-4e8f-9a7c-1d2e3f4a5b6c"
+#define NOW  1764640000LL
 
 
 static json_t *
 parse(const char *s, long long *at)
 {
-    return agent_entry_parse(s, strlen(s), at);
+    return agent_entry_parse(s, strlen(s), NOW, at);
 }
 
 
@@ -71,6 +72,7 @@ test_subject_entry(void **state)
 static void
 test_refused_events(void **state)
 {
+    json_t             *e;
     long long           at;
     const char *const  *s;
     static const char  *const bad[] = {
@@ -83,12 +85,17 @@ test_refused_events(void **state)
         "{\"sub\":\"" SUB "\",\"not_before\":5.5,\"cause\":\"logout\"}",
         "{\"sub\":\"" SUB "\",\"not_before\":-1,\"cause\":\"logout\"}",
         "{\"sub\":\"nope\",\"not_before\":5,\"cause\":\"logout\"}",
-        "{\"sub\":\"0B5F6B6E-8F0B-4D2C-9A3E-3C5E0F9D1A22\",\"not_before\":5,"
-        "\"cause\":\"logout\"}",
         "{\"sub\":\"" SUB "\",\"sid\":null,\"not_before\":5,"
         "\"cause\":\"logout\"}",
         "{\"sub\":\"" SUB "\",\"sid\":7,\"not_before\":5,\"cause\":\"logout\"}",
         "{\"sub\":\"" SUB "\",\"sub\":\"" SUB "\",\"not_before\":5,"
+        "\"cause\":\"logout\"}",
+        /* what the edge refuses: past year 9999, more than 60 s ahead */
+        "{\"sub\":\"" SUB "\",\"not_before\":99999999999999,"
+        "\"cause\":\"logout\"}",
+        "{\"sub\":\"" SUB "\",\"not_before\":253402300800,"
+        "\"cause\":\"logout\"}",
+        "{\"sub\":\"" SUB "\",\"not_before\":1764640061,"
         "\"cause\":\"logout\"}",
         NULL
     };
@@ -96,9 +103,21 @@ test_refused_events(void **state)
     (void) state;
 
     for (s = bad; *s != NULL; s++) {
-        assert_null(agent_entry_parse(*s, strlen(*s), &at));
+        assert_null(agent_entry_parse(*s, strlen(*s), NOW, &at));
     }
-    assert_null(agent_entry_parse(NULL, 0, &at));
+    assert_null(agent_entry_parse(NULL, 0, NOW, &at));
+
+    /* an upper-case UUID, as the edge takes it */
+    e = parse("{\"sub\":\"0B5F6B6E-8F0B-4D2C-9A3E-3C5E0F9D1A22\","
+              "\"not_before\":5,\"cause\":\"logout\"}", &at);
+    assert_non_null(e);
+    json_decref(e);
+
+    /* now + 60 is still taken, as the edge does */
+    e = parse("{\"sub\":\"" SUB "\",\"not_before\":1764640060,"
+              "\"cause\":\"logout\"}", &at);
+    assert_non_null(e);
+    json_decref(e);
 }
 
 

@@ -2231,6 +2231,7 @@ test_claims_ids(void **state)
     assert_int_equal(f.iat, 1000000);
     assert_true(f.has_sub_id);
     assert_true(f.has_sid_id);
+    assert_true(f.has_sid);
     assert_memory_equal(f.sub_id, sub, 16);
     assert_memory_equal(f.sid_id, sub, 16);
 
@@ -2242,6 +2243,19 @@ test_claims_ids(void **state)
     flat_facts_agree(json, &f);
     assert_false(f.has_sub_id);
     assert_false(f.has_sid_id);
+    /* a sid there but not a UUID: the edge refuses such a token */
+    assert_true(f.has_sid);
+
+    json = "{\"exp\":2000000,"
+           "\"sub\":\"01234567-89ab-cdef-fedc-ba9876543210\","
+           "\"sid\":[\"01234567-89ab-cdef-fedc-ba9876543210\"]}";
+    claims = encore_json_object_parse(json, strlen(json));
+    assert_int_equal(encore_claims_facts_init(&f, claims), 0);
+    json_decref(claims);
+    flat_facts_agree(json, &f);
+    assert_true(f.has_sub_id);
+    assert_true(f.has_sid);
+    assert_false(f.has_sid_id);
 
     /* an escaped UUID: jansson's facts only, the same bytes */
     json = "{\"exp\":2000000,"
@@ -2251,6 +2265,7 @@ test_claims_ids(void **state)
     assert_int_equal(encore_claims_facts_init(&f, claims), 0);
     json_decref(claims);
     assert_true(f.has_sub_id);
+    assert_false(f.has_sid);
     assert_int_equal(f.sub_id[0], 0x01);
 }
 

@@ -680,6 +680,40 @@ test_parse(void **state)
 }
 
 
+/* not_before at most ENCORE_REVOKE_AHEAD_MAX after the edge's now */
+static void
+test_bound(void **state)
+{
+    const char             *err;
+    encore_revoke_batch_t   b;
+
+    (void) state;
+
+    assert_int_equal(parse("{\"revocations\":[{" SUB ",\"not_before\":"
+                           "1764640000,\"cause\":\"logout\"},{" SUB ","
+                           SID ",\"not_before\":1764640060,"
+                           "\"cause\":\"logout\"}]," TAIL "}", &b, &err), 0);
+    assert_int_equal(b.nitems, 2);
+
+    /* now + 60 is taken, now + 61 is not */
+    err = NULL;
+    assert_int_equal(encore_revoke_bound(&b, 1764640000, &err), 0);
+    assert_null(err);
+    assert_int_equal(encore_revoke_bound(&b, 1764639999, &err), -1);
+    assert_non_null(err);
+
+    /* year 9999 is far ahead of any clock of ours */
+    assert_int_equal(parse("{\"revocations\":[{" SUB ",\"not_before\":"
+                           "253402300799,\"cause\":\"logout\"}]," TAIL "}",
+                           &b, &err), 0);
+    assert_int_equal(encore_revoke_bound(&b, 1764640000, &err), -1);
+
+    /* an empty batch (a heartbeat) is always within bounds */
+    assert_int_equal(parse("{\"revocations\":[]," TAIL "}", &b, &err), 0);
+    assert_int_equal(encore_revoke_bound(&b, 0, &err), 0);
+}
+
+
 int
 main(void)
 {
@@ -693,6 +727,7 @@ main(void)
         cmocka_unit_test(test_random_eviction),
         cmocka_unit_test(test_attach),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_bound),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
