@@ -723,8 +723,13 @@ ngx_http_encore_jwt_revoked(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
+        /* the claims passed their checks, so this does not fail; if it
+           did, a token the zone cannot key is refused, never let through */
         if (encore_claims_facts_init(facts, ctx->claims) != 0) {
-            return NGX_OK;
+            ctx->error = "claims not readable for the revocation check";
+            ctx->detail.data = (u_char *) ctx->error;
+            ctx->detail.len = ngx_strlen(ctx->error);
+            return NGX_HTTP_UNAUTHORIZED;
         }
     }
 
