@@ -395,11 +395,14 @@ def test_parts_get_the_views_identity_request_id_and_conditional_headers(fake, p
         assert h.get("if-none-match") == cond["If-None-Match"], h
         assert h.get("if-modified-since") == cond["If-Modified-Since"], h
         assert "content-length" not in h or h["content-length"] == "0", h
-    # anonymous: the client's X-Encore-* never reach a part
-    r = view("optional", headers=dict(spoof), a=doc(fake, echo=True), b=doc(fake),
-             c=doc(fake))
+    # anonymous: the client's X-Encore-* never reach a part; the one the
+    # edge sets itself (its Origin verdict, for auth) is the edge's
+    r = view("optional", headers=dict(spoof, **{"X-Encore-Origin-Allowed": "1"}),
+             a=doc(fake, echo=True), b=doc(fake), c=doc(fake))
     h = assert_complete(r)["a"]["headers"]
-    assert not [k for k in h if k.startswith("x-encore-")], h
+    assert not [k for k in h if k.startswith("x-encore-")
+                and k != "x-encore-origin-allowed"], h
+    assert h.get("x-encore-origin-allowed", "0") == "0", h
     # a client's X-Request-Id of its own is not what the parts get
     r = view("optional", headers={"X-Request-Id": "client-chosen"}, a=doc(fake, echo=True),
              b=doc(fake), c=doc(fake))
