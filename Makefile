@@ -40,6 +40,9 @@ LDLIBS     := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 TEST_LDLIBS := $(shell pkg-config --libs cmocka)
 
 WORKERS    := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard workers/*/main.c)))))
+# a worker's archive exists as soon as it has a .c file (its unit tests can
+# come before its main.c)
+WORKER_LIBS := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard workers/*/*.c)))))
 LIB_SRC    := $(wildcard workers/lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MODULES    := $(notdir $(patsubst %/,%,$(dir $(wildcard ngx_modules/*/config))))
@@ -78,7 +81,7 @@ $$(BUILD)/bin/encore-$(1): $$(BUILD)/obj/workers/$(1)/main.o \
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
-$(foreach w,$(WORKERS),$(eval $(call worker_rules,$(w))))
+$(foreach w,$(sort $(WORKER_LIBS)),$(eval $(call worker_rules,$(w))))
 
 TOOLS      := $(notdir $(basename $(wildcard tools/*.c)))
 
@@ -108,7 +111,7 @@ modules:
 
 # ---- unit tests (cmocka) --------------------------------------------------
 
-area_archive = $(if $(filter lib,$(1)),,$(if $(filter $(1),$(WORKERS)),$(BUILD)/lib$(1).a,$(BUILD)/libngx_$(1).a))
+area_archive = $(if $(filter lib,$(1)),,$(if $(filter $(1),$(WORKER_LIBS)),$(BUILD)/lib$(1).a,$(BUILD)/libngx_$(1).a))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call area_archive,$$(firstword $$(subst /, ,$$*))) \
