@@ -111,6 +111,9 @@ static enc_config_t  *cfg;
 static enc_http_t    *cur;          /* left running by a failed test */
 
 
+static const char  *log_requests = "false";
+
+
 static enc_http_t *
 start(const char *threads, const char *stream_buffer)
 {
@@ -144,6 +147,8 @@ start(const char *threads, const char *stream_buffer)
     assert_int_equal(enc_config_set(cfg, "http.stream_buffer",
                                     stream_buffer, err, sizeof(err)), 0);
     assert_int_equal(enc_config_set(cfg, "drain.idle_close_ms", "100", err,
+                                    sizeof(err)), 0);
+    assert_int_equal(enc_config_set(cfg, "log.requests", log_requests, err,
                                     sizeof(err)), 0);
     h = enc_http_start(cfg, routes, NULL);
     assert_non_null(h);
@@ -758,6 +763,82 @@ test_stop_with_open_streams(void **state)
 }
 
 
+/* ---- the request's log line: at the terminal call, with its id ---------- */
+
+static char *
+slurp_fd(int fd)
+{
+    char    *buf;
+    off_t    len = lseek(fd, 0, SEEK_END);
+
+    buf = calloc(1, (size_t) len + 1);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t) len, 0), len);
+    return buf;
+}
+
+
+static void
+test_log_line_at_terminal_call(void **state)
+{
+    int          fd, lfd;
+    char         buf[4096], path[] = "/tmp/enc-test-stream-log-XXXXXX";
+    char        *text;
+    cli_t        c;
+    slot_t      *s;
+    enc_http_t  *h;
+
+    log_requests = "true";
+    h = start("2", "262144");
+    log_requests = "false";
+    lfd = mkstemp(path);
+    assert_true(lfd >= 0);
+    (void) unlink(path);
+    enc_log_set_fd(lfd);
+    enc_log_init("test", ENC_LOG_INFO);
+
+    fd = raw_connect(sock);
+    assert_true(fd >= 0);
+    assert_true(send(fd, "GET /defer HTTP/1.1\r\nHost: x\r\n"
+                     "X-Request-Id: rid-deferred-1\r\n\r\n", 62,
+                     MSG_NOSIGNAL) == 62);
+    s = take();
+    assert_string_equal(enc_defer_request_id(s->d), "rid-deferred-1");
+    /* the handler returned: nothing logged yet */
+    text = slurp_fd(lfd);
+    assert_null(strstr(text, "GET /defer"));
+    free(text);
+
+    /* the producer's thread keeps its own request id */
+    enc_log_set_request_id("rid-producer");
+    enc_defer_json(s->d, 201, json_object());
+    assert_string_equal(enc_log_request_id(), "rid-producer");
+    assert_int_equal(raw_response(fd, buf, sizeof(buf), WAIT_MS), 201);
+    text = slurp_fd(lfd);
+    assert_non_null(strstr(text, "GET /defer 201 "));
+    assert_non_null(strstr(text, "\"request_id\":\"rid-deferred-1\""));
+    free(text);
+    close(fd);
+
+    /* cancelled before its answer: 499, and why */
+    cli_open(&c);
+    s = take();
+    cli_close(&c);
+    assert_int_equal(wait_cancels(s, 1), 1);
+    enc_defer_end(s->d);
+    text = slurp_fd(lfd);
+    assert_non_null(strstr(text, "GET /defer 499 "));
+    assert_non_null(strstr(text, "(cancelled: client gone)"));
+    free(text);
+
+    enc_log_set_request_id(NULL);
+    enc_log_init("test", ENC_LOG_ERROR + 1);
+    enc_log_set_fd(2);
+    close(lfd);
+    stop(h);
+}
+
+
 /* ---- nothing is deferred once draining -------------------------------------- */
 
 static void
@@ -796,6 +877,7 @@ main(void)
         cmocka_unit_test(test_drain_with_open_stream),
         cmocka_unit_test(test_stop_with_open_streams),
         cmocka_unit_test(test_no_defer_while_draining),
+        cmocka_unit_test(test_log_line_at_terminal_call),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
