@@ -197,7 +197,7 @@ chat_engine_start(const enc_config_t *c)
                      " empty): answers list what the catalog search found");
     } else {
         enc_log_info("chat: engine: provider \"%s\", model \"%s\", %s",
-                     e->url, e->model,
+                     e->url_log, e->model,
                      e->key ? "an API key from provider.api_key_file"
                             : "no API key");
     }
@@ -453,6 +453,12 @@ engine_open(chat_engine_t *e, chat_reply_t *r)
 
     r->started = chat_now_ms();
     r->total_deadline = r->started + e->total_timeout_ms;
+
+    if (atomic_load(&r->cancel)) {
+        /* cancelled before it began (or the engine stopping) */
+        chat_reply_finish(r, 0, NULL, NULL, -1, 1);
+        return;
+    }
 
     if (e->retrieval_only) {
         r->phase = CHAT_PHASE_WORDS;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,8 @@ static void provider_json(chat_reply_t *r);
 static void provider_failed(chat_reply_t *r, int retry, int status,
     const char *detail, const char *what, const char *hint);
 static void provider_redact(chat_engine_t *e, char *s);
+static char *provider_url_log(const char *url);
+static long provider_jitter(chat_engine_t *e, long wait);
 static const char *provider_curl_hint(CURLcode res);
 
 
@@ -102,7 +105,8 @@ chat_provider_configure(chat_engine_t *e, const enc_config_t *c)
         e->url = NULL;
     }
     e->model = strdup(model);
-    if (e->url == NULL || e->model == NULL) {
+    e->url_log = e->url ? provider_url_log(e->url) : NULL;
+    if (e->url == NULL || e->model == NULL || e->url_log == NULL) {
         enc_log_error("chat: engine: out of memory");
         return -1;
     }
@@ -242,9 +246,10 @@ chat_provider_cleanup_engine(chat_engine_t *e)
         e->key = NULL;
     }
     free(e->url);
+    free(e->url_log);
     free(e->model);
     free(e->key_file);
-    e->url = e->model = e->key_file = NULL;
+    e->url = e->url_log = e->model = e->key_file = NULL;
 }
 
 
@@ -710,8 +715,7 @@ provider_failed(chat_reply_t *r, int retry, int status, const char *detail,
         if (wait > BACKOFF_MAX_MS) {
             wait = BACKOFF_MAX_MS;
         }
-        /* jitter: between half and all of it */
-        wait = wait / 2 + (wait > 1 ? random() % (wait / 2 + 1) : 0);
+        wait = provider_jitter(e, wait);
         ra_ms = r->retry_after >= 0 ? r->retry_after * 1000 : -1;
         now = chat_now_ms();
 
@@ -728,7 +732,7 @@ provider_failed(chat_reply_t *r, int retry, int status, const char *detail,
         if (now + wait < r->total_deadline) {
             chat_reply_log(r, ENC_LOG_WARN, "chat: provider \"%s\": %s;"
                            " retry %ld of %ld (provider.retries) in %ld ms"
-                           " — %s", e->url, what, (long) r->attempt + 1,
+                           " — %s", e->url_log, what, (long) r->attempt + 1,
                            e->retries, wait, hint);
             enc_metrics_counter_add("encore_chat_provider_retries_total",
                 "Attempts at the provider repeated before a first token", 1);
@@ -740,12 +744,60 @@ provider_failed(chat_reply_t *r, int retry, int status, const char *detail,
     }
 
     chat_reply_log(r, ENC_LOG_WARN, "chat: provider \"%s\": %s%s; answering"
-                   " %d — %s", e->url, what,
+                   " %d — %s", e->url_log, what,
                    r->attempt ? " (after its retries)" : "", status, hint);
 
 done:
     chat_reply_finish(r, status, enc_http_reason(status), detail,
                       status == 503 ? r->retry_after : -1, 0);
+}
+
+
+/* between half of wait and all of it: workers that failed together do
+   not retry together */
+static long
+provider_jitter(chat_engine_t *e, long wait)
+{
+    uint64_t  x;
+
+    if (wait < 2) {
+        return wait;
+    }
+    if (e->rng == 0) {
+        if (getrandom(&e->rng, sizeof(e->rng), 0) != sizeof(e->rng)
+            || e->rng == 0)
+        {
+            e->rng = (uint64_t) chat_now_ms() * 0x9e3779b97f4a7c15ULL + 1;
+        }
+    }
+    /* xorshift64 */
+    x = e->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    e->rng = x;
+    return wait / 2 + (long) (x % (uint64_t) (wait / 2 + 1));
+}
+
+
+/* url without its user:pass@, if it has one, for the log (malloc'd) */
+static char *
+provider_url_log(const char *url)
+{
+    char        *out;
+    const char  *host, *at, *slash;
+
+    host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    slash = strchr(host, '/');
+    at = memchr(host, '@', slash ? (size_t) (slash - host) : strlen(host));
+    if (at == NULL) {
+        return strdup(url);
+    }
+    if (asprintf(&out, "%.*s***@%s", (int) (host - url), url, at + 1) < 0) {
+        return NULL;
+    }
+    return out;
 }
 
 

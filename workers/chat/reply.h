@@ -113,6 +113,8 @@ struct chat_engine_s {
     /* configuration, read-only once started */
     int                  retrieval_only;
     char                *url;            /* .../chat/completions */
+    char                *url_log;        /* the same without user:pass@ */
+    uint64_t             rng;            /* the retries' jitter */
     char                *model;
     char                *key_file;
     long                 connect_timeout_ms;

@@ -882,6 +882,27 @@ test_cancel_reaches_the_provider(void **state)
     json_decref(fake_request_when(&fake, 0, "client_closed", 1));
     call_free(&c);
 
+    /* at once, before the engine may even have begun it */
+    reset();
+    call_init(&c);
+    ask(e, &c, "[[fake:slow]]", NULL);
+    pthread_mutex_lock(&c.lock);
+    if (c.reply) {
+        chat_reply_cancel(c.reply);
+    }
+    pthread_mutex_unlock(&c.lock);
+    call_wait(&c, 0);
+    assert_int_equal(c.status, 0);
+    assert_true(c.cancelled);
+    r = fake_requests(&fake);
+    if (json_array_size(r) > 0) {
+        json_decref(r);
+        json_decref(fake_request_when(&fake, 0, "client_closed", 1));
+    } else {
+        json_decref(r);
+    }
+    call_free(&c);
+
     chat_engine_stop(e);
 }
 
