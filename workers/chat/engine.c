@@ -30,7 +30,8 @@ const enc_conf_key_t  chat_engine_conf_keys[] = {
     { "provider.url", ENC_CONF_STR, "", 0, 0, 0,
       "the OpenAI-compatible API's base URL, e.g. https://api.openai.com/v1,"
       " http://127.0.0.1:8080/v1 (llama.cpp), http://127.0.0.1:11434/v1"
-      " (Ollama); /chat/completions is added.  Empty: retrieval-only mode,"
+      " (Ollama); /chat/completions is added (/v1/chat/completions to a"
+      " URL without a path).  Empty: retrieval-only mode,"
       " answers listing what the catalog search found" },
     { "provider.model", ENC_CONF_STR, "", 0, 0, 0,
       "the model's name as the provider knows it (required with a url)" },

@@ -70,7 +70,7 @@ int
 chat_provider_configure(chat_engine_t *e, const enc_config_t *c)
 {
     size_t       len;
-    const char  *url, *model, *key_file;
+    const char  *url, *model, *key_file, *path;
 
     url = enc_config_str(c, "provider.url");
     model = enc_config_str(c, "provider.model");
@@ -92,15 +92,17 @@ chat_provider_configure(chat_engine_t *e, const enc_config_t *c)
         return -1;
     }
 
-    /* the API's base (as OpenAI's clients take it), or the endpoint */
+    /* the API's base (as OpenAI's clients take it), the endpoint itself,
+       or a server alone (its API at /v1, as every one of them serves) */
     len = strlen(url);
     while (len > 0 && url[len - 1] == '/') {
         len--;
     }
+    path = strchr(strstr(url, "://") + 3, '/');
     if (len >= 17 && strncmp(url + len - 17, "/chat/completions", 17) == 0) {
         e->url = strndup(url, len);
-    } else if (asprintf(&e->url, "%.*s/chat/completions", (int) len, url)
-               < 0)
+    } else if (asprintf(&e->url, "%.*s%s/chat/completions", (int) len, url,
+                        path == NULL || path >= url + len ? "/v1" : "") < 0)
     {
         e->url = NULL;
     }

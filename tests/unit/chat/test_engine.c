@@ -428,6 +428,42 @@ test_normal_stream(void **state)
 
 
 static void
+test_provider_url_forms(void **state)
+{
+    char            url[128], err[256];
+    size_t          i;
+    call_t          c;
+    enc_config_t   *cf;
+    chat_engine_t  *e;
+    const char     *forms[] = { "http://127.0.0.1:%d",
+                                "http://127.0.0.1:%d/",
+                                "http://127.0.0.1:%d/v1",
+                                "http://127.0.0.1:%d/v1/chat/completions/",
+                                NULL };
+
+    (void) state;
+
+    /* a server alone, the API's base, the endpoint: all reach it */
+    for (i = 0; forms[i]; i++) {
+        reset();
+        cf = conf(fake.port, NULL);
+        snprintf(url, sizeof(url), forms[i], fake.port);
+        assert_int_equal(enc_config_set(cf, "provider.url", url, err,
+                                        sizeof(err)), 0);
+        e = chat_engine_start(cf);
+        enc_config_free(cf);
+        assert_non_null(e);
+        call_init(&c);
+        ask(e, &c, "hello", NULL);
+        call_wait(&c, 0);
+        assert_int_equal(c.status, 0);
+        call_free(&c);
+        chat_engine_stop(e);
+    }
+}
+
+
+static void
 test_history_trimmed_at_provider(void **state)
 {
     call_t          c;
@@ -1112,6 +1148,7 @@ main(void)
 {
     const struct CMUnitTest  tests[] = {
         cmocka_unit_test(test_normal_stream),
+        cmocka_unit_test(test_provider_url_forms),
         cmocka_unit_test(test_history_trimmed_at_provider),
         cmocka_unit_test(test_json_answer),
         cmocka_unit_test(test_cut_keeps_what_came),
