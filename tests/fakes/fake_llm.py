@@ -2,6 +2,7 @@
 """A fake OpenAI-compatible chat model for the tests (stdlib only).
 
     python3 tests/fakes/fake_llm.py --port N [--host H] [--key-file F]
+                                    [--retry-after S]
 
 Prints "ready" on stdout once listening ("ready PORT" with --port 0, which
 picks a free port), then serves until killed.
@@ -19,12 +20,14 @@ otherwise. What it does is picked by a marker in the LAST user message,
               can see that grounding reached the model.
   slow_first  the first token after 3 s, then as normal
   slow        40 tokens 150 ms apart
-  r429        429, Retry-After: 7, an OpenAI error body
+  r429        429, Retry-After: 7 (--retry-after), an OpenAI error body
   r500        500;  r401: 401 (as a bad key gets)
   cut         3 tokens, then the connection closes without [DONE]
               (the chunked body is left unterminated)
   malformed   2 tokens, then "data: {not json", then more tokens
   hang        200 and the headers, then nothing until the client leaves
+  json        the whole answer as one JSON body even when asked to stream
+              (as a server that ignores "stream" does)
   NAME_once   NAME the first time this exact last user message is seen,
               normal after (a retry that succeeds: r429_once, r500_once)
 
@@ -53,7 +56,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MARKER = re.compile(r"\[\[fake:([A-Za-z0-9_]+)\]\]")
 SOURCE_LINE = re.compile(r"^\s*\[(\d+)\]\s*(\{.*\})\s*$")
 SCENARIOS = {"normal", "slow_first", "slow", "r429", "r500", "r401", "cut",
-             "malformed", "hang"}
+             "malformed", "hang", "json"}
 
 
 class State:
@@ -270,7 +273,8 @@ class Handler(BaseHTTPRequestHandler):
         if scenario == "r429":
             self.send_json(429, self.error_body(
                 429, "Rate limit reached for requests.", "requests",
-                "rate_limit_exceeded"), [("Retry-After", "7")])
+                "rate_limit_exceeded"),
+                [("Retry-After", str(self.server.retry_after))])
             rec["finished"] = True
             return
         if scenario == "r500":
@@ -291,7 +295,7 @@ class Handler(BaseHTTPRequestHandler):
         elif scenario == "malformed":
             tokens = tokens[:2] + [None] + tokens[2:]
 
-        if not rec["stream"]:
+        if not rec["stream"] or scenario == "json":
             self.whole(rec, scenario, tokens, first)
             return
 
@@ -384,6 +388,8 @@ def main():
                     help="port to listen on (0: a free one, printed)")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--key-file", help="the API key requests must bear")
+    ap.add_argument("--retry-after", type=int, default=7,
+                    help="the Retry-After of r429 (seconds, default 7)")
     args = ap.parse_args()
     key = None
     if args.key_file:
@@ -391,6 +397,7 @@ def main():
             key = f.read().strip()
     srv = Server((args.host, args.port), Handler)
     srv.state = State(key)
+    srv.retry_after = args.retry_after
     if args.port == 0:
         print("ready %d" % srv.server_address[1], flush=True)
     else:
