@@ -214,7 +214,8 @@ def test_retrieval_only_answer_streams_grounded(chinook, callers):  # noqa: F811
     user = callers["user"]
     s = new_session(user)
     st = Stream(user, s["id"], "what albums by Iron Maiden are there?")
-    assert st.r.status_code == 200
+    assert st.r.status_code == 201
+    assert st.r.headers["Location"] == messages_path(s["id"])
     assert st.r.headers["Content-Type"].startswith("text/event-stream")
     events = st.read_all()
     kinds = [e for e, _, _ in events]
