@@ -227,3 +227,24 @@ def test_retrieval_only_answer_streams_grounded(chinook, callers):  # noqa: F811
     assert events[-2][2] > events[0][2]
     assert get(messages_path(s["id"]), user).json()["items"][1] == done
 
+
+
+def test_search_down_is_an_answer_without_sources(callers):
+    """Grounding helps, it is not needed: with the search worker stopped
+    the question is answered (201, streamed too), without sources."""
+    from conftest import stack
+
+    user = callers["user"]
+    s = new_session(user)
+    stack("stop-worker", "search")
+    try:
+        r = ask(user, s["id"], "what albums by Iron Maiden are there?")
+        assert r.status_code == 201, r.text
+        a = r.json()["assistant_message"]
+        assert a["sources"] == [] and a["content"] and a["incomplete"] is False
+        st = Stream(user, s["id"], "what albums by Iron Maiden are there?")
+        assert st.r.status_code == 201
+        events = st.read_all()
+        assert events[-1][0] == "done" and events[-1][1]["sources"] == []
+    finally:
+        stack("start-worker", "search")
