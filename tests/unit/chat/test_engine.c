@@ -1060,8 +1060,8 @@ test_retrieval_only(void **state)
     assert_false(c.incomplete);
     assert_string_equal(c.content, c.tokens);
     assert_string_equal(c.content, "No language model is configured on this"
-        " server, so this answer lists what the catalog holds: 2 albums —"
-        " Killers [1], Powerslave [2].");
+        " server, so this answer lists what the catalog holds: 2 albums"
+        " (Killers [1], Powerslave [2]).");
     /* a word a token */
     for (words = 1, s = c.content; (s = strchr(s, ' ')) != NULL; s++) {
         words++;
