@@ -46,7 +46,10 @@ class Stream:
 
     def __iter__(self):
         event, data = None, []
-        for line in self.r.iter_lines(chunk_size=1, decode_unicode=True):
+        # SSE is UTF-8 whatever the Content-Type says (requests would read
+        # text/event-stream without a charset as ISO-8859-1)
+        for raw in self.r.iter_lines(chunk_size=1):
+            line = raw.decode("utf-8")
             if line == "":
                 if event is not None:
                     item = (event, json.loads("\n".join(data)), time.time())

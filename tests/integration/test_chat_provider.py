@@ -55,7 +55,7 @@ def test_reply_streams_incrementally_through_the_edge(provider, callers):
     user = callers["user"]
     s = new_session(user)
     st = Stream(user, s["id"], "tell me about Miles Davis [[fake:slow]] inc1")
-    assert st.r.status_code == 200, st.r.text
+    assert st.r.status_code == 201, st.r.text
     assert st.r.headers["Content-Type"].startswith("text/event-stream")
     events = st.read_all()
     assert [e for e, _, _ in events].count("token") >= 40
@@ -128,7 +128,7 @@ def test_cut_stream_is_stored_incomplete_and_said(provider, callers):
     user = callers["user"]
     s = new_session(user)
     st = Stream(user, s["id"], "hello [[fake:cut]] cut1")
-    assert st.r.status_code == 200
+    assert st.r.status_code == 201
     events = st.read_all()
     kinds = [e for e, _, _ in events]
     assert kinds == ["token"] * 3 + ["done"], kinds
@@ -143,7 +143,7 @@ def test_malformed_chunk_ends_the_reply_incomplete(provider, callers):
     user = callers["user"]
     s = new_session(user)
     st = Stream(user, s["id"], "hello [[fake:malformed]] mf1")
-    assert st.r.status_code == 200
+    assert st.r.status_code == 201
     events = st.read_all()
     assert events[-1][0] == "done", events
     done = conforms("Message", events[-1][1])

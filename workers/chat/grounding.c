@@ -31,13 +31,13 @@ static const char *const  stop_words[] = {
     "a", "about", "all", "also", "am", "an", "and", "any", "anything", "are",
     "as", "at", "be", "been", "by", "can", "could", "did", "do", "does",
     "for", "from", "give", "got", "has", "have", "he", "her", "here", "his",
-    "how", "i", "in", "is", "it", "its", "know", "list", "many", "me",
-    "made", "more", "much", "my", "name", "of", "on", "or", "other",
+    "how", "i", "in", "is", "it", "its", "know", "list", "many", "me", "made",
+    "make", "makes", "more", "much", "my", "name", "of", "on", "or", "other",
     "please", "recorded", "released", "say", "she", "show", "some", "tell",
-    "than", "that", "the", "their", "them", "there", "these", "they",
-    "this", "those", "to", "was", "we", "were", "what", "whats", "which",
-    "who", "whom", "whose", "why", "will", "with", "would", "wrote", "you",
-    "your", NULL
+    "than", "that", "the", "their", "them", "there", "these", "they", "this",
+    "those", "to", "was", "we", "were", "what", "whats", "which", "who",
+    "whom", "whose", "why", "will", "with", "would", "wrote", "you", "your",
+    NULL
 };
 
 /* words that say what kind of item is asked for: search's type filter */
@@ -154,7 +154,7 @@ chat_query_shape(const char *question, chat_query_t *q)
 }
 
 
-/* ---- the search request --------------------------------------------------- */
+/* ---- the search request ------------------------------------------------ */
 
 #define SEARCH_BODY_MAX  (256 * 1024)
 
@@ -327,8 +327,8 @@ chat_ground(const chat_app_t *app, const char *question,
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     if (rc != CURLE_OK || code != 200) {
         enc_log_warn("chat: search answered %ld (%s); replying without "
-                     "sources", code,
-                     body.too_big ? "answer too large" : curl_easy_strerror(rc));
+                     "sources", code, body.too_big ? "answer too large"
+                                                   : curl_easy_strerror(rc));
         goto failed;
     }
 

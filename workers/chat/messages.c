@@ -322,12 +322,19 @@ sse_event(ask_t *a, const char *event, json_t *data)
 }
 
 
+/* 201 as the buffered answer (CONTRACT.md): the question and the reply
+   are created either way; the stream is the reply's body */
 static void
 sse_begin(ask_t *a)
 {
+    char  location[80];
+
     if (!a->begun) {
         a->begun = 1;
-        enc_defer_stream_begin(a->defer, 200, "text/event-stream");
+        snprintf(location, sizeof(location),
+                 "/api/v1/chat/sessions/%s/messages", a->session_id);
+        enc_defer_header(a->defer, "Location", location);
+        enc_defer_stream_begin(a->defer, 201, "text/event-stream");
     }
 }
 

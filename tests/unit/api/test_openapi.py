@@ -262,7 +262,7 @@ def test_chat_messages_stream_as_server_sent_events():
     op = SPEC["paths"]["/api/v1/chat/sessions/{id}/messages"]["post"]
     content = op["responses"]["201"]["content"]
     assert set(content) == {"application/json", "text/event-stream"}
-    assert set(op["x-encore-sse-events"]) == {"token", "done"}
+    assert set(op["x-encore-sse-events"]) == {"token", "done", "error"}
 
 
 # ---- the constraints of CONTRACT.md, through the component schemas ---------------

@@ -763,6 +763,47 @@ test_stop_with_open_streams(void **state)
 }
 
 
+/* ---- an HTTP/1.0 client: no chunks, the end is the close ---------------- */
+
+static void
+test_stream_to_http10_client(void **state)
+{
+    int          fd;
+    cli_t        c;
+    slot_t      *s;
+    enc_http_t  *h;
+    const char  *body;
+
+    h = start("2", "262144");
+    memset(&c, 0, sizeof(c));
+    c.fd = raw_connect(sock);
+    assert_true(c.fd >= 0);
+    c.cap = 4096;
+    c.buf = calloc(1, c.cap);
+    assert_non_null(c.buf);
+    fd = c.fd;
+    assert_true(send(fd, "GET /defer HTTP/1.0\r\n\r\n", 24, MSG_NOSIGNAL)
+                == 24);
+    s = take();
+    assert_int_equal(enc_defer_stream_begin(s->d, 200, "text/plain"), 0);
+    assert_int_equal(enc_defer_write(s->d, "one;", 4), 0);
+    assert_true(cli_wait(&c, "one;"));
+    assert_int_equal(enc_defer_write(s->d, "two;", 4), 0);
+    assert_true(cli_wait(&c, "two;"));
+    enc_defer_end(s->d);
+    while (!c.eof && cli_read(&c, WAIT_MS) > 0) {
+    }
+    assert_true(c.eof);
+    assert_null(strcasestr(c.buf, "Transfer-Encoding: chunked"));
+    body = strstr(c.buf, "\r\n\r\n");
+    assert_non_null(body);
+    assert_string_equal(body + 4, "one;two;");
+    assert_int_equal(atomic_load(&s->cancels), 0);
+    cli_close(&c);
+    stop(h);
+}
+
+
 /* ---- the request's log line: at the terminal call, with its id ---------- */
 
 static char *
@@ -878,6 +919,7 @@ main(void)
         cmocka_unit_test(test_stop_with_open_streams),
         cmocka_unit_test(test_no_defer_while_draining),
         cmocka_unit_test(test_log_line_at_terminal_call),
+        cmocka_unit_test(test_stream_to_http10_client),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
