@@ -24,6 +24,8 @@
 
 
 #define POLL_MAX_MS  1000
+/* a word due this soon goes now: many replies' words share a wake-up */
+#define WORD_SLACK_MS  2
 
 
 const enc_conf_key_t  chat_engine_conf_keys[] = {
@@ -568,7 +570,7 @@ engine_timers(chat_engine_t *e)
         switch (r->phase) {
 
         case CHAT_PHASE_WORDS:
-            while (r->timer <= now) {
+            while (r->timer <= now + WORD_SLACK_MS) {
                 if (chat_retrieval_next(r) != 0) {
                     chat_reply_finish(r, 0, NULL, NULL, -1,
                                       atomic_load(&r->cancel));

@@ -2,7 +2,8 @@
  * retrieval.c — the answer without a language model (reply.h): it says
  * plainly that none is configured, then lists the grounding sources by
  * type, best first, numbered as the sources are; the engine streams it a
- * word every retrieval.word_ms, as a model would.
+ * word every retrieval.word_ms, as a model would.  Its own words are
+ * ASCII: only the titles may be anything else.
  */
 
 #include <stdio.h>
@@ -103,7 +104,7 @@ chat_retrieval_text(json_t *sources)
             }
         }
 
-        fprintf(f, "%s %zu %s%s —", groups ? ";" : "", count, type,
+        fprintf(f, "%s %zu %s%s (", groups ? ";" : "", count, type,
                 count == 1 ? "" : "s");
 
         for (j = i, count = 0; j < n; j++) {
@@ -114,12 +115,13 @@ chat_retrieval_text(json_t *sources)
                 continue;
             }
             done[j] = 1;
-            fputs(count++ ? ", " : " ", f);
+            fputs(count++ ? ", " : "", f);
             put_title(f, json_string_value(
                              json_object_get(json_array_get(sources, j),
                                              "title")));
             fprintf(f, " [%zu]", j + 1);
         }
+        fputc(')', f);
         groups++;
     }
     fputc('.', f);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,6 +69,8 @@ fake_start(fake_t *f, const char *const *extra)
         return -1;
     }
     if (f->pid == 0) {
+        /* the fake goes with this process, even when a test crashes */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
@@ -1060,8 +1063,8 @@ test_retrieval_only(void **state)
     assert_false(c.incomplete);
     assert_string_equal(c.content, c.tokens);
     assert_string_equal(c.content, "No language model is configured on this"
-        " server, so this answer lists what the catalog holds: 2 albums —"
-        " Killers [1], Powerslave [2].");
+        " server, so this answer lists what the catalog holds: 2 albums"
+        " (Killers [1], Powerslave [2]).");
     /* a word a token */
     for (words = 1, s = c.content; (s = strchr(s, ' ')) != NULL; s++) {
         words++;
@@ -1099,6 +1102,39 @@ test_retrieval_only(void **state)
     reqs = fake_requests(&fake);
     assert_int_equal(json_array_size(reqs), 0);
     json_decref(reqs);
+}
+
+
+static void
+test_retrieval_many_at_once(void **state)
+{
+    size_t          i, n = 200;
+    call_t         *c;
+    chat_engine_t  *e;
+
+    (void) state;
+
+    /* every reply's words on the one timer list, each complete, in order */
+    e = engine(0, NULL);
+    c = calloc(n, sizeof(call_t));
+    assert_non_null(c);
+    for (i = 0; i < n; i++) {
+        call_init(&c[i]);
+        ask(e, &c[i], "albums?", NULL);
+    }
+    for (i = 0; i < n; i++) {
+        call_wait(&c[i], 0);
+        assert_int_equal(c[i].status, 0);
+        assert_false(c[i].incomplete);
+        assert_string_equal(c[i].content, c[i].tokens);
+        assert_string_equal(c[i].content, c[0].content);
+        assert_true(c[i].ntokens > 10);
+    }
+    for (i = 0; i < n; i++) {
+        call_free(&c[i]);
+    }
+    free(c);
+    chat_engine_stop(e);
 }
 
 
@@ -1166,6 +1202,7 @@ main(void)
         cmocka_unit_test(test_max_streams_and_stop),
         cmocka_unit_test(test_many_at_once),
         cmocka_unit_test(test_retrieval_only),
+        cmocka_unit_test(test_retrieval_many_at_once),
     };
 
     signal(SIGPIPE, SIG_IGN);

@@ -318,9 +318,9 @@ test_retrieval_text(void **state)
 
     t = chat_retrieval_text(src);
     assert_string_equal(t, "No language model is configured on this server,"
-        " so this answer lists what the catalog holds: 2 albums — Killers"
-        " [1], Powerslave [3]; 1 artist — Iron Maiden [2]; 1 item — Odd"
-        " [4].");
+        " so this answer lists what the catalog holds: 2 albums (Killers"
+        " [1], Powerslave [3]); 1 artist (Iron Maiden [2]); 1 item (Odd"
+        " [4]).");
     free(t);
     json_decref(src);
 
