@@ -156,10 +156,12 @@ async function render(main, ctx) {
       showFormProblem(delForm, err);
       return;
     }
-    /* the server cleared the cookies; the session forgets the user */
+    /* the server cleared the cookies: leave this page first, then let
+       the session find itself anonymous (else the router would send
+       this page to /login) */
+    await ctx.navigate('/', { replace: true });
     await session.load().catch(() => {});
     ctx.announce('Your account is deleted. Goodbye.');
-    ctx.navigate('/', { replace: true });
   });
 
   main.append(pageHeading('Your profile'),
