@@ -9,6 +9,12 @@ import track from './pages/track.js';
 import post from './pages/post.js';
 import { newPost, editPost } from './pages/post-edit.js';
 import search from './pages/search.js';
+import chat, { chatSession } from './pages/chat.js';
+import feedback, { feedbackTicket } from './pages/feedback.js';
+import moderate from './pages/moderate.js';
+import moderateArtists, { moderateArtist, moderateAlbum } from './pages/moderate-catalog.js';
+import moderateTickets, { moderateTicket } from './pages/moderate-tickets.js';
+import profile from './pages/profile.js';
 
 export default [
   home,
@@ -21,4 +27,15 @@ export default [
   newPost,
   editPost,
   search,
+  chat,
+  chatSession,
+  feedback,
+  feedbackTicket,
+  moderate,
+  moderateArtists,
+  moderateArtist,
+  moderateAlbum,
+  moderateTickets,
+  moderateTicket,
+  profile,
 ];

@@ -121,6 +121,7 @@ function sourceHref(s) {
   switch (s.type) {
   case 'artist': return `/artists/${encodeURIComponent(s.id)}`;
   case 'album': return `/albums/${encodeURIComponent(s.id)}`;
+  case 'track': return `/tracks/${encodeURIComponent(s.id)}`;
   case 'post': return `/posts/${encodeURIComponent(s.id)}`;
   default:
     return `/search?q=${encodeURIComponent(s.title || '')}`;
@@ -128,19 +129,9 @@ function sourceHref(s) {
 }
 
 function sourceItem(s) {
-  const a = h('a', { href: sourceHref(s) }, s.title || s.type);
-  const li = h('li', null,
-               h('span', { class: 'source-type' }, SOURCE_NOUN[s.type] || s.type),
-               ' ', a);
-  if (s.type === 'track' && s.id) {
-    /* a track has no page of its own: its album's page lists it */
-    api.get(`/api/v1/tracks/${encodeURIComponent(s.id)}`).then((t) => {
-      if (t && t.album_id) {
-        a.setAttribute('href', `/albums/${encodeURIComponent(t.album_id)}`);
-      }
-    }).catch(() => {});
-  }
-  return li;
+  return h('li', null,
+           h('span', { class: 'source-type' }, SOURCE_NOUN[s.type] || s.type),
+           ' ', h('a', { href: sourceHref(s) }, s.title || s.type));
 }
 
 function sourcesList(sources) {
@@ -205,7 +196,7 @@ async function render(main, ctx) {
 
   const sessionsList = h('ul', { class: 'chat-sessions-list' });
   const sessionsStatus = h('p', { class: 'list-status', role: 'status' });
-  const newChat = h('a', { href: '/chat', class: 'button' },
+  const newChat = h('a', { href: '/chat', class: 'button button-small' },
                     'New chat');
   const aside = h('nav', { class: 'chat-sessions', 'aria-label': 'Your chats' },
                   h('div', { class: 'chat-sessions-head' },

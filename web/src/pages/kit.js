@@ -62,9 +62,13 @@ export function problemFor(form, err) {
     }
     return { ...e, field: name };
   });
-  return Object.assign(Object.create(Object.getPrototypeOf(err)), err, {
+  /* what showProblem reads (an Error's message is not enumerable: not
+     a copy of err) */
+  return {
+    status: err.status,
+    message: err.message,
     problem: { ...err.problem, errors: mapped },
-  });
+  };
 }
 
 export function showFormProblem(form, err) {

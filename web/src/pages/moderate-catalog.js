@@ -493,6 +493,8 @@ async function renderAlbum(main, ctx) {
                   : h('a', { href: '/moderate/artists' }, '← Catalog'),
                 ' · ', h('a', { href: `/albums/${enc(id)}` }, 'Public page')),
               h('div', { class: 'two-col' },
+                section('Tracks', trackList, tracksStatus,
+                        h('h3', null, 'Add a track'), addForm),
                 section('Details', editForm,
                         h('div', { class: 'danger-zone' },
                           h('h3', null, 'Delete'),
@@ -507,9 +509,7 @@ async function renderAlbum(main, ctx) {
                               ctx.navigate(artist ? `/moderate/artists/${enc(artist.id)}`
                                                   : '/moderate/artists');
                             },
-                          }))),
-                section('Tracks', trackList, tracksStatus,
-                        h('h3', null, 'Add a track'), addForm)));
+                          })))));
 }
 
 export const moderateArtist = {

@@ -152,7 +152,8 @@ async function renderTicket(main, ctx) {
     ctx.setTitle(t.subject);
     const from = h('span', null, '…');
     who(t.user_id, from);
-    const saved = h('p', { class: 'form-done', role: 'status' });
+    /* drawn anew with the page: ctx.announce says it, not this */
+    const saved = h('p', { class: 'form-done' });
     main.append(pageHeading(t.subject),
                 h('p', null, h('a', { href: '/moderate/tickets' }, '← Ticket queue')),
                 h('p', { class: 'muted' }, 'From ', from),

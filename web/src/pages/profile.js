@@ -88,7 +88,7 @@ async function render(main, ctx) {
   const changed = h('p', { class: 'form-done', role: 'status' });
   const pwForm = form({ class: 'stack', 'aria-label': 'Change your password' },
                       /* for password managers: whose password this is */
-                      h('input', { type: 'text', name: 'username', value: me.username,
+                      h('input', { type: 'text', name: 'username', ref: (el) => { el.defaultValue = me.username; },
                                    autocomplete: 'username', hidden: '' }),
                       field('Current password', current),
                       field('New password', next, '8 to 128 characters.'),
@@ -138,6 +138,8 @@ async function render(main, ctx) {
   const del = h('button', { type: 'submit', class: 'button button-danger' },
                 'Delete my account');
   const delForm = form({ class: 'stack', 'aria-label': 'Delete your account' },
+                       h('input', { type: 'text', name: 'username', ref: (el) => { el.defaultValue = me.username; },
+                                    autocomplete: 'username', hidden: '' }),
                        h('p', null, 'This removes your account for good. Your posts and '
                          + 'comments stay, shown as written by “[deleted]”.'),
                        field('Your password', delPassword, 'To confirm it is you.'),
