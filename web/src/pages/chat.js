@@ -412,7 +412,8 @@ async function render(main, ctx) {
   }
 
   function errorItem(sentence) {
-    return h('li', { class: 'chat-msg chat-error', role: 'alert' },
+    /* the status region says it; an <li> may not be an alert */
+    return h('li', { class: 'chat-msg chat-error' },
              h('p', { class: 'chat-meta' },
                h('span', { class: 'chat-who' }, 'Encore')),
              h('p', { class: 'chat-body' }, sentence));
