@@ -14,3 +14,15 @@ session.onChange(() => renderHeader(header));
 // the page does not wait for the session unless it needs one (router.js)
 session.load().catch(() => {});
 start(routes, main);
+
+// the header's link of the section shown now
+function markCurrent() {
+  const path = location.pathname;
+  for (const a of header.querySelectorAll('.site-nav a')) {
+    const href = a.getAttribute('href');
+    const here = href === '/' ? path === '/' : path === href || path.startsWith(`${href}/`);
+    if (here) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+}
+document.addEventListener('encore:rendered', markCurrent);
+session.onChange(markCurrent);
