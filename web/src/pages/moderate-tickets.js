@@ -69,13 +69,15 @@ async function renderQueue(main, ctx) {
     item: (t) => {
       const from = h('span', null, '…');
       who(t.user_id, from);
+      /* data-label: the column's name where a phone shows rows as cards */
       return h('tr', { 'data-id': t.id },
-               h('td', null, h('a', { href: `/moderate/tickets/${encodeURIComponent(t.id)}` },
-                               t.subject)),
-               h('td', null, statusBadge(t.status)),
-               h('td', null, categoryLabel(t.category)),
-               h('td', null, from),
-               h('td', null, h('time', { datetime: t.created_at }, fmtDate(t.created_at))));
+               h('td', { class: 'cell-subject' },
+                 h('a', { href: `/moderate/tickets/${encodeURIComponent(t.id)}` }, t.subject)),
+               h('td', { 'data-label': 'Status' }, statusBadge(t.status)),
+               h('td', { 'data-label': 'Category' }, categoryLabel(t.category)),
+               h('td', { 'data-label': 'From' }, from),
+               h('td', { 'data-label': 'Sent' },
+                 h('time', { datetime: t.created_at }, fmtDate(t.created_at))));
     },
     empty: status ? `No ${statusLabel(status).toLowerCase()} tickets.` : 'No tickets.',
   });
