@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import {
   BASE, api, checkA11y, launch, newPage, registerUser, screenshots, settled,
   signIn, token,
@@ -134,6 +135,69 @@ test('chat: replies, sources, a cut reply and problems (stubbed API)', async () 
   await screenshots(page, 'chat-problems');
   assertNoErrors(page);
   await page.context().close();
+});
+
+test('chat: each streamed token is shown before the next is sent (stubbed stream)', async () => {
+  // a stream the test writes one token at a time: the next token goes
+  // out only once the page shows the previous one (no clock involved)
+  let res = null;
+  let opened;
+  const open = new Promise((resolve) => { opened = resolve; });
+  const server = http.createServer((req, r) => {
+    req.resume();
+    r.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+    r.flushHeaders();
+    res = r;
+    opened();
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+
+  const user = await registerUser('chats');
+  const page = await newPage(browser);
+  const { session } = await stubChat(page, []);
+  // the messages POST goes to the test's server instead
+  await page.route(`**/api/v1/chat/sessions/${session.id}/messages`, (route) => (
+    route.request().method() === 'POST'
+      ? route.continue({ url: `http://127.0.0.1:${port}/stream` })
+      : route.fallback()));
+  await signIn(page, user);
+  await page.goto(`${BASE}/chat/${session.id}`);
+  await settled(page);
+
+  const box = page.getByRole('textbox', { name: 'Your message' });
+  await box.fill('Tell me about Powerslave.');
+  await page.getByRole('button', { name: 'Send' }).click();
+  await open;
+  const words = ['Powerslave ', 'is ', 'the ', 'fifth ', 'studio ', 'album ', 'by ', 'Iron ', 'Maiden.'];
+  let shown = '';
+  const streaming = page.locator('.chat-assistant .chat-streaming');
+  for (const w of words) {
+    res.write(`event: token\ndata: ${JSON.stringify({ content: w })}\n\n`);
+    shown += w;
+    await page.waitForFunction((text) => {
+      const el = document.querySelector('.chat-assistant .chat-streaming');
+      return el && el.textContent.startsWith(text);
+    }, shown);
+    // while it streams: Stop is offered, Send is not
+    assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), true);
+    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), true);
+  }
+  assert.equal(await streaming.count(), 1);
+  // the status region has not read the tokens: it says a reply is coming
+  assert.equal(await page.locator('.chat-convo [role="status"]').innerText(), 'Encore is replying…');
+  await screenshots(page, 'chat-streaming');
+  res.end(`event: done\ndata: ${JSON.stringify({
+    id: randomUUID(), session_id: session.id, role: 'assistant',
+    content: shown.trim(), created_at: '2026-12-02T10:00:02Z', sources: [],
+  })}\n\n`);
+  await page.locator('.chat-assistant .chat-body:not(.chat-streaming)',
+    { hasText: 'Powerslave is the fifth studio album by Iron Maiden.' }).waitFor();
+  assert.equal(await streaming.count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
+  assertNoErrors(page);
+  await page.context().close();
+  server.close();
 });
 
 test('chat: a streamed reply appears incrementally (the chat worker)', async (t) => {
