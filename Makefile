@@ -42,6 +42,9 @@ LDLIBS     := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 TEST_LDLIBS := $(shell pkg-config --libs cmocka)
 
 WORKERS    := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard workers/*/main.c)))))
+# a worker's archive exists as soon as it has a .c file (its unit tests can
+# come before its main.c)
+WORKER_LIBS := $(filter-out lib,$(notdir $(patsubst %/,%,$(dir $(wildcard workers/*/*.c)))))
 LIB_SRC    := $(wildcard workers/lib/*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MODULES    := $(notdir $(patsubst %/,%,$(dir $(wildcard ngx_modules/*/config))))
@@ -80,7 +83,7 @@ $$(BUILD)/bin/encore-$(1): $$(BUILD)/obj/workers/$(1)/main.o \
 	@mkdir -p $$(@D)
 	$$(CC) $$(CFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
-$(foreach w,$(WORKERS),$(eval $(call worker_rules,$(w))))
+$(foreach w,$(sort $(WORKER_LIBS)),$(eval $(call worker_rules,$(w))))
 
 TOOLS      := $(notdir $(basename $(wildcard tools/*.c)))
 
@@ -119,7 +122,7 @@ web:
 
 # ---- unit tests (cmocka) --------------------------------------------------
 
-area_archive = $(if $(filter lib,$(1)),,$(if $(filter $(1),$(WORKERS)),$(BUILD)/lib$(1).a,$(BUILD)/libngx_$(1).a))
+area_archive = $(if $(filter lib,$(1)),,$(if $(filter $(1),$(WORKER_LIBS)),$(BUILD)/lib$(1).a,$(BUILD)/libngx_$(1).a))
 
 .SECONDEXPANSION:
 $(BUILD)/tests/%: tests/unit/%.c $$(call area_archive,$$(firstword $$(subst /, ,$$*))) \

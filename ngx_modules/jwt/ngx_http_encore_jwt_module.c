@@ -84,11 +84,19 @@ typedef struct {
     ngx_str_t                   detail;     /* when not error (revoked) */
     ngx_uint_t                  status;
     ngx_uint_t                  cache;      /* NGX_HTTP_ENCORE_JWT_CACHE_* */
+    /* checked in the preaccess phase (ngx_http_encore_jwt_check): the
+       verdict the access phase answers, and whether a cookie carried it */
+    ngx_int_t                   verdict;
+    ngx_uint_t                  cookie;
+    unsigned                    checked:1;
 } ngx_http_encore_jwt_ctx_t;
 
 
 static ngx_int_t ngx_http_encore_jwt_strip_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_encore_jwt_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_early_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_encore_jwt_check(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx);
 static ngx_int_t ngx_http_encore_jwt_verify(ngx_http_request_t *r,
     ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx,
     ngx_str_t *token);
@@ -387,11 +395,9 @@ static ngx_int_t
 ngx_http_encore_jwt_handler(ngx_http_request_t *r)
 {
     ngx_int_t                         rc;
-    ngx_str_t                         token;
     ngx_uint_t                        cookie;
     ngx_http_encore_jwt_ctx_t        *ctx;
     ngx_http_encore_jwt_loc_conf_t   *jlcf;
-    ngx_http_encore_jwt_main_conf_t  *jmcf;
 
     jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
 
@@ -414,14 +420,26 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_jwt_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* the preaccess phase has checked the token already (it did unless
+       this is a subrequest, or the location changed since) */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_encore_jwt_module);
+
+    if (ctx == NULL || !ctx->checked) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_jwt_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_encore_jwt_module);
+
+        rc = ngx_http_encore_jwt_check(r, jlcf, ctx);
+
+    } else {
+        rc = ctx->verdict;
+        ctx->status = 0;
     }
 
-    ngx_http_set_ctx(r, ctx, ngx_http_encore_jwt_module);
-
-    rc = ngx_http_encore_jwt_token(r, jlcf, &token, &cookie);
+    cookie = ctx->cookie;
 
     if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -436,34 +454,16 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
         return ngx_http_encore_jwt_reject(r, ctx, NGX_HTTP_UNAUTHORIZED);
     }
 
-    rc = ngx_http_encore_jwt_verify(r, jlcf, ctx, &token);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "jwt: rejected: %s", ctx->error);
-
-        return ngx_http_encore_jwt_reject(r, ctx, rc);
-    }
-
-    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
-
-    if (jmcf->revoke_zone) {
-        rc = ngx_http_encore_jwt_revoked(r, jmcf, ctx);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc != NGX_OK) {
+        if (ctx->error != NULL) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "jwt: rejected: %s", ctx->error);
+        } else {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "jwt: rejected: %V", &ctx->detail);
-
-            return ngx_http_encore_jwt_reject(r, ctx, rc);
         }
+
+        return ngx_http_encore_jwt_reject(r, ctx, rc);
     }
 
     /* a cookie rides along with cross-site requests: demand our Origin */
@@ -490,6 +490,85 @@ ngx_http_encore_jwt_handler(ngx_http_request_t *r)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The token's verdict, without answering: NGX_OK (verified, not revoked),
+ * NGX_DECLINED (no token), NGX_ERROR, or the HTTP status to refuse with
+ * (ctx->error, or ctx->detail for a revocation).  ctx->cookie says
+ * whether the token came in a cookie.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_check(ngx_http_request_t *r,
+    ngx_http_encore_jwt_loc_conf_t *jlcf, ngx_http_encore_jwt_ctx_t *ctx)
+{
+    ngx_int_t                         rc;
+    ngx_str_t                         token;
+    ngx_http_encore_jwt_main_conf_t  *jmcf;
+
+    rc = ngx_http_encore_jwt_token(r, jlcf, &token, &ctx->cookie);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_encore_jwt_verify(r, jlcf, ctx, &token);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    jmcf = ngx_http_get_module_main_conf(r, ngx_http_encore_jwt_module);
+
+    if (jmcf->revoke_zone) {
+        return ngx_http_encore_jwt_revoked(r, jmcf, ctx);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Preaccess: the token checked before limit_req (a preaccess handler
+ * registered before this one, so it runs after it), so that a zone keyed
+ * on $encore_jwt_sub counts verified users (conf/limits.conf: chat
+ * questions); nothing is answered here.  The access phase answers the
+ * verdict as before: an invalid token is still 401 there, after
+ * limit_req, which counted it under no key.  Subrequests are left to
+ * the access phase, which skips them.
+ */
+static ngx_int_t
+ngx_http_encore_jwt_early_handler(ngx_http_request_t *r)
+{
+    ngx_http_encore_jwt_ctx_t       *ctx;
+    ngx_http_encore_jwt_loc_conf_t  *jlcf;
+
+    jlcf = ngx_http_get_module_loc_conf(r, ngx_http_encore_jwt_module);
+
+    if (r != r->main || jlcf->mode == NGX_HTTP_ENCORE_JWT_OFF
+        || ngx_http_get_module_ctx(r, ngx_http_encore_jwt_module) != NULL)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_encore_jwt_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_encore_jwt_module);
+
+    ctx->verdict = ngx_http_encore_jwt_check(r, jlcf, ctx);
+    ctx->checked = 1;
+
+    /* no claim of a refused token is a variable's value meanwhile (the
+       access phase sets the status it answers) */
+    if (ctx->verdict != NGX_OK && ctx->verdict != NGX_DECLINED) {
+        ctx->status = NGX_HTTP_UNAUTHORIZED;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -2228,6 +2307,13 @@ ngx_http_encore_jwt_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_encore_jwt_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_encore_jwt_early_handler;
 
     return NGX_OK;
 }

@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from conftest import (EDGE, RUN_DIR, assert_problem, free_port, login, nginx_log_problems,
-                      register, url, worker_request)
+                      register, stack, url, worker_request)
 from test_metrics import private_nginx  # noqa: F401 (a fixture)
 
 SECURITY_HEADERS = ("X-Request-Id", "X-Content-Type-Options", "X-Frame-Options",
@@ -169,6 +169,7 @@ RUNNING = {
     "feedback_create": 201,     # a ticket, subject and message at their limits
     "comments_create": 404,     # on a post that does not exist
     "comments_patch": 404,      # a comment that does not exist
+    "chat_messages_create": 404,    # in a session that does not exist
 }
 
 
@@ -472,12 +473,18 @@ def test_request_id_reaches_the_worker_and_the_log():
 
 
 def test_worker_down_is_502_problem_with_route_in_log(user_token):
-    # the chat worker is not in the test stack
-    r = requests.get(url("/api/v1/chat/sessions"), headers=bearer(user_token))
-    assert_problem(r, 502)
-    assert_security_headers(r)
+    # the chat worker stopped, then started again
+    stack("stop-worker", "chat")
+    try:
+        r = requests.get(url("/api/v1/chat/sessions"), headers=bearer(user_token))
+        assert_problem(r, 502)
+        assert_security_headers(r)
+    finally:
+        stack("start-worker", "chat")
     entry = access_log_entry(r.headers["X-Request-Id"])
     assert entry["route"] == "chat_sessions_list" and entry["upstream_name"] == "encore_chat"
+    r = requests.get(url("/api/v1/chat/sessions"), headers=bearer(user_token))
+    assert r.status_code == 200, r.text
 
 
 # ---- the contract's rate limit, on a private nginx ------------------------------------------

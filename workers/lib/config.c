@@ -43,6 +43,10 @@ const enc_conf_key_t enc_runtime_conf_keys[] = {
       "unix socket group (ignored if the group does not exist)" },
     { "http.timeout_s", ENC_CONF_INT, "30", 1, 3600, 0,
       "idle connection timeout in seconds" },
+    { "http.stream_buffer", ENC_CONF_INT, "262144", 1024,
+      64L * 1024 * 1024, 0,
+      "bytes of a streamed answer that may wait for a slow client; more"
+      " and the stream is cancelled" },
     { "db.host", ENC_CONF_STR, "127.0.0.1", 0, 0, 0,
       "PostgreSQL host or socket directory" },
     { "db.port", ENC_CONF_INT, "55432", 1, 65535, 0, "PostgreSQL port" },

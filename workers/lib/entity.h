@@ -72,7 +72,8 @@ typedef struct {
     const char              *name;      /* "artist": events encore.artist.* */
     const char              *plural;    /* "artists": subject artists/<id> */
     const char              *path;      /* "/api/v1/artists/": Location */
-    const char              *topic;     /* "encore.catalog.artists" */
+    const char              *topic;     /* "encore.catalog.artists"; NULL:
+                                           the kit publishes no events */
     const enc_field_t       *fields;    /* ENC_FIELD_END-terminated */
     const enc_constraint_t  *constraints;   /* {NULL}-terminated or NULL */
 

@@ -9,6 +9,9 @@
  * handler run.  The completed callback frees the request.  Deciding late
  * keeps the connection in a well-defined state for every method; an early
  * answer is only worth it to avoid reading a body we will refuse anyway.
+ * A handler that defers its answer (stream.h) leaves the connection to
+ * stream.c: suspended after the handler, the access handler called again
+ * once resumed, the answer queued from there (enc_stream_serve).
  *
  * Drain: nginx keeps idle keepalive connections to us and reuses them, so
  * stopping at the first moment no request is in flight would close
@@ -46,6 +49,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pg.h"
+#include "stream_int.h"
 
 
 /* body bytes read and thrown away past max_body before we hang up: enough
@@ -62,6 +66,9 @@
 /* /readyz's deadline for its database round trip */
 #define READYZ_TIMEOUT_MS  2000
 #define DRAIN_POLL_MS      10
+/* how long a drain that timed out waits for the deferred answers it
+   cancelled to close */
+#define DRAIN_CANCEL_MS    1000
 
 enum {
     ROUTE_NONE = -1,          /* 404 */
@@ -98,6 +105,7 @@ struct enc_resp_s {
     header_t  *hdrs;              /* owned, with their strings */
     size_t     nhdrs;
     size_t     cap;
+    int        deferred;          /* enc_resp_defer: answered later */
 };
 
 struct enc_http_s {
@@ -106,11 +114,13 @@ struct enc_http_s {
     const enc_route_t   *routes;
     void                *app;
     size_t               max_body;
+    size_t               stream_buffer; /* http.stream_buffer */
     int                  log_requests;  /* log.requests */
     long                 idle_close_ms; /* drain.idle_close_ms */
     atomic_int           inflight;
     atomic_int           running;      /* handlers executing */
     atomic_int           quiesced;
+    atomic_int           stopping;     /* enc_http_stop: no more defers */
     atomic_int           adopted;      /* queued connections handed to MHD
                                           at quiesce */
     atomic_int           started_late; /* connections MHD started since */
@@ -146,6 +156,7 @@ struct enc_req_s {
     json_t                 *json;       /* owned */
     enc_caller_t            caller;     /* points into MHD's headers */
     struct timespec         start;
+    enc_defer_t            *defer;      /* enc_resp_defer (stream.c) */
 };
 
 
@@ -438,6 +449,80 @@ enc_req_route_flags(enc_req_t *r)
 }
 
 
+/* ---- deferred answers (stream.c) ---------------------------------------- */
+
+int
+enc_http_defer_info(enc_req_t *r, enc_http_defer_info_t *out)
+{
+    const union MHD_ConnectionInfo  *ci;
+
+    if (r->defer != NULL) {
+        enc_log_error("http: a request deferred twice");
+        return -1;
+    }
+    ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    out->h = r->h;
+    out->conn = r->conn;
+    out->fd = ci != NULL ? ci->connect_fd : -1;
+    out->id = r->id;
+    out->method = r->method;
+    out->path = r->path;
+    out->route = r->route >= 0 && r->h->routes[r->route].name != NULL
+                 ? r->h->routes[r->route].name : "unnamed";
+    out->start = r->start;
+    out->log_requests = r->h->log_requests;
+    out->stream_buffer = r->h->stream_buffer;
+    return 0;
+}
+
+
+int
+enc_http_deferrable(enc_http_t *h)
+{
+    return !atomic_load(&h->quiesced) && !atomic_load(&h->stopping);
+}
+
+
+void
+enc_http_deferred(enc_req_t *r, enc_resp_t *w, enc_defer_t *d)
+{
+    r->defer = d;
+    w->deferred = 1;
+    w->set = 1;
+}
+
+
+enc_resp_t *
+enc_http_resp_new(void)
+{
+    return calloc(1, sizeof(enc_resp_t));
+}
+
+
+void
+enc_http_resp_free(enc_resp_t *w)
+{
+    if (w != NULL) {
+        resp_free(w);
+        free(w);
+    }
+}
+
+
+int
+enc_http_resp_status(enc_resp_t *w)
+{
+    return w->set ? w->status : 500;
+}
+
+
+void
+enc_http_resp_stream(enc_resp_t *w, int status, const char *ctype)
+{
+    resp_set(w, status, ctype, NULL, 0);
+}
+
+
 /* ---- request processing ------------------------------------------------- */
 
 static int
@@ -604,21 +689,28 @@ metric_name(enc_req_t *r)
 }
 
 
-static enum MHD_Result
-send_resp(enc_req_t *r, enc_resp_t *w)
+/*
+ * The libmicrohttpd response for w: the body is handed over, not copied
+ * (malloc'ed, see resp_set: libmicrohttpd frees it with the response),
+ * or with crc a body read from crc as it comes, chunked (stream.c).  NULL
+ * on failure (crfc is then not called).
+ */
+struct MHD_Response *
+enc_http_response(enc_http_t *h, enc_resp_t *w, const char *id,
+    MHD_ContentReaderCallback crc, void *cls,
+    MHD_ContentReaderFreeCallback crfc)
 {
     size_t                i;
-    double                secs;
-    enum MHD_Result       ret;
-    struct timespec       now;
     struct MHD_Response  *mr;
 
     if (!w->set) {
         resp_static_problem(w, 500);
     }
-    /* the body (malloc'ed, see resp_set) is handed over, not copied:
-       libmicrohttpd frees it with the response */
-    if (w->body != NULL) {
+    if (crc != NULL) {
+        mr = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+                                               ENC_STREAM_BLOCK, crc, cls,
+                                               crfc);
+    } else if (w->body != NULL) {
         mr = MHD_create_response_from_buffer(w->len, w->body,
                                              MHD_RESPMEM_MUST_FREE);
         if (mr != NULL) {
@@ -629,16 +721,16 @@ send_resp(enc_req_t *r, enc_resp_t *w)
                                              MHD_RESPMEM_PERSISTENT);
     }
     if (mr == NULL) {
-        return MHD_NO;
+        return NULL;
     }
     if (w->ctype[0] != '\0') {
         (void) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
                                        w->ctype);
     }
-    (void) MHD_add_response_header(mr, "X-Request-Id", r->id);
+    (void) MHD_add_response_header(mr, "X-Request-Id", id);
     /* draining: libmicrohttpd closes the connection after this answer, and
        the client (nginx) will not send another request on it */
-    if (atomic_load(&r->h->quiesced)) {
+    if (atomic_load(&h->quiesced)) {
         (void) MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION,
                                        "close");
     }
@@ -650,28 +742,57 @@ send_resp(enc_req_t *r, enc_resp_t *w)
                          w->hdrs[i].name);
         }
     }
+    return mr;
+}
+
+
+/* the request's metrics and log line, once its answer is known */
+void
+enc_http_account(const char *route, int builtin, const char *method,
+    const char *path, int status, const struct timespec *start,
+    int log_requests, const char *note)
+{
+    double           secs;
+    struct timespec  now;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &now);
+    secs = (double) (now.tv_sec - start->tv_sec)
+           + (double) (now.tv_nsec - start->tv_nsec) / 1e9;
+    enc_metrics_http(route, status, secs);
+    /* nginx's access log has every request with the same request id: the
+       line here is a choice (log.requests), except for server errors */
+    if (builtin) {
+        enc_log_debug("%s %s %d %.3fms%s", method, path, status,
+                      secs * 1000, note);
+    } else if (log_requests) {
+        enc_log_info("%s %s %d %.3fms%s", method, path, status, secs * 1000,
+                     note);
+    } else if (status >= 500) {
+        enc_log_warn("%s %s %d %.3fms%s", method, path, status, secs * 1000,
+                     note);
+    }
+}
+
+
+static enum MHD_Result
+send_resp(enc_req_t *r, enc_resp_t *w)
+{
+    enum MHD_Result       ret;
+    struct MHD_Response  *mr;
+
+    mr = enc_http_response(r->h, w, r->id, NULL, NULL, NULL);
+    if (mr == NULL) {
+        return MHD_NO;
+    }
     ret = MHD_queue_response(r->conn, (unsigned) w->status, mr);
     MHD_destroy_response(mr);
     r->answered = 1;
 
-    (void) clock_gettime(CLOCK_MONOTONIC, &now);
-    secs = (double) (now.tv_sec - r->start.tv_sec)
-           + (double) (now.tv_nsec - r->start.tv_nsec) / 1e9;
-    enc_metrics_http(metric_name(r), w->status, secs);
-    /* nginx's access log has every request with the same request id: the
-       line here is a choice (log.requests), except for server errors */
-    if (r->route == ROUTE_HEALTHZ || r->route == ROUTE_METRICS
-        || r->route == ROUTE_READYZ)
-    {
-        enc_log_debug("%s %s %d %.3fms", r->method, r->path, w->status,
-                      secs * 1000);
-    } else if (r->h->log_requests) {
-        enc_log_info("%s %s %d %.3fms", r->method, r->path, w->status,
-                     secs * 1000);
-    } else if (w->status >= 500) {
-        enc_log_warn("%s %s %d %.3fms", r->method, r->path, w->status,
-                     secs * 1000);
-    }
+    enc_http_account(metric_name(r), r->route == ROUTE_HEALTHZ
+                     || r->route == ROUTE_METRICS
+                     || r->route == ROUTE_READYZ,
+                     r->method, r->path, w->status, &r->start,
+                     r->h->log_requests, "");
     return ret;
 }
 
@@ -945,6 +1066,9 @@ finish(enc_req_t *r)
             break;
         }
         r->h->routes[r->route].handler(r, &w, r->h->app);
+        if (w.deferred) {
+            break;
+        }
         if (!w.set) {
             enc_log_error("http: handler \"%s\" set no response",
                           metric_name(r));
@@ -954,6 +1078,13 @@ finish(enc_req_t *r)
     }
     atomic_fetch_sub(&r->h->running, 1);
 
+    if (w.deferred) {
+        /* the producer answers (stream.c); the connection is suspended
+           until it does, unless it already has */
+        resp_free(&w);
+        enc_log_set_request_id(NULL);
+        return enc_stream_serve(r->defer);
+    }
     ret = send_resp(r, &w);
     resp_free(&w);
     enc_log_set_request_id(NULL);
@@ -1050,6 +1181,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
         *upload_data_size = 0;
         return ret;
     }
+    if (r->defer != NULL) {
+        /* called again once resumed: the producer answered, or went */
+        return enc_stream_serve(r->defer);
+    }
     if (r->answered) {
         return MHD_YES;
     }
@@ -1066,9 +1201,16 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r == NULL) {
         return;
     }
-    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->answered) {
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->answered
+        && r->defer == NULL)
+    {
         enc_log_debug("http: %s %s aborted (%d)", r->method, r->path,
                       (int) toe);
+    }
+    if (r->defer != NULL) {
+        /* before the request goes: the producer learns the client left */
+        enc_stream_completed(r->defer, toe);
+        r->defer = NULL;
     }
     req_free(r);
     *con_cls = NULL;
@@ -1415,11 +1557,13 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
     h->routes = routes;
     h->app = app;
     h->max_body = (size_t) enc_config_int(c, "http.max_body");
+    h->stream_buffer = (size_t) enc_config_int(c, "http.stream_buffer");
     h->log_requests = enc_config_bool(c, "log.requests");
     h->idle_close_ms = enc_config_int(c, "drain.idle_close_ms");
     atomic_init(&h->inflight, 0);
     atomic_init(&h->running, 0);
     atomic_init(&h->quiesced, 0);
+    atomic_init(&h->stopping, 0);
     atomic_init(&h->adopted, 0);
     atomic_init(&h->started_late, 0);
     h->listen_fd = -1;
@@ -1468,9 +1612,10 @@ enc_http_start(const enc_config_t *c, const enc_route_t *routes, void *app)
         goto failed;
     }
 
-    /* ITC is what lets MHD_quiesce_daemon wake the pool threads */
+    /* ITC is what lets MHD_quiesce_daemon wake the pool threads, and
+       MHD_resume_connection a suspended connection's (stream.c) */
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC
-            | MHD_USE_ERROR_LOG;
+            | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
                MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
                MHD_OPTION_LISTEN_SOCKET, fd,
@@ -1691,6 +1836,17 @@ enc_http_drain(enc_http_t *h, long timeout_ms)
     }
     enc_log_warn("http: drain timed out with %u connections open and %d"
                  " requests in flight", n, atomic_load(&h->inflight));
+    /* answers still deferred (a reply streaming, a producer that never
+       answered) are cancelled: their producers are told, their
+       connections closed, which takes a moment */
+    if (enc_stream_cancel_all(h) > 0) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &start);
+        do {
+            (void) nanosleep(&pause, NULL);
+            (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        } while (enc_stream_open(h) > 0
+                 && ms_since(&start, &now) < DRAIN_CANCEL_MS);
+    }
     return atomic_load(&h->running);
 }
 
@@ -1701,9 +1857,16 @@ enc_http_stop(enc_http_t *h)
     if (h == NULL) {
         return;
     }
+    /* libmicrohttpd must not be stopped with a connection suspended
+       (MHD_stop_daemon panics): every deferred answer still open is
+       cancelled, which resumes its connection, and none is deferred
+       from now on */
+    atomic_store(&h->stopping, 1);
+    (void) enc_stream_cancel_all(h);
     /* after quiesce MHD no longer owns the listen socket; before it,
        MHD_stop_daemon closes it */
     MHD_stop_daemon(h->d);
+    enc_stream_idle();
     if (h->unix_path[0] != '\0' && !h->shared) {
         (void) unlink(h->unix_path);
     }

@@ -187,6 +187,12 @@ int
 enc_kit_event(enc_resp_t *w, enc_pg_t *pg, const enc_entity_t *e,
     const char *verb, const char *id, json_t *value)
 {
+    /* an entity published nowhere (a chat session: only its messages
+       are) has no events */
+    if (e->topic == NULL) {
+        return 0;
+    }
+
     if (enc_entity_event(pg, e, verb, id, value) != 0) {
         enc_log_error("kit: the %s.%s event of %s could not be queued",
                       e->name, verb, id);

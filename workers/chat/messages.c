@@ -1,0 +1,539 @@
+/*
+ * messages.c — the chat message, described once, its list, and a
+ * question's way from the client to the stored reply.
+ *
+ * POST /sessions/{id}/messages runs in two halves on two threads:
+ *
+ *   the handler (a pool thread)      the engine (its own thread)
+ *   ---------------------------      ---------------------------
+ *   store the question (+ event),
+ *   read the history, ground it
+ *   in search, start the reply,
+ *   defer the answer and return  ->  token, token, ...  (SSE: each one
+ *                                    written as it comes)
+ *                                    done: store the reply (+ event),
+ *                                    finish the answer (SSE done, or 201
+ *                                    with both messages, or a problem)
+ *
+ * so a reply that takes a minute holds no pool thread, and the client
+ * leaving cancels the provider's request (on_cancel, on a libmicrohttpd
+ * thread).  What arrived before a cut or a cancel is stored, marked
+ * incomplete: the reply as far as the user saw it.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chat.h"
+#include "stream.h"
+
+
+static const char *const  roles[] = { "user", "assistant", NULL };
+
+/* item of sources: what an assistant message drew on */
+static const enc_field_t  source_item = {
+    .name = "source", .type = ENC_STRING
+};
+
+static const enc_field_t  message_fields[] = {
+    { .name = "id", .type = ENC_UUID, .flags = ENC_OUT | ENC_KEY },
+    { .name = "session_id", .type = ENC_UUID, .flags = ENC_OUT },
+    { .name = "role", .type = ENC_ENUM, .flags = ENC_OUT, .values = roles },
+    /* the question, the only input; its bounds are CONTRACT.md's */
+    { .name = "content", .type = ENC_STRING,
+      .flags = ENC_OUT | ENC_IN_CREATE | ENC_REQUIRED | ENC_NOT_BLANK,
+      .min = 1, .max = 10000 },
+    /* [{type, id, title}]: empty for questions and replies that drew on
+       nothing */
+    { .name = "sources", .type = ENC_ARRAY, .flags = ENC_OUT,
+      .item = &source_item, .sql = "sources::text" },
+    /* true when the reply was cut (the provider's stream broke, timed
+       out, or the client left); false otherwise */
+    { .name = "incomplete", .type = ENC_BOOL, .flags = ENC_OUT },
+    { .name = "created_at", .type = ENC_TIME, .flags = ENC_OUT },
+    ENC_FIELD_END
+};
+
+const enc_entity_t  chat_message = {
+    .name = "message", .plural = "messages", .path = "/api/v1/chat/sessions/",
+    .topic = "encore.chat.messages", .fields = message_fields
+};
+
+
+/* oldest first: a conversation reads downwards */
+static const char *const  oldest[] = { "created_at", "id", NULL };
+
+static const enc_list_t  session_list = {
+    .name = "chat_messages_list", .stmt = "messages_of_session",
+    .keys = oldest
+};
+
+
+void
+chat_messages_list(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    enc_pg_t    *pg;
+    const char  *id;
+
+    /* another user's session is 404 even when it has no messages: asked
+       before the page, which cannot tell "none" from "not yours" */
+    if ((id = enc_kit_id(r, w, &chat_session)) == NULL
+        || (pg = enc_kit_db(w)) == NULL
+        || chat_session_owned(r, w, pg, id) != 0)
+    {
+        return;
+    }
+
+    enc_kit_list(r, w, &chat_message, &session_list, 1, &id);
+}
+
+
+/* ---- the question and its reply ------------------------------------------ */
+
+/* One question on its way.  The handler makes it, the engine's done frees
+   it.  lock serialises chat_reply_cancel (on_cancel, an MHD thread)
+   against done (the engine thread), which frees the reply: after done,
+   cancel must not be called (engine.h). */
+typedef struct {
+    pthread_mutex_t   lock;
+    chat_reply_t     *reply;        /* NULL until started, and after done */
+    int               cancelled;    /* the client left before the start */
+    int               finished;     /* done has run */
+
+    enc_defer_t      *defer;
+    int               sse;          /* Accept: text/event-stream */
+    int               begun;        /* the stream's headers are out */
+    char              request_id[129];
+    char              session_id[37];
+    json_t           *question;     /* the stored user message */
+    json_t           *sources;      /* [{type, id, title, snippet}] */
+} ask_t;
+
+
+static void
+ask_free(ask_t *a)
+{
+    pthread_mutex_destroy(&a->lock);
+    json_decref(a->question);
+    json_decref(a->sources);
+    free(a);
+}
+
+
+/* text/event-stream, with or without parameters or other types: the
+   client asks for a stream when it names it at all */
+static int
+wants_sse(enc_req_t *r)
+{
+    const char  *accept = enc_req_header(r, "Accept");
+
+    return accept != NULL && strstr(accept, "text/event-stream") != NULL;
+}
+
+
+/* Stores the question in the caller's session, with its event, and reads
+   the history before it: the question's message, or NULL after
+   answering (404 not the caller's session, 422, 503, 500). */
+static json_t *
+ask_store(enc_req_t *r, enc_resp_t *w, enc_pg_t *pg, const char *session,
+    const char *content, long history, json_t **earlier)
+{
+    int                  i;
+    char                 rank[4], limit[24];
+    json_t              *msg;
+    PGresult            *res;
+    const char          *params[4];
+    const enc_caller_t  *c = enc_req_caller(r);
+
+    snprintf(rank, sizeof(rank), "%d", (int) c->role);
+    params[0] = session;
+    params[1] = content;
+    params[2] = c->id;
+    params[3] = rank;
+
+    if (enc_kit_begin(w, pg) != 0) {
+        return NULL;
+    }
+    res = enc_kit_run(w, pg, &chat_message, "message_ask", 4, params);
+    if (res == NULL) {
+        return NULL;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        enc_kit_not_found(w, &chat_session);
+        return NULL;
+    }
+
+    msg = enc_entity_json(&chat_message, res, 0, ENC_VIEW_PUBLIC);
+    PQclear(res);
+    if (msg == NULL) {
+        enc_pg_rollback(pg);
+        enc_kit_internal(w);
+        return NULL;
+    }
+    if (enc_kit_event(w, pg, &chat_message, "created",
+                      json_string_value(json_object_get(msg, "id")), msg) != 0)
+    {
+        json_decref(msg);
+        return NULL;
+    }
+
+    /* the history in the same snapshot: the question is not in it */
+    snprintf(limit, sizeof(limit), "%ld", history);
+    params[1] = json_string_value(json_object_get(msg, "id"));
+    params[2] = limit;
+    res = enc_kit_run(w, pg, &chat_message, "message_history", 3, params);
+    if (res == NULL) {
+        json_decref(msg);
+        return NULL;
+    }
+
+    *earlier = json_array();
+    for (i = 0; i < PQntuples(res) && *earlier != NULL; i++) {
+        json_array_append_new(*earlier,
+            json_pack("{s:s, s:s}", "role", PQgetvalue(res, i, 0),
+                      "content", PQgetvalue(res, i, 1)));
+    }
+    PQclear(res);
+
+    if (*earlier == NULL) {
+        enc_pg_rollback(pg);
+        enc_kit_internal(w);
+        json_decref(msg);
+        return NULL;
+    }
+    if (enc_kit_commit(w, pg) != 0) {
+        json_decref(*earlier);
+        json_decref(msg);
+        return NULL;
+    }
+
+    return msg;
+}
+
+
+/* the sources as the message keeps them: [{type, id, title}] (the
+   snippet was for the prompt) */
+static char *
+sources_text(json_t *sources)
+{
+    char    *text;
+    size_t   i;
+    json_t  *out, *s;
+
+    out = json_array();
+    json_array_foreach(sources, i, s) {
+        json_array_append_new(out, json_pack("{s:O, s:O, s:O}",
+            "type", json_object_get(s, "type"),
+            "id", json_object_get(s, "id"),
+            "title", json_object_get(s, "title")));
+    }
+    text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+
+    return text;
+}
+
+
+/* On the engine thread: the reply stored with its event, on the engine's
+   own connection.  The reply's message, or NULL (logged): the database
+   failed, or the session was deleted meanwhile (*gone). */
+static json_t *
+reply_store(ask_t *a, const chat_outcome_t *o, int *gone)
+{
+    char       *sources;
+    json_t     *msg = NULL;
+    enc_pg_t   *pg;
+    PGresult   *res = NULL;
+    const char *params[4];
+
+    *gone = 0;
+    sources = sources_text(a->sources);
+    pg = enc_pg_thread();
+    if (sources == NULL || pg == NULL || enc_pg_begin(pg) != 0) {
+        enc_log_error("chat: the reply could not be stored: %s",
+                      sources == NULL ? "out of memory"
+                                      : "the database is unreachable");
+        free(sources);
+        return NULL;
+    }
+
+    params[0] = a->session_id;
+    params[1] = o->content ? o->content : "";
+    params[2] = sources;
+    params[3] = o->incomplete ? "true" : "false";
+
+    res = enc_pg_exec(pg, "message_reply", 4, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("chat: message_reply failed: %s",
+                      res ? PQresultErrorMessage(res) : "no connection");
+        goto failed;
+    }
+    if (PQntuples(res) == 0) {
+        *gone = 1;
+        goto failed;
+    }
+
+    msg = enc_entity_json(&chat_message, res, 0, ENC_VIEW_PUBLIC);
+    if (msg == NULL
+        || enc_entity_event(pg, &chat_message, "created",
+                            json_string_value(json_object_get(msg, "id")),
+                            msg) != 0
+        || enc_pg_commit(pg) != 0)
+    {
+        enc_log_error("chat: the reply could not be stored");
+        json_decref(msg);
+        msg = NULL;
+        goto failed;
+    }
+
+    PQclear(res);
+    free(sources);
+    return msg;
+
+failed:
+
+    PQclear(res);
+    enc_pg_rollback(pg);
+    free(sources);
+    return NULL;
+}
+
+
+/* one SSE event; the data is one line of JSON (no raw newlines) */
+static void
+sse_event(ask_t *a, const char *event, json_t *data)
+{
+    char    *text, head[32];
+    size_t   len;
+
+    text = enc_json_dumps(data, &len);
+    if (text == NULL) {
+        return;
+    }
+    snprintf(head, sizeof(head), "event: %s\ndata: ", event);
+    enc_defer_write(a->defer, head, strlen(head));
+    enc_defer_write(a->defer, text, len);
+    enc_defer_write(a->defer, "\n\n", 2);
+    free(text);
+}
+
+
+static void
+sse_begin(ask_t *a)
+{
+    if (!a->begun) {
+        a->begun = 1;
+        enc_defer_stream_begin(a->defer, 200, "text/event-stream");
+    }
+}
+
+
+/* engine thread: a piece of the reply.  A streamed answer gets it at
+   once; a buffered one waits for done (the engine keeps the whole). */
+static void
+on_token(void *arg, const char *text, size_t len)
+{
+    ask_t   *a = arg;
+    json_t  *data;
+
+    if (!a->sse) {
+        return;
+    }
+
+    sse_begin(a);
+    data = json_object();
+    json_object_set_new(data, "content", json_stringn(text, len));
+    sse_event(a, "token", data);
+    json_decref(data);
+}
+
+
+/* engine thread: the end, exactly once.  Stores the reply (unless there
+   is none: a refusal before the first token, or a cancel before any),
+   then makes the answer's one terminal call, and frees the question. */
+static void
+on_done(void *arg, const chat_outcome_t *o)
+{
+    int      gone = 0;
+    char     retry[24], location[80];
+    ask_t   *a = arg;
+    json_t  *reply = NULL, *body;
+
+    pthread_mutex_lock(&a->lock);
+    a->finished = 1;
+    a->reply = NULL;
+    pthread_mutex_unlock(&a->lock);
+
+    enc_log_set_request_id(a->request_id);
+
+    /* no token was sent: the provider's status is the answer's, and the
+       question stays stored without a reply (asked again, it is asked
+       anew) */
+    if (o->status != 0 && !a->begun) {
+        if (o->retry_after >= 0) {
+            snprintf(retry, sizeof(retry), "%ld", o->retry_after);
+            enc_defer_header(a->defer, "Retry-After", retry);
+        }
+        enc_defer_problem(a->defer, o->status, o->title, o->detail);
+        goto done;
+    }
+
+    /* a client gone before the first token leaves nothing to keep */
+    if (!(o->cancelled && (o->content == NULL || o->content[0] == '\0'))) {
+        reply = reply_store(a, o, &gone);
+    }
+
+    if (a->sse) {
+        sse_begin(a);
+        if (reply != NULL) {
+            sse_event(a, "done", reply);
+        } else {
+            body = enc_problem_new(gone ? 404 : 503, NULL,
+                                   gone ? "the session was deleted"
+                                        : "the reply could not be stored");
+            sse_event(a, "error", body);
+            json_decref(body);
+        }
+        enc_defer_end(a->defer);
+
+    } else if (reply != NULL) {
+        snprintf(location, sizeof(location),
+                 "/api/v1/chat/sessions/%s/messages", a->session_id);
+        enc_defer_header(a->defer, "Location", location);
+        body = json_pack("{s:O, s:O}", "user_message", a->question,
+                         "assistant_message", reply);
+        enc_defer_json(a->defer, 201, body);
+
+    } else if (gone) {
+        enc_defer_problem(a->defer, 404, NULL, "no such session");
+    } else {
+        enc_defer_header(a->defer, "Retry-After", "1");
+        enc_defer_problem(a->defer, 503, NULL,
+                          "the reply could not be stored");
+    }
+
+done:
+
+    enc_log_set_request_id(NULL);
+    json_decref(reply);
+    ask_free(a);
+}
+
+
+/* an MHD thread: the client left.  Before the reply started, the flag
+   makes the handler cancel it; after done, there is nothing to cancel. */
+static void
+on_cancel(void *arg)
+{
+    ask_t  *a = arg;
+
+    pthread_mutex_lock(&a->lock);
+    a->cancelled = 1;
+    if (a->reply != NULL && !a->finished) {
+        chat_reply_cancel(a->reply);
+    }
+    pthread_mutex_unlock(&a->lock);
+}
+
+
+static const chat_reply_cb_t  reply_cb = { on_token, on_done };
+
+
+void
+chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
+{
+    chat_app_t     *ca = app;
+    ask_t          *a;
+    json_t         *body, *earlier = NULL, *question;
+    enc_pg_t       *pg;
+    const char     *session, *content;
+    chat_reply_t   *reply;
+    chat_prompt_t   prompt;
+
+    /* 1. the question, stored in the caller's session with its event */
+    body = enc_kit_body(r, w, message_fields, ENC_BIND_CREATE, NULL);
+    if (body == NULL) {
+        return;
+    }
+    content = json_string_value(json_object_get(body, "content"));
+    if ((session = enc_kit_id(r, w, &chat_session)) == NULL
+        || (pg = enc_kit_db(w)) == NULL
+        || (question = ask_store(r, w, pg, session, content, ca->history,
+                                 &earlier)) == NULL)
+    {
+        json_decref(body);
+        return;
+    }
+
+    a = calloc(1, sizeof(ask_t));
+    if (a == NULL) {
+        goto internal;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    a->question = question;
+    a->sse = wants_sse(r);
+    snprintf(a->request_id, sizeof(a->request_id), "%s", enc_req_id(r));
+    snprintf(a->session_id, sizeof(a->session_id), "%s", session);
+
+    /* 2. grounding: search's answer, or none; never a failure */
+    a->sources = chat_ground(ca, content, a->request_id);
+    if (a->sources == NULL) {
+        goto internal;
+    }
+
+    /* 3. the answer comes later, from the engine's thread */
+    a->defer = enc_resp_defer(r, w);
+    if (a->defer == NULL) {
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, "the worker is shutting down");
+        goto failed;
+    }
+    enc_defer_on_cancel(a->defer, on_cancel, a);
+
+    /* 4. the reply: the engine copies the prompt */
+    prompt = (chat_prompt_t) { .request_id = a->request_id,
+                               .question = content, .history = earlier,
+                               .sources = a->sources };
+
+    pthread_mutex_lock(&a->lock);
+    reply = chat_reply_start(ca->engine, &prompt, &reply_cb, a);
+    if (reply == NULL) {
+        pthread_mutex_unlock(&a->lock);
+        /* every stream of the engine is taken */
+        enc_defer_header(a->defer, "Retry-After", "1");
+        enc_defer_problem(a->defer, 503, NULL, "too many replies at once");
+        json_decref(earlier);
+        json_decref(body);
+        ask_free(a);
+        return;
+    }
+    /* the client may have left between the defer and the start */
+    a->reply = reply;
+    if (a->cancelled) {
+        chat_reply_cancel(reply);
+    }
+    pthread_mutex_unlock(&a->lock);
+
+    json_decref(earlier);
+    json_decref(body);
+    return;
+
+internal:
+
+    enc_log_error("chat: out of memory for a question");
+    enc_kit_internal(w);
+
+failed:
+
+    json_decref(earlier);
+    json_decref(body);
+    if (a != NULL) {
+        ask_free(a);
+    } else {
+        json_decref(question);
+    }
+}

@@ -1,0 +1,161 @@
+/*
+ * retrieval.c — the answer without a language model (reply.h): it says
+ * plainly that none is configured, then lists the grounding sources by
+ * type, best first, numbered as the sources are; the engine streams it a
+ * word every retrieval.word_ms, as a model would.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "prompt.h"
+#include "reply.h"
+
+
+static const char  intro[] =
+    "No language model is configured on this server, so this answer lists"
+    " what the catalog holds:";
+
+static const char  nothing[] =
+    "No language model is configured on this server, so this answer can"
+    " only list what the catalog holds, and nothing in it matched your"
+    " question. Try other words: an artist's, an album's or a track's"
+    " name.";
+
+
+/* title on one line, spaces collapsed, bounded */
+static void
+put_title(FILE *f, const char *title)
+{
+    size_t       len, i;
+    int          space;
+
+    if (title == NULL || title[0] == '\0') {
+        fputs("(untitled)", f);
+        return;
+    }
+
+    len = chat_prompt_cut(title, strlen(title), CHAT_PROMPT_TITLE_MAX);
+    space = 0;
+    for (i = 0; i < len; i++) {
+        if (title[i] == ' ' || title[i] == '\t' || title[i] == '\n'
+            || title[i] == '\r')
+        {
+            space = 1;
+            continue;
+        }
+        if (space) {
+            fputc(' ', f);
+            space = 0;
+        }
+        fputc(title[i], f);
+    }
+}
+
+
+char *
+chat_retrieval_text(json_t *sources)
+{
+    FILE        *f;
+    char        *buf, *done;
+    size_t       size, n, i, j, count, groups;
+    const char  *type, *t;
+
+    n = json_is_array(sources) ? json_array_size(sources) : 0;
+    if (n > CHAT_PROMPT_SOURCES_MAX) {
+        n = CHAT_PROMPT_SOURCES_MAX;
+    }
+    if (n == 0) {
+        return strdup(nothing);
+    }
+
+    done = calloc(n, 1);
+    f = open_memstream(&buf, &size);
+    if (done == NULL || f == NULL) {
+        free(done);
+        if (f) {
+            fclose(f);
+            free(buf);
+        }
+        return NULL;
+    }
+
+    fputs(intro, f);
+
+    /* a group a type, in the order of each type's best source */
+    groups = 0;
+    for (i = 0; i < n; i++) {
+        if (done[i]) {
+            continue;
+        }
+        type = json_string_value(json_object_get(json_array_get(sources, i),
+                                                 "type"));
+        type = type && type[0] ? type : "item";
+
+        count = 0;
+        for (j = i; j < n; j++) {
+            t = json_string_value(json_object_get(json_array_get(sources, j),
+                                                  "type"));
+            t = t && t[0] ? t : "item";
+            if (strcmp(t, type) == 0) {
+                count++;
+            }
+        }
+
+        fprintf(f, "%s %zu %s%s —", groups ? ";" : "", count, type,
+                count == 1 ? "" : "s");
+
+        for (j = i, count = 0; j < n; j++) {
+            t = json_string_value(json_object_get(json_array_get(sources, j),
+                                                  "type"));
+            t = t && t[0] ? t : "item";
+            if (strcmp(t, type) != 0) {
+                continue;
+            }
+            done[j] = 1;
+            fputs(count++ ? ", " : " ", f);
+            put_title(f, json_string_value(
+                             json_object_get(json_array_get(sources, j),
+                                             "title")));
+            fprintf(f, " [%zu]", j + 1);
+        }
+        groups++;
+    }
+    fputc('.', f);
+
+    free(done);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+
+int
+chat_retrieval_next(chat_reply_t *r)
+{
+    size_t       start, end, len;
+    const char  *s = r->text;
+
+    len = strlen(s);
+    start = r->pos;
+    if (start >= len || atomic_load(&r->cancel)) {
+        return 1;
+    }
+
+    /* a word and the spaces after it */
+    for (end = start; end < len && s[end] != ' '; end++) {
+        /* void */
+    }
+    while (end < len && s[end] == ' ') {
+        end++;
+    }
+    r->pos = end;
+
+    if (chat_reply_token(r, s + start, end - start) != 0) {
+        return 1;
+    }
+    return r->pos >= len;
+}
