@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import {
-  BASE, api, checkA11y, launch, newPage, registerUser, screenshots, settled,
-  signIn, token,
+  BASE, api, checkA11y, eventually, launch, newPage, registerUser, screenshots,
+  settled, signIn, token,
 } from './support.mjs';
 import { assertNoErrors } from './pages_support.mjs';
 
@@ -202,12 +202,19 @@ test('chat: each streamed token is shown before the next is sent (stubbed stream
 
 test('chat: a streamed reply appears incrementally (the chat worker)', async (t) => {
   const user = await registerUser('chatw');
-  const probe = await api('POST', '/api/v1/chat/sessions', { title: 'probe' }, await token(user));
+  // untitled: the first question names it
+  const probe = await api('POST', '/api/v1/chat/sessions', {}, await token(user));
   if (probe.status !== 201) {
     // the stack runs no chat worker (its branch not merged yet)
     t.skip(`no chat worker in the stack: POST /api/v1/chat/sessions answered ${probe.status}`);
     return;
   }
+  // the demo catalog reached search (fed by events): the reply's sources
+  const found = await eventually(async () => {
+    const r = await api('GET', '/api/v1/search?q=Iron%20Maiden&type=album');
+    return r.status === 200 && r.json.items.length > 0;
+  });
+  assert.ok(found, 'search finds the demo catalog\'s Iron Maiden albums');
   const page = await newPage(browser);
   await signIn(page, user);
   await page.goto(`${BASE}/chat/${probe.json.id}`);
@@ -234,6 +241,11 @@ test('chat: a streamed reply appears incrementally (the chat worker)', async (t)
   assert.ok(partial.length >= 3,
     `the reply appeared at once, not incrementally: lengths seen ${JSON.stringify(lengths)}`);
   assert.equal(await reply.locator('.chat-incomplete').count(), 0);
+  // grounded: its sources are the catalog's albums, as links
+  assert.ok(await reply.locator('.chat-sources a[href^="/albums/"]').count() > 0,
+    'the reply links the albums it drew on');
+  // and the session is named by the question
+  await page.locator('h1', { hasText: 'What albums by Iron Maiden are there?' }).waitFor();
   await checkA11y(page, '/chat/:id streamed');
   await screenshots(page, 'chat-streamed');
   assertNoErrors(page);

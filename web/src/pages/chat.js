@@ -259,6 +259,11 @@ async function render(main, ctx) {
       clear(sessionsList);
       for (const s of res.items || []) {
         sessionsList.append(sessionLink(s));
+        /* a session without a title is named by its first question */
+        if (s.id === id && heading.textContent !== sessionTitle(s)) {
+          heading.textContent = sessionTitle(s);
+          ctx.setTitle(sessionTitle(s));
+        }
       }
       sessionsStatus.textContent = (res.items || []).length === 0
         ? 'No chats yet.' : '';
