@@ -134,6 +134,8 @@ export async function screenshots(page, name) {
   const files = [];
   for (const [kind, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(size);
+    // from the top: the sticky header is drawn where the scroll left it
+    await page.evaluate(() => window.scrollTo(0, 0));
     const file = path.join(SCREENSHOTS, `${name}-${kind}.png`);
     await page.screenshot({ path: file, fullPage: true });
     files.push(file);
