@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE, api, launch, newPage, checkA11y, screenshots, settled, unique, signIn, registerUser, token, moderator,
+  BASE, api, launch, newPage, checkA11y, screenshots, settled, unique, signIn, registerUser, token, moderator, eventually,
 } from './support.mjs';
 
 let browser;
@@ -184,7 +184,11 @@ test('a moderator may delete anyone\'s comment; a user sees no such button', asy
   const t = await token(author);
   const created = await api('POST', '/api/v1/posts', { title: 'Moderated thread', body: 'body', status: 'published' }, t);
   assert.equal(created.status, 201);
-  const c = await api('POST', `/api/v1/posts/${created.json.id}/comments`, { body: 'a comment by the author' }, t);
+  // the comments worker learns of the post from its event
+  const c = await eventually(async () => {
+    const r = await api('POST', `/api/v1/posts/${created.json.id}/comments`, { body: 'a comment by the author' }, t);
+    return r.status === 404 ? null : r;
+  });
   assert.equal(c.status, 201);
   const page = await newPage(browser);
   await signIn(page, other);

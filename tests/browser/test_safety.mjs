@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  BASE, api, launch, newPage, checkA11y, screenshots, settled, registerUser, token,
+  BASE, api, launch, newPage, checkA11y, screenshots, settled, registerUser, token, eventually,
 } from './support.mjs';
 
 const EVIL = [
@@ -56,7 +56,10 @@ test('a post and a comment of hostile Markdown render inert', async () => {
     title: '<img src=x onerror=alert("title")>', body: EVIL, status: 'published',
   }, t);
   assert.equal(post.status, 201, post.text);
-  const c = await api('POST', `/api/v1/posts/${post.json.id}/comments`, { body: EVIL }, t);
+  const c = await eventually(async () => {
+    const r = await api('POST', `/api/v1/posts/${post.json.id}/comments`, { body: EVIL }, t);
+    return r.status === 404 ? null : r;     // until comments saw the post
+  });
   assert.equal(c.status, 201, c.text);
 
   const page = await newPage(browser);
