@@ -32,7 +32,8 @@ export async function launch() {
 }
 
 // a page in a context of its own (its own cookies: a fresh profile);
-// page.errors collects uncaught exceptions, page.dialogs any dialog
+// page.errors collects uncaught exceptions, page.dialogs any dialog,
+// page.csp what the Content-Security-Policy refused
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext({
     viewport: opts.phone ? PHONE : DESKTOP,
@@ -44,7 +45,11 @@ export async function newPage(browser, opts = {}) {
   const page = await context.newPage();
   page.errors = [];
   page.dialogs = [];
+  page.csp = [];        // Content-Security-Policy refusals the console reported
   page.on('pageerror', (e) => page.errors.push(e));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) page.csp.push(m.text());
+  });
   page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.setDefaultTimeout(15000);
   return page;

@@ -34,6 +34,7 @@ async function visit(page, path, name, h1) {
   await checkA11y(page, name);
   await screenshots(page, name);
   assert.deepEqual(page.errors.map(String), [], `no uncaught error on ${name}`);
+  assert.deepEqual(page.csp, [], `nothing on ${name} needs more than the CSP allows`);
 }
 
 test('home: the latest posts and artists', async () => {
