@@ -34,11 +34,13 @@ export async function launch() {
 // a page in a context of its own (its own cookies: a fresh profile);
 // page.errors collects uncaught exceptions, page.dialogs any dialog,
 // page.csp what the Content-Security-Policy refused
+// (opts: {phone: true} a phone's viewport, {dark: true} a dark scheme)
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext({
     viewport: opts.phone ? PHONE : DESKTOP,
     isMobile: Boolean(opts.phone),
     hasTouch: Boolean(opts.phone),
+    colorScheme: opts.dark ? 'dark' : 'light',
     locale: 'en-GB',
     timezoneId: 'UTC',
   });

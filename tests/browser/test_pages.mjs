@@ -45,6 +45,15 @@ test('home: the latest posts and artists', async () => {
   await page.context().close();
 });
 
+test('home and a post in the dark colour scheme', async () => {
+  const page = await newPage(browser, { dark: true });
+  await visit(page, '/', 'home-dark');
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, 'rgb(251, 250, 247)', 'the dark scheme has its own background');
+  await visit(page, `/posts/${post.id}`, 'post-dark', post.title);
+  await page.context().close();
+});
+
 test('artist: albums with tracks and durations, posts about the artist', async () => {
   const page = await newPage(browser);
   await visit(page, `/artists/${artist.id}`, 'artist', artist.name);
