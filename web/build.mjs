@@ -36,7 +36,8 @@ const result = await esbuild.build({
   target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
   minify: !dev,
   sourcemap: dev ? 'inline' : false,
-  legalComments: 'none',
+  // the bundled packages' licence notices, at the end of the file
+  legalComments: 'eof',
   entryNames: 'assets/[name]-[hash]',
   assetNames: 'assets/[name]-[hash]',
   outdir: next,

@@ -32,19 +32,26 @@ export async function launch() {
 }
 
 // a page in a context of its own (its own cookies: a fresh profile);
-// page.errors collects uncaught exceptions, page.dialogs any dialog
+// page.errors collects uncaught exceptions, page.dialogs any dialog,
+// page.csp what the Content-Security-Policy refused
+// (opts: {phone: true} a phone's viewport, {dark: true} a dark scheme)
 export async function newPage(browser, opts = {}) {
   const context = await browser.newContext({
     viewport: opts.phone ? PHONE : DESKTOP,
     isMobile: Boolean(opts.phone),
     hasTouch: Boolean(opts.phone),
+    colorScheme: opts.dark ? 'dark' : 'light',
     locale: 'en-GB',
     timezoneId: 'UTC',
   });
   const page = await context.newPage();
   page.errors = [];
   page.dialogs = [];
+  page.csp = [];        // Content-Security-Policy refusals the console reported
   page.on('pageerror', (e) => page.errors.push(e));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) page.csp.push(m.text());
+  });
   page.on('dialog', (d) => { page.dialogs.push(d.message()); d.dismiss().catch(() => {}); });
   page.setDefaultTimeout(15000);
   return page;
@@ -134,6 +141,8 @@ export async function screenshots(page, name) {
   const files = [];
   for (const [kind, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     await page.setViewportSize(size);
+    // from the top: the sticky header is drawn where the scroll left it
+    await page.evaluate(() => window.scrollTo(0, 0));
     const file = path.join(SCREENSHOTS, `${name}-${kind}.png`);
     await page.screenshot({ path: file, fullPage: true });
     files.push(file);

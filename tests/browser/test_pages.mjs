@@ -34,6 +34,7 @@ async function visit(page, path, name, h1) {
   await checkA11y(page, name);
   await screenshots(page, name);
   assert.deepEqual(page.errors.map(String), [], `no uncaught error on ${name}`);
+  assert.deepEqual(page.csp, [], `nothing on ${name} needs more than the CSP allows`);
 }
 
 test('home: the latest posts and artists', async () => {
@@ -41,6 +42,15 @@ test('home: the latest posts and artists', async () => {
   await visit(page, '/', 'home');
   assert.ok(await page.locator('.latest-posts .post-item').count() > 0);
   assert.ok(await page.locator('.home-artists .artist-card').count() > 0);
+  await page.context().close();
+});
+
+test('home and a post in the dark colour scheme', async () => {
+  const page = await newPage(browser, { dark: true });
+  await visit(page, '/', 'home-dark');
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, 'rgb(251, 250, 247)', 'the dark scheme has its own background');
+  await visit(page, `/posts/${post.id}`, 'post-dark', post.title);
   await page.context().close();
 });
 

@@ -73,7 +73,7 @@ function problemMessage(status, problem, res) {
     if (status === 422 && Array.isArray(problem.errors) && problem.errors.length) {
       return 'Please check the highlighted fields.';
     }
-    if (status === 429 || status >= 502) return statusSentence(status, res);
+    if (status === 401 || status === 429 || status >= 502) return statusSentence(status, res);
     if (problem.detail) return sentence(problem.detail);
     if (problem.title && status !== 404 && status !== 401) return sentence(problem.title);
   }

@@ -140,11 +140,13 @@ export async function render(opts = {}) {
   const found = match(location.pathname);
   let page = found ? found.page : notFoundPage;
   const params = found ? found.params : {};
+  // the first page waits for the session (GET /auth/me, started at boot
+  // beside the page's own script): what it shows depends on who looks
+  if (!session.loaded) {
+    try { await session.load(); } catch (e) { /* shown as anonymous */ }
+    if (my !== token) return;
+  }
   if (page.auth) {
-    if (!session.loaded) {
-      try { await session.load(); } catch (e) { /* shown as anonymous */ }
-      if (my !== token) return;
-    }
     if (!session.user) {
       const next = encodeURIComponent(location.pathname + location.search);
       history.replaceState(null, '', `/login?next=${next}`);

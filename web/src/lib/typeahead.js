@@ -23,6 +23,29 @@ export function resultHref(item) {
   }
 }
 
+const SVG = 'http://www.w3.org/2000/svg';
+
+function magnifier() {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('width', '18');
+  svg.setAttribute('height', '18');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const circle = document.createElementNS(SVG, 'circle');
+  for (const [k, v] of [['cx', '10.5'], ['cy', '10.5'], ['r', '6.5']]) circle.setAttribute(k, v);
+  const line = document.createElementNS(SVG, 'path');
+  line.setAttribute('d', 'M15.5 15.5L21 21');
+  for (const el of [circle, line]) {
+    el.setAttribute('fill', 'none');
+    el.setAttribute('stroke', 'currentColor');
+    el.setAttribute('stroke-width', '2.5');
+    el.setAttribute('stroke-linecap', 'round');
+  }
+  svg.append(circle, line);
+  return svg;
+}
+
 export function typeahead() {
   const n = ++uid;
   const listId = `typeahead-list-${n}`;
@@ -182,7 +205,7 @@ export function typeahead() {
   h('label', { for: inputId, class: 'visually-hidden' }, 'Search Encore'),
   h('div', { class: 'typeahead-box' }, input, list),
   h('button', { type: 'submit', class: 'typeahead-submit' },
-    h('span', { 'aria-hidden': 'true' }, '⌕'), h('span', { class: 'visually-hidden' }, 'Search')),
+    magnifier(), h('span', { class: 'visually-hidden' }, 'Search')),
   status);
   return form;
 }

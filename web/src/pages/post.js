@@ -14,6 +14,23 @@ const PAGE = 100;
 
 let titleText = 'Post';
 
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+
+// POST a comment.  The comments worker learns of a post from its events:
+// for a moment after publishing, it answers 404 for the post.  A post
+// this page shows exists, so a 404 is retried a few times before it is
+// believed
+async function postComment(pid, body) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await api.post(`/api/v1/posts/${pid}/comments`, body);
+    } catch (err) {
+      if (err.status !== 404 || attempt >= 6) throw err;
+      await sleep(250 * attempt);
+    }
+  }
+}
+
 function canEdit(authorId) {
   return Boolean(session.user) && session.user.id === authorId;
 }
@@ -193,7 +210,7 @@ export default {
               label: `Reply to ${authorName(c)}`,
               submitText: 'Post reply',
               onSubmit: async (body) => {
-                const created = await api.post(`/api/v1/posts/${pid}/comments`, { body, parent_id: c.id });
+                const created = await postComment(pid, { body, parent_id: c.id });
                 ctx.announce('Reply posted');
                 await reload(created.id);
               },
@@ -291,7 +308,7 @@ export default {
         label: 'Add a comment',
         submitText: 'Post comment',
         onSubmit: async (body) => {
-          const created = await api.post(`/api/v1/posts/${pid}/comments`, { body });
+          const created = await postComment(pid, { body });
           newCommentBox.querySelector('textarea').value = '';
           newCommentBox.querySelector('form').removeAttribute('aria-busy');
           for (const el of newCommentBox.querySelectorAll('button, textarea')) el.disabled = false;
