@@ -26,6 +26,14 @@ async function render(main, ctx) {
     return;
   }
 
+  /* whose password a form asks for (password managers look for it) */
+  function accountName() {
+    return h('input', {
+      type: 'text', name: 'username', autocomplete: 'username', hidden: '',
+      ref: (el) => { el.defaultValue = me.username; },
+    });
+  }
+
   /* --- about you ----------------------------------------------------- */
   const facts = h('dl', { class: 'facts' });
   function drawFacts() {
@@ -87,9 +95,7 @@ async function render(main, ctx) {
                    'Change password');
   const changed = h('p', { class: 'form-done', role: 'status' });
   const pwForm = form({ class: 'stack', 'aria-label': 'Change your password' },
-                      /* for password managers: whose password this is */
-                      h('input', { type: 'text', name: 'username', ref: (el) => { el.defaultValue = me.username; },
-                                   autocomplete: 'username', hidden: '' }),
+                      accountName(),
                       field('Current password', current),
                       field('New password', next, '8 to 128 characters.'),
                       field('New password again', again),
@@ -138,8 +144,7 @@ async function render(main, ctx) {
   const del = h('button', { type: 'submit', class: 'button button-danger' },
                 'Delete my account');
   const delForm = form({ class: 'stack', 'aria-label': 'Delete your account' },
-                       h('input', { type: 'text', name: 'username', ref: (el) => { el.defaultValue = me.username; },
-                                    autocomplete: 'username', hidden: '' }),
+                       accountName(),
                        h('p', null, 'This removes your account for good. Your posts and '
                          + 'comments stay, shown as written by “[deleted]”.'),
                        field('Your password', delPassword, 'To confirm it is you.'),
