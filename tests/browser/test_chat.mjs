@@ -137,18 +137,22 @@ test('chat: replies, sources, a cut reply and problems (stubbed API)', async () 
   await page.context().close();
 });
 
-test('chat: each streamed token is shown before the next is sent (stubbed stream)', async () => {
+test('chat: each streamed token is shown before the next is sent; Stop cancels (stubbed stream)', async () => {
   // a stream the test writes one token at a time: the next token goes
   // out only once the page shows the previous one (no clock involved)
-  let res = null;
-  let opened;
-  const open = new Promise((resolve) => { opened = resolve; });
+  const waiting = [];
+  const arrived = [];
+  // the next streamed answer the page asked for: {res, closed}
+  const nextStream = () => (arrived.length
+    ? Promise.resolve(arrived.shift())
+    : new Promise((resolve) => waiting.push(resolve)));
   const server = http.createServer((req, r) => {
     req.resume();
     r.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
     r.flushHeaders();
-    res = r;
-    opened();
+    const stream = { res: r, closed: new Promise((resolve) => r.on('close', resolve)) };
+    if (waiting.length) waiting.shift()(stream);
+    else arrived.push(stream);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
@@ -168,7 +172,7 @@ test('chat: each streamed token is shown before the next is sent (stubbed stream
   const box = page.getByRole('textbox', { name: 'Your message' });
   await box.fill('Tell me about Powerslave.');
   await page.getByRole('button', { name: 'Send' }).click();
-  await open;
+  const { res } = await nextStream();
   const words = ['Powerslave ', 'is ', 'the ', 'fifth ', 'studio ', 'album ', 'by ', 'Iron ', 'Maiden.'];
   let shown = '';
   const streaming = page.locator('.chat-assistant .chat-streaming');
@@ -195,6 +199,22 @@ test('chat: each streamed token is shown before the next is sent (stubbed stream
     { hasText: 'Powerslave is the fifth studio album by Iron Maiden.' }).waitFor();
   assert.equal(await streaming.count(), 0);
   assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
+
+  // Stop: the request is cancelled (the server sees the client leave),
+  // what arrived stays, marked as stopped
+  await box.fill('And the one after?');
+  await box.press('Enter');
+  const second = await nextStream();
+  second.res.write(`event: token\ndata: ${JSON.stringify({ content: 'Live After Death ' })}\n\n`);
+  await page.locator('.chat-streaming', { hasText: 'Live After Death' }).waitFor();
+  await page.getByRole('button', { name: 'Stop' }).click();
+  await second.closed;
+  await page.locator('.chat-assistant', { hasText: 'Live After Death' })
+    .getByText('You stopped this reply.').waitFor();
+  assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), false);
+  assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')),
+    'Your message');
   assertNoErrors(page);
   await page.context().close();
   server.close();
