@@ -245,8 +245,9 @@ test('chat: a streamed reply appears incrementally (the chat worker)', async (t)
     window.replyLengths = [];
     const log = document.querySelector('.chat-log');
     new MutationObserver(() => {
+      // the streamed text (its first node), not the typing indicator
       const s = log.querySelector('.chat-streaming');
-      if (s) window.replyLengths.push(s.textContent.length);
+      if (s && s.firstChild) window.replyLengths.push(s.firstChild.textContent.length);
     }).observe(log, { childList: true, subtree: true, characterData: true });
   });
   const box = page.getByRole('textbox', { name: 'Your message' });
