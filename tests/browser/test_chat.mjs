@@ -222,13 +222,19 @@ test('chat: each streamed token is shown before the next is sent; Stop cancels (
 
 test('chat: a streamed reply appears incrementally (the chat worker)', async (t) => {
   const user = await registerUser('chatw');
-  // untitled: the first question names it
-  const probe = await api('POST', '/api/v1/chat/sessions', {}, await token(user));
-  if (probe.status !== 201) {
-    // the stack runs no chat worker (its branch not merged yet)
-    t.skip(`no chat worker in the stack: POST /api/v1/chat/sessions answered ${probe.status}`);
-    return;
+  const bearer = await token(user);
+  // older chats first: more than the list's first page of 50
+  for (let i = 1; i <= 50; i++) {
+    const r = await api('POST', '/api/v1/chat/sessions', { title: `Old chat ${i}` }, bearer);
+    if (r.status !== 201) {
+      // the stack runs no chat worker
+      t.skip(`no chat worker in the stack: POST /api/v1/chat/sessions answered ${r.status}`);
+      return;
+    }
   }
+  // untitled: the first question names it
+  const probe = await api('POST', '/api/v1/chat/sessions', {}, bearer);
+  assert.equal(probe.status, 201, probe.text);
   // the demo catalog reached search (fed by events): the reply's sources
   const found = await eventually(async () => {
     const r = await api('GET', '/api/v1/search?q=Iron%20Maiden&type=album');
@@ -267,6 +273,14 @@ test('chat: a streamed reply appears incrementally (the chat worker)', async (t)
     'the reply links the albums it drew on');
   // and the session is named by the question
   await page.locator('h1', { hasText: 'What albums by Iron Maiden are there?' }).waitFor();
+  // 51 chats: the first 50 listed, then the oldest on asking
+  const chats = page.getByRole('navigation', { name: 'Your chats' }).getByRole('listitem');
+  await page.getByRole('link', { name: 'Old chat 2', exact: true }).waitFor();
+  assert.equal(await chats.count(), 50);
+  await page.getByRole('button', { name: 'Older chats' }).click();
+  await page.getByRole('link', { name: 'Old chat 1', exact: true }).waitFor();
+  assert.equal(await chats.count(), 51);
+  assert.equal(await page.getByRole('button', { name: 'Older chats' }).isVisible(), false);
   await checkA11y(page, '/chat/:id streamed');
   await screenshots(page, 'chat-streamed');
   assertNoErrors(page);

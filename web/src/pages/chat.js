@@ -198,10 +198,13 @@ async function render(main, ctx) {
   const sessionsStatus = h('p', { class: 'list-status', role: 'status' });
   const newChat = h('a', { href: '/chat', class: 'button button-small' },
                     'New chat');
+  const olderChats = h('button', { type: 'button', hidden: '',
+                                   class: 'button button-small button-secondary' },
+                      'Older chats');
   const aside = h('nav', { class: 'chat-sessions', 'aria-label': 'Your chats' },
                   h('div', { class: 'chat-sessions-head' },
                     h('h2', null, 'Your chats'), newChat),
-                  sessionsList, sessionsStatus);
+                  sessionsList, sessionsStatus, olderChats);
 
   const headingId = uid('chat-h');
   const heading = h('h1', { id: headingId, tabindex: '-1' },
@@ -249,14 +252,36 @@ async function render(main, ctx) {
                               fmtDate(s.updated_at)) : null);
   }
 
-  async function loadSessions() {
+  let olderCursor = null;
+
+  /* the newest chats, or (more) the ones after olderCursor */
+  async function loadSessions(more) {
     sessionsStatus.textContent = 'Loading…';
     try {
-      const res = await api.get(SESSIONS, { limit: '50' });
+      const query = { limit: '50' };
+      if (more && olderCursor) {
+        query.cursor = olderCursor;
+      }
+      const res = await api.get(SESSIONS, query);
       if (left) {
         return;
       }
-      clear(sessionsList);
+      const firstNew = more ? sessionsList.children.length : 0;
+      if (!more) {
+        clear(sessionsList);
+      }
+      olderCursor = res.next_cursor || null;
+      olderChats.hidden = !olderCursor;
+      if (more) {
+        sessionsStatus.textContent = '';
+        for (const s of res.items || []) {
+          sessionsList.append(sessionLink(s));
+        }
+        const link = sessionsList.children[firstNew]
+          && sessionsList.children[firstNew].querySelector('a');
+        (link || newChat).focus();
+        return;
+      }
       for (const s of res.items || []) {
         sessionsList.append(sessionLink(s));
         /* a session without a title is named by its first question */
@@ -423,6 +448,8 @@ async function render(main, ctx) {
                h('span', { class: 'chat-who' }, 'Encore')),
              h('p', { class: 'chat-body' }, sentence));
   }
+
+  olderChats.addEventListener('click', () => loadSessions(true));
 
   input.addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
