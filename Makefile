@@ -1,6 +1,8 @@
 # Encore — top-level build.
 #
-#   make            build the nginx modules, the worker runtime and workers
+#   make            build the nginx modules, the worker runtime and workers,
+#                   and the web UI
+#   make web        the web UI: web/ bundled by esbuild into build/web/
 #   make asan       the same with AddressSanitizer + UBSan (into build-asan/),
 #                   plus an nginx 1.22.1 built from source to load them
 #   make start|stop|status|run   the local stack (see README.md)
@@ -51,9 +53,9 @@ UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all workers modules unit asan fuzz test test-unit test-integration \
-        start stop status run reset clean deps check-nginx deb
+        start stop status run reset clean deps check-nginx deb web
 
-all: workers modules
+all: workers modules web
 
 deps:
 	auto/deps
@@ -108,6 +110,15 @@ modules:
 	+@if [ -n "$(MODULES)" ]; then \
 	    BUILD=$(BUILD) SANFLAGS="$(SANFLAGS)" auto/modules; \
 	else echo "make: no nginx modules under ngx_modules/ yet"; fi
+
+# ---- the web UI ---------------------------------------------------------------
+
+# web/src/ bundled, minified and hashed into build/web/ (web/build.mjs);
+# esbuild and the bundled packages come from web/package-lock.json (npm
+# ci, auto/deps web: a no-op when node_modules/ matches the lock file)
+web:
+	@auto/deps web
+	node web/build.mjs
 
 # ---- unit tests (cmocka) --------------------------------------------------
 
