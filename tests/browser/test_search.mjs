@@ -92,6 +92,14 @@ test('typed letter by letter, chosen with the arrow keys and Enter', async () =>
   await settled(page);
   assert.match(await page.locator('h1').textContent(), /Aerosmith/);
   assert.equal(await box.getAttribute('aria-expanded'), 'false');
+  assert.equal(await box.inputValue(), '');
+
+  // the same word again, pasted at once, suggests again
+  const again = page.waitForResponse((r) => r.url().includes('/api/v1/search?')
+    && new URL(r.url()).searchParams.get('q') === word);
+  await box.fill(word);
+  await again;
+  await page.locator(`#${listId} [role="option"]`, { hasText: 'Aerosmith' }).first().waitFor();
   await page.context().close();
 });
 

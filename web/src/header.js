@@ -15,11 +15,13 @@ export function renderHeader(el) {
     ['/chat', 'Chat', 'user'],
     ['/feedback', 'Feedback', 'user'],
     ['/moderate', 'Moderate', 'moderator'],
+    // on a phone "Write" moves here from the account links (layout.css)
+    ['/posts/new', 'Write', 'user', 'phone-only'],
   ].filter(([, , role]) => !role || session.is(role));
 
   const account = user
     ? [
-      h('li', null, h('a', { href: '/posts/new', class: 'button button-small' }, 'Write')),
+      h('li', { class: 'write-item' }, h('a', { href: '/posts/new', class: 'button button-small' }, 'Write')),
       h('li', null, h('a', { href: '/profile', class: 'account-name' }, user.username)),
       h('li', null, h('button', {
         type: 'button',
@@ -52,7 +54,7 @@ export function renderHeader(el) {
       h('a', { href: '/', class: 'brand', 'aria-label': 'Encore home' },
         h('span', { class: 'brand-mark', 'aria-hidden': 'true' }, '♪'), 'Encore'),
       h('nav', { class: 'site-nav', 'aria-label': 'Main' },
-        h('ul', null, nav.map(([href, text]) => h('li', null, h('a', { href }, text))))),
+        h('ul', null, nav.map(([href, text, , cls]) => h('li', { class: cls }, h('a', { href }, text))))),
       searchBox,
       h('nav', { class: 'account-nav', 'aria-label': 'Account' }, h('ul', null, account)),
     ),

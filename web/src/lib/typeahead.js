@@ -96,6 +96,9 @@ export function typeahead() {
     if (!item) return;
     open(false);
     input.value = '';
+    lastQuery = '';
+    items = [];
+    clear(list);
     navigate(resultHref(item));
   }
 
@@ -180,6 +183,8 @@ export function typeahead() {
           ev.preventDefault();
           input.value = '';
           lastQuery = '';
+          items = [];
+          clear(list);
         }
         break;
       default:
