@@ -93,10 +93,10 @@ export async function token(user) {
   return r.json.access_token;
 }
 
-// sign in through the UI's /login page; resolves once the header shows
-// the account
-export async function signIn(page, user) {
-  await page.goto(`${BASE}/login`);
+// sign in through the UI's /login page (of the stack's edge, or of
+// base); resolves once the header shows the account
+export async function signIn(page, user, base = BASE) {
+  await page.goto(`${base}/login`);
   await page.getByLabel('Username or email').fill(user.username);
   await page.getByLabel('Password').fill(user.password);
   await page.getByRole('button', { name: 'Sign in' }).click();

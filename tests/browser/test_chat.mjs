@@ -1,268 +1,91 @@
-// The chat page. Against the real chat worker (when the stack runs one):
-// a reply streamed word by word appears in the page incrementally, then
-// as the stored message with its sources. Against a stubbed API (always):
-// the reply's Markdown, sources as links, a reply cut short said so, and
-// the edge's 429 and the worker's 503 shown as messages.
-import { test, before, after } from 'node:test';
+// The chat page against the real stack: the edge, the chat worker and
+// search. As the stack runs it (no model configured), the worker answers
+// from retrieval alone, word by word. Then, for the rest of the file, the
+// worker is pointed at the fake model provider (tests/fakes/fake_llm.py:
+// the provider is outside the project), whose scenario each question
+// picks with a marker ("[[fake:slow]]"): a reply shown as it streams, the
+// first words on screen before the provider sent its last; Stop cancelling
+// the provider's request; a reply cut short said so; the provider's 429
+// as the worker's 503 with its Retry-After; the edge's own per-user limit
+// (on a private edge with a limit of the test's own); sources as links
+// once the reply is done.
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import {
   BASE, api, checkA11y, eventually, launch, newPage, registerUser, screenshots,
   settled, signIn, token,
 } from './support.mjs';
 import { assertNoErrors } from './pages_support.mjs';
+import { privateEdge, restartChat, startFake } from './chat_support.mjs';
+
+const SLOW_TOKENS = 40;      // fake_llm.py's "slow": 40 tokens
 
 let browser;
 before(async () => { browser = await launch(); });
 after(async () => { await browser?.close(); });
 
-function sse(tokens, done) {
-  return tokens.map((t) => `event: token\ndata: ${JSON.stringify({ content: t })}\n\n`).join('')
-    + `event: done\ndata: ${JSON.stringify(done)}\n\n`;
+// the href of a source as the page links it
+function sourceHref(s) {
+  const kind = { artist: 'artists', album: 'albums', track: 'tracks', post: 'posts' }[s.type];
+  return `/${kind}/${s.id}`;
 }
 
-// the chat API of one session, answered by the test
-async function stubChat(page, answers) {
-  const session = {
-    id: randomUUID(), title: 'What albums by Iron Maiden are there?',
-    created_at: '2026-12-02T10:00:00Z', updated_at: '2026-12-02T10:00:00Z',
-  };
-  const state = { created: 0, posts: [] };
-  await page.route('**/api/v1/chat/sessions**', async (route) => {
-    const req = route.request();
-    const url = new URL(req.url());
-    const json = (status, body, headers = {}) => route.fulfill({
-      status, headers: { 'Content-Type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-    if (url.pathname === '/api/v1/chat/sessions') {
-      if (req.method() === 'POST') {
-        state.created += 1;
-        state.title = req.postDataJSON().title;
-        return json(201, { ...session, title: state.title }, { Location: `/api/v1/chat/sessions/${session.id}` });
-      }
-      return json(200, { items: state.created ? [{ ...session, title: state.title }] : [], next_cursor: null });
-    }
-    if (url.pathname === `/api/v1/chat/sessions/${session.id}`) {
-      return json(200, { ...session, title: state.title || session.title });
-    }
-    if (url.pathname === `/api/v1/chat/sessions/${session.id}/messages`) {
-      if (req.method() === 'GET') return json(200, { items: [], next_cursor: null });
-      state.posts.push({ body: req.postDataJSON(), accept: req.headers().accept });
-      const a = answers.shift();
-      return route.fulfill(a);
-    }
-    return route.fallback();
-  });
-  return { session, state };
+// the stored messages of a session (the API, as its owner)
+async function stored(bearer, sid) {
+  const r = await api('GET', `/api/v1/chat/sessions/${sid}/messages?limit=100`, undefined, bearer);
+  assert.equal(r.status, 200, r.text);
+  return r.json.items;
 }
 
-test('chat: replies, sources, a cut reply and problems (stubbed API)', async () => {
-  const user = await registerUser('chat');
-  const page = await newPage(browser);
-  const sources = [
-    { type: 'album', id: randomUUID(), title: 'The Number of the Beast' },
-    { type: 'artist', id: randomUUID(), title: 'Iron Maiden' },
-    { type: 'track', id: randomUUID(), title: 'Run to the Hills' },
-  ];
-  const stored = (content, extra) => ({
-    id: randomUUID(), session_id: 'x', role: 'assistant', content,
-    created_at: '2026-12-02T10:00:01Z', ...extra,
-  });
-  const { session, state } = await stubChat(page, [
-    { status: 200, headers: { 'Content-Type': 'text/event-stream' },
-      body: sse(['Iron ', 'Maiden ', 'released ', '**The Number of the Beast**.'],
-        stored('Iron Maiden released **The Number of the Beast**.', { sources })) },
-    { status: 429, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '7' },
-      body: JSON.stringify({ type: 'about:blank', title: 'Too Many Requests', status: 429, detail: 'slow down' }) },
-    { status: 503, headers: { 'Content-Type': 'application/problem+json', 'Retry-After': '3' },
-      body: JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, detail: 'the model is busy' }) },
-    { status: 200, headers: { 'Content-Type': 'text/event-stream' },
-      body: sse(['It ', 'was '], stored('It was ', { incomplete: true })) },
-  ]);
-  await signIn(page, user);
-
-  await page.getByRole('link', { name: 'Chat', exact: true }).click();
-  await page.waitForURL(`${BASE}/chat`);
-  await settled(page);
-  assert.equal(await page.locator('h1').innerText(), 'Ask Encore');
-  await checkA11y(page, '/chat');
-  await screenshots(page, 'chat');
-
-  // an example question fills the box; Enter sends it
-  await page.getByRole('button', { name: 'What albums by Iron Maiden are there?' }).click();
-  const box = page.getByRole('textbox', { name: 'Your message' });
-  assert.equal(await box.inputValue(), 'What albums by Iron Maiden are there?');
-  await box.press('Enter');
-  await page.waitForURL(`${BASE}/chat/${session.id}`);
-  assert.equal(state.title, 'What albums by Iron Maiden are there?');
-
-  const reply = page.locator('.chat-assistant').last();
-  await reply.locator('strong', { hasText: 'The Number of the Beast' }).waitFor();
-  assert.equal(state.posts[0].accept, 'text/event-stream');
-  assert.deepEqual(state.posts[0].body, { content: 'What albums by Iron Maiden are there?' });
-  const links = reply.locator('.chat-sources a');
-  assert.deepEqual(await links.allInnerTexts(), sources.map((s) => s.title));
-  assert.deepEqual(await links.evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
-    [`/albums/${sources[0].id}`, `/artists/${sources[1].id}`, `/tracks/${sources[2].id}`]);
-  // screen readers hear the reply once, whole
-  await page.waitForFunction(() => /Encore replied: Iron Maiden released/
-    .test(document.querySelector('.chat-convo [role="status"]').textContent));
-  // the new chat is listed, marked as the one open
-  await page.locator('.chat-sessions a[aria-current="page"]',
-    { hasText: 'What albums by Iron Maiden are there?' }).waitFor();
-  await checkA11y(page, '/chat/:id');
-  await screenshots(page, 'chat-session');
-
-  // the edge's limit: said, and the question given back to send again
-  await box.fill('And their live albums?');
-  await page.getByRole('button', { name: 'Send' }).click();
-  await page.locator('.chat-error', { hasText: 'try again in 7 seconds' }).waitFor();
-  assert.equal(await box.inputValue(), 'And their live albums?');
-
-  // the model unavailable
-  await page.getByRole('button', { name: 'Send' }).click();
-  await page.locator('.chat-error', { hasText: 'not available right now' }).waitFor();
-  await page.locator('.chat-error', { hasText: 'try again in 3 seconds' }).waitFor();
-
-  // a reply cut short says so
-  await box.fill('When?');
-  await page.getByRole('button', { name: 'Send' }).click();
-  await page.locator('.chat-assistant', { hasText: 'It was' })
-    .locator('.chat-incomplete').waitFor();
-  await checkA11y(page, '/chat/:id with problems');
-  await screenshots(page, 'chat-problems');
-  assertNoErrors(page);
-  await page.context().close();
-});
-
-test('chat: each streamed token is shown before the next is sent; Stop cancels (stubbed stream)', async () => {
-  // a stream the test writes one token at a time: the next token goes
-  // out only once the page shows the previous one (no clock involved)
-  const waiting = [];
-  const arrived = [];
-  // the next streamed answer the page asked for: {res, closed}
-  const nextStream = () => (arrived.length
-    ? Promise.resolve(arrived.shift())
-    : new Promise((resolve) => waiting.push(resolve)));
-  const server = http.createServer((req, r) => {
-    req.resume();
-    r.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
-    r.flushHeaders();
-    const stream = { res: r, closed: new Promise((resolve) => r.on('close', resolve)) };
-    if (waiting.length) waiting.shift()(stream);
-    else arrived.push(stream);
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-
-  const user = await registerUser('chats');
-  const page = await newPage(browser);
-  const { session } = await stubChat(page, []);
-  // the messages POST goes to the test's server instead
-  await page.route(`**/api/v1/chat/sessions/${session.id}/messages`, (route) => (
-    route.request().method() === 'POST'
-      ? route.continue({ url: `http://127.0.0.1:${port}/stream` })
-      : route.fallback()));
-  await signIn(page, user);
-  await page.goto(`${BASE}/chat/${session.id}`);
-  await settled(page);
-
-  const box = page.getByRole('textbox', { name: 'Your message' });
-  await box.fill('Tell me about Powerslave.');
-  await page.getByRole('button', { name: 'Send' }).click();
-  const { res } = await nextStream();
-  const words = ['Powerslave ', 'is ', 'the ', 'fifth ', 'studio ', 'album ', 'by ', 'Iron ', 'Maiden.'];
-  let shown = '';
-  const streaming = page.locator('.chat-assistant .chat-streaming');
-  for (const w of words) {
-    res.write(`event: token\ndata: ${JSON.stringify({ content: w })}\n\n`);
-    shown += w;
-    await page.waitForFunction((text) => {
-      const el = document.querySelector('.chat-assistant .chat-streaming');
-      return el && el.textContent.startsWith(text);
-    }, shown);
-    // while it streams: Stop is offered, Send is not
-    assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), true);
-    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), true);
-  }
-  assert.equal(await streaming.count(), 1);
-  // the status region has not read the tokens: it says a reply is coming
-  assert.equal(await page.locator('.chat-convo [role="status"]').innerText(), 'Encore is replying…');
-  await screenshots(page, 'chat-streaming');
-  res.end(`event: done\ndata: ${JSON.stringify({
-    id: randomUUID(), session_id: session.id, role: 'assistant',
-    content: shown.trim(), created_at: '2026-12-02T10:00:02Z', sources: [],
-  })}\n\n`);
-  await page.locator('.chat-assistant .chat-body:not(.chat-streaming)',
-    { hasText: 'Powerslave is the fifth studio album by Iron Maiden.' }).waitFor();
-  assert.equal(await streaming.count(), 0);
-  assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
-
-  // Stop: the request is cancelled (the server sees the client leave),
-  // what arrived stays, marked as stopped
-  await box.fill('And the one after?');
-  await box.press('Enter');
-  const second = await nextStream();
-  second.res.write(`event: token\ndata: ${JSON.stringify({ content: 'Live After Death ' })}\n\n`);
-  await page.locator('.chat-streaming', { hasText: 'Live After Death' }).waitFor();
-  await page.getByRole('button', { name: 'Stop' }).click();
-  await second.closed;
-  await page.locator('.chat-assistant', { hasText: 'Live After Death' })
-    .getByText('You stopped this reply.').waitFor();
-  assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), false);
-  assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
-  assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')),
-    'Your message');
-  assertNoErrors(page);
-  await page.context().close();
-  server.close();
-});
-
-test('chat: a streamed reply appears incrementally (the chat worker)', async (t) => {
-  const user = await registerUser('chatw');
-  const bearer = await token(user);
-  // older chats first: more than the list's first page of 50
-  for (let i = 1; i <= 50; i++) {
-    const r = await api('POST', '/api/v1/chat/sessions', { title: `Old chat ${i}` }, bearer);
-    if (r.status !== 201) {
-      // the stack runs no chat worker
-      t.skip(`no chat worker in the stack: POST /api/v1/chat/sessions answered ${r.status}`);
-      return;
-    }
-  }
-  // untitled: the first question names it
-  const probe = await api('POST', '/api/v1/chat/sessions', {}, bearer);
-  assert.equal(probe.status, 201, probe.text);
-  // the demo catalog reached search (fed by events): the reply's sources
+// the demo catalog reached search (fed by events): the replies' sources
+async function catalogSearchable() {
   const found = await eventually(async () => {
     const r = await api('GET', '/api/v1/search?q=Iron%20Maiden&type=album');
     return r.status === 200 && r.json.items.length > 0;
   });
   assert.ok(found, 'search finds the demo catalog\'s Iron Maiden albums');
+}
+
+// the page records every length the reply being written had, with the
+// time it had it (the browser's clock: the same machine as the fake's)
+async function watchReply(page) {
+  await page.evaluate(() => {
+    window.replySeen = [];
+    const log = document.querySelector('.chat-log');
+    new MutationObserver(() => {
+      // the streamed text (its first node), not the typing indicator
+      const s = log.querySelector('.chat-streaming');
+      if (s && s.firstChild) window.replySeen.push([s.firstChild.textContent.length, Date.now()]);
+    }).observe(log, { childList: true, subtree: true, characterData: true });
+  });
+}
+
+test('chat: a retrieval-only reply appears incrementally (the stack\'s chat worker)', async () => {
+  const user = await registerUser('chatw');
+  const bearer = await token(user);
+  // older chats first: more than the list's first page of 50
+  for (let i = 1; i <= 50; i++) {
+    const r = await api('POST', '/api/v1/chat/sessions', { title: `Old chat ${i}` }, bearer);
+    assert.equal(r.status, 201, `the stack's chat worker: ${r.status} ${r.text}`);
+  }
+  // untitled: the first question names it
+  const probe = await api('POST', '/api/v1/chat/sessions', {}, bearer);
+  assert.equal(probe.status, 201, probe.text);
+  await catalogSearchable();
   const page = await newPage(browser);
   await signIn(page, user);
   await page.goto(`${BASE}/chat/${probe.json.id}`);
   await settled(page);
 
   // every length the reply had while it was being written
-  await page.evaluate(() => {
-    window.replyLengths = [];
-    const log = document.querySelector('.chat-log');
-    new MutationObserver(() => {
-      // the streamed text (its first node), not the typing indicator
-      const s = log.querySelector('.chat-streaming');
-      if (s && s.firstChild) window.replyLengths.push(s.firstChild.textContent.length);
-    }).observe(log, { childList: true, subtree: true, characterData: true });
-  });
+  await watchReply(page);
   const box = page.getByRole('textbox', { name: 'Your message' });
   await box.fill('What albums by Iron Maiden are there?');
   await box.press('Enter');
   const reply = page.locator('.chat-assistant').last();
   await reply.locator('.chat-body:not(.chat-streaming)').waitFor({ timeout: 60000 });
   const final = (await reply.locator('.chat-body').innerText()).length;
-  const lengths = await page.evaluate(() => window.replyLengths);
+  const lengths = (await page.evaluate(() => window.replySeen)).map(([n]) => n);
   const partial = [...new Set(lengths.filter((n) => n > 0 && n < final))];
   console.log(`chat: the reply grew through ${partial.length} partial lengths to ${final} characters`);
   assert.ok(partial.length >= 3,
@@ -285,4 +108,218 @@ test('chat: a streamed reply appears incrementally (the chat worker)', async (t)
   await screenshots(page, 'chat-streamed');
   assertNoErrors(page);
   await page.context().close();
+});
+
+describe('chat with a model (the fake provider)', () => {
+  let fake;
+  let user;
+  let bearer;
+  before(async () => {
+    fake = await startFake();
+    await restartChat({
+      ENCORE_PROVIDER_URL: fake.base, ENCORE_PROVIDER_MODEL: 'fake-model',
+      ENCORE_PROVIDER_FIRST_TOKEN_TIMEOUT_MS: '2000', ENCORE_PROVIDER_RETRIES: '0',
+    });
+    user = await registerUser('chatf');
+    bearer = await token(user);
+  });
+  after(async () => {
+    // the worker as the stack runs it, whatever happened
+    try {
+      await restartChat();
+    } finally {
+      await fake?.stop();
+    }
+  });
+
+  test('a reply shown as it streams, then with its sources as links', async () => {
+    await catalogSearchable();
+    const page = await newPage(browser);
+    await signIn(page, user);
+    await page.getByRole('link', { name: 'Chat', exact: true }).click();
+    await page.waitForURL(`${BASE}/chat`);
+    await settled(page);
+    assert.equal(await page.locator('h1').innerText(), 'Ask Encore');
+    await checkA11y(page, '/chat');
+    await screenshots(page, 'chat');
+
+    // an example question fills the box; Enter sends it (with the
+    // fake's marker: slow, 40 tokens)
+    await page.getByRole('button', { name: 'What albums by Iron Maiden are there?' }).click();
+    const box = page.getByRole('textbox', { name: 'Your message' });
+    assert.equal(await box.inputValue(), 'What albums by Iron Maiden are there?');
+    const question = 'What albums by Iron Maiden are there? [[fake:slow]]';
+    await box.fill(question);
+    await box.press('Enter');
+    await page.waitForURL(/\/chat\/[0-9a-f-]{36}$/);
+    const sid = page.url().split('/').pop();
+    await watchReply(page);
+
+    // the first words are on screen while the provider is still sending
+    const streaming = page.locator('.chat-assistant .chat-streaming');
+    await page.waitForFunction(() => {
+      const s = document.querySelector('.chat-assistant .chat-streaming');
+      return s && s.firstChild && s.firstChild.textContent.length > 0;
+    });
+    const early = await fake.request(question);
+    assert.ok(early.tokens_sent < SLOW_TOKENS && !early.finished,
+      `the page shows the reply before the provider sent its last token: ${JSON.stringify(
+        { tokens_sent: early.tokens_sent, finished: early.finished })}`);
+    // while it streams: Stop is offered, Send is not; no sources yet; the
+    // status region does not read the tokens, it says a reply is coming
+    assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), true);
+    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), true);
+    assert.equal(await page.locator('.chat-assistant .chat-sources a').count(), 0);
+    assert.equal(await page.locator('.chat-convo [role="status"]').innerText(), 'Encore is replying…');
+    await screenshots(page, 'chat-streaming');
+
+    const reply = page.locator('.chat-assistant').last();
+    await reply.locator('.chat-body:not(.chat-streaming)').waitFor({ timeout: 60000 });
+    assert.equal(await streaming.count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
+    const req = await fake.request(question);
+    assert.ok(req.finished && req.tokens_sent === SLOW_TOKENS, JSON.stringify(req));
+    // it grew on screen, and its first words came before the provider's last
+    const seen = await page.evaluate(() => window.replySeen);
+    const final = (await reply.locator('.chat-body').innerText()).length;
+    const partial = [...new Set(seen.map(([n]) => n).filter((n) => n > 0 && n < final))];
+    console.log(`chat: the reply grew through ${partial.length} partial lengths to ${final} characters`);
+    assert.ok(partial.length >= 3, `the reply appeared at once: lengths seen ${JSON.stringify(seen)}`);
+    const firstShown = seen.find(([n]) => n > 0)[1] / 1000;
+    assert.ok(firstShown < req.last_token_at,
+      `first words shown at ${firstShown}, the provider's last token at ${req.last_token_at}`);
+
+    // done: the stored reply, its sources as links to their pages
+    const [, answer] = await stored(bearer, sid);
+    assert.equal(answer.role, 'assistant');
+    assert.equal(answer.incomplete, false);
+    assert.ok(answer.sources.length > 0, `grounded: ${JSON.stringify(answer)}`);
+    const links = reply.locator('.chat-sources a');
+    assert.deepEqual(await links.allInnerTexts(), answer.sources.map((s) => s.title));
+    assert.deepEqual(await links.evaluateAll((as) => as.map((a) => a.getAttribute('href'))),
+      answer.sources.map(sourceHref));
+    // the model was given them (the fake names them in its reply)
+    assert.ok(answer.content.includes(answer.sources[0].title), answer.content);
+    // screen readers hear the reply once, whole
+    await page.waitForFunction(() => /^Encore replied: From the sources/
+      .test(document.querySelector('.chat-convo [role="status"]').textContent));
+    // the new chat is listed, named by the question, marked as the one open
+    await page.locator('.chat-sessions a[aria-current="page"]', { hasText: question }).waitFor();
+    await page.locator('h1', { hasText: question }).waitFor();
+    // a source link leads to its page
+    await checkA11y(page, '/chat/:id');
+    await screenshots(page, 'chat-session');
+    await links.first().click();
+    await page.waitForURL(`${BASE}${sourceHref(answer.sources[0])}`);
+    await settled(page);
+    assertNoErrors(page);
+    await page.context().close();
+  });
+
+  test('Stop cancels the reply at the provider; a cut reply and a refused one are said', async () => {
+    const s = await api('POST', '/api/v1/chat/sessions', { title: 'Stop and problems' }, bearer);
+    assert.equal(s.status, 201, s.text);
+    const sid = s.json.id;
+    const page = await newPage(browser);
+    await signIn(page, user);
+    await page.goto(`${BASE}/chat/${sid}`);
+    await settled(page);
+    const box = page.getByRole('textbox', { name: 'Your message' });
+    const status = page.locator('.chat-convo [role="status"]');
+
+    // Stop: what arrived stays, marked as stopped; the provider's request
+    // is closed before it finished
+    const long = 'Tell me a long story about Powerslave [[fake:slow]] stop1';
+    await box.fill(long);
+    await box.press('Enter');
+    await page.locator('.chat-assistant .chat-streaming').waitFor();
+    await page.waitForFunction(() => {
+      const s = document.querySelector('.chat-assistant .chat-streaming');
+      return s && s.firstChild && s.firstChild.textContent.length > 0;
+    });
+    await page.getByRole('button', { name: 'Stop' }).click();
+    const stopped = page.locator('.chat-assistant').last();
+    await stopped.getByText('You stopped this reply.').waitFor();
+    assert.equal(await status.innerText(), 'Reply stopped.');
+    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), false);
+    assert.equal(await page.getByRole('button', { name: 'Stop' }).isVisible(), false);
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('aria-label')),
+      'Your message');
+    const closed = await eventually(async () => (await fake.request('stop1')).client_closed, 120);
+    assert.ok(closed, 'the provider saw the request closed');
+    const req = await fake.request('stop1');
+    assert.ok(!req.finished && req.tokens_sent < SLOW_TOKENS, JSON.stringify(req));
+    // stored as far as it came, marked incomplete: so the page shows it
+    // after a reload
+    const kept = await eventually(async () => {
+      const items = await stored(bearer, sid);
+      return items.length === 2 && items[1];
+    }, 120);
+    assert.ok(kept && kept.incomplete === true, JSON.stringify(kept));
+    await page.reload();
+    await settled(page);
+    await page.locator('.chat-assistant').last().locator('.chat-incomplete',
+      { hasText: 'This reply was cut short before it finished.' }).waitFor();
+
+    // the provider's stream cut midway: what came, marked incomplete
+    await box.fill('And the one after? [[fake:cut]] cut1');
+    await box.press('Enter');
+    const cut = page.locator('.chat-assistant').last();
+    await cut.locator('.chat-body:not(.chat-streaming)').waitFor();
+    await cut.locator('.chat-incomplete', { hasText: 'This reply was cut short before it finished.' }).waitFor();
+    assert.ok((await cut.locator('.chat-body').innerText()).length > 0);
+    await page.waitForFunction(() => /\(the reply was cut short\)$/
+      .test(document.querySelector('.chat-convo [role="status"]').textContent));
+
+    // the provider's 429: the worker's 503 with the provider's Retry-After
+    await box.fill('Anything else? [[fake:r429]] rl1');
+    await box.press('Enter');
+    const refused = page.locator('.chat-error').last();
+    await refused.waitFor();
+    assert.equal(await refused.locator('.chat-body').innerText(),
+      'The assistant is not available right now. Please try again in 7 seconds.');
+    assert.equal(await status.innerText(),
+      'The assistant is not available right now. Please try again in 7 seconds.');
+    assert.equal((await fake.request('rl1')).scenario, 'r429');
+    assert.equal(await page.getByRole('button', { name: 'Send' }).isDisabled(), false);
+    await checkA11y(page, '/chat/:id with problems');
+    await screenshots(page, 'chat-problems');
+    assertNoErrors(page);
+    await page.context().close();
+  });
+
+  test('the edge\'s per-user limit is said, and the question given back', async () => {
+    // a private edge in front of the same workers, one question a minute
+    // (the stack's own edge lifts the limit for the tests: auto/test)
+    const edge = await privateEdge('1r/m');
+    try {
+      const page = await newPage(browser);
+      await signIn(page, user, edge.base);
+      const s = await api('POST', '/api/v1/chat/sessions', { title: 'Limited' }, bearer);
+      assert.equal(s.status, 201, s.text);
+      await page.goto(`${edge.base}/chat/${s.json.id}`);
+      await settled(page);
+      const box = page.getByRole('textbox', { name: 'Your message' });
+      await box.fill('Who are Iron Maiden? lim1');
+      await box.press('Enter');
+      await page.locator('.chat-assistant .chat-body:not(.chat-streaming)').waitFor();
+      // the second within the minute: the edge's 429
+      await box.fill('And Deep Purple? lim2');
+      await box.press('Enter');
+      const refused = page.locator('.chat-error');
+      await refused.waitFor();
+      assert.equal(await refused.locator('.chat-body').innerText(),
+        'You are sending messages faster than the chat allows. Please try again in 1 second.');
+      // the question is given back to send again, and was never asked
+      assert.equal(await box.inputValue(), 'And Deep Purple? lim2');
+      assert.equal(await page.locator('.chat-user', { hasText: 'lim2' }).count(), 0);
+      assert.equal((await fake.requests()).filter((r) => r.messages.some(
+        (m) => m.role === 'user' && String(m.content).includes('lim2'))).length, 0);
+      await checkA11y(page, '/chat/:id limited');
+      assertNoErrors(page);
+      await page.context().close();
+    } finally {
+      await edge.stop();
+    }
+  });
 });

@@ -176,6 +176,46 @@ test('a moderator adds, edits and deletes an artist, an album and tracks', async
   await page.context().close();
 });
 
+test('a moderator goes from the public artist and album pages to their editors', async () => {
+  const mod = await moderator();
+  const bearer = await token(mod);
+  const slug = unique('edit').replace(/_/g, '-');
+  const ar = await api('POST', '/api/v1/artists', { name: `Artist ${slug}`, slug }, bearer);
+  assert.equal(ar.status, 201, ar.text);
+  const al = await api('POST', '/api/v1/albums',
+    { artist_id: ar.json.id, title: `Record ${slug}`, kind: 'album' }, bearer);
+  assert.equal(al.status, 201, al.text);
+  const page = await newPage(browser);
+  await signIn(page, mod);
+  await page.goto(`${BASE}/artists/${ar.json.id}`);
+  await settled(page);
+  await page.getByRole('link', { name: 'Edit artist' }).click();
+  await page.waitForURL(`${BASE}/moderate/artists/${ar.json.id}`);
+  await settled(page);
+  assert.equal(await page.getByLabel('Name').inputValue(), `Artist ${slug}`);
+  await page.goto(`${BASE}/albums/${al.json.id}`);
+  await settled(page);
+  await page.getByRole('link', { name: 'Edit album' }).click();
+  await page.waitForURL(`${BASE}/moderate/albums/${al.json.id}`);
+  await settled(page);
+  assert.equal(await page.locator('h1').innerText(), `Record ${slug}`);
+  assertNoErrors(page);
+  await page.context().close();
+
+  // a plain user, and a visitor, are offered no such link
+  const user = await registerUser('noedit');
+  const other = await newPage(browser);
+  for (const signedIn of [false, true]) {
+    if (signedIn) await signIn(other, user);
+    for (const p of [`/artists/${ar.json.id}`, `/albums/${al.json.id}`]) {
+      await other.goto(BASE + p);
+      await settled(other);
+      assert.equal(await other.getByRole('link', { name: /^Edit (artist|album)$/ }).count(), 0, p);
+    }
+  }
+  await other.context().close();
+});
+
 test('a plain user cannot open the moderation pages', async () => {
   const user = await registerUser('plain');
   const page = await newPage(browser);

@@ -79,4 +79,13 @@ test('the JavaScript and CSS stay within the README\'s budget', async () => {
   assert.ok(total.js > 0 && total.css > 0);
   assert.ok(total.js <= budget.js, `JavaScript ${total.js} B gzipped, over the budget of ${budget.js} B`);
   assert.ok(total.css <= budget.css, `CSS ${total.css} B gzipped, over the budget of ${budget.css} B`);
+  // the sentence's "today about" sizes say what is built (within a tenth,
+  // at least half a KiB: the rounding)
+  const today = /\(today about (\d+) KiB and (\d+) KiB;/.exec(readme.replace(/\s+/g, ' '));
+  assert.ok(today, 'README.md states "(today about N KiB and M KiB;" after the budget');
+  for (const [kind, said] of [['js', Number(today[1])], ['css', Number(today[2])]]) {
+    const built = total[kind] / 1024;
+    assert.ok(Math.abs(built - said) <= Math.max(0.5, built / 10),
+      `README.md says ${kind} is today about ${said} KiB gzipped; it is ${built.toFixed(1)} KiB`);
+  }
 });

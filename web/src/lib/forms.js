@@ -71,26 +71,41 @@ export function formData(form) {
   return out;
 }
 
-// disable a form's controls while it is sent; returns the undo
-export function busy(form) {
-  const controls = [...form.querySelectorAll('button, input, textarea, select')]
+// disable a form's controls (or one button) while it is sent: with fn,
+// for as long as fn's promise runs (its result returned, its error
+// thrown, the controls enabled again first); without, until the returned
+// undo is called
+export function busy(target, fn) {
+  const controls = (target.matches('button, input, textarea, select')
+    ? [target] : [...target.querySelectorAll('button, input, textarea, select')])
     .filter((el) => !el.disabled);
   for (const el of controls) el.disabled = true;
-  form.setAttribute('aria-busy', 'true');
-  return () => {
+  target.setAttribute('aria-busy', 'true');
+  const undo = () => {
     for (const el of controls) el.disabled = false;
-    form.removeAttribute('aria-busy');
+    target.removeAttribute('aria-busy');
   };
+  if (!fn) return undo;
+  return (async () => {
+    try {
+      return await fn();
+    } finally {
+      undo();
+    }
+  })();
 }
 
-// <label>text <input ...></label> with a stable id; hint optional
+// a labelled control, <div class="field"><label for>text</label> hint
+// control</div>: the control gets a unique id (unless it has one) and the
+// hint, if any, is added to its description
 export function field(label, input, hint) {
   const id = input.id || `f-${input.name || 'x'}-${++uid}`;
   input.id = id;
   let hintEl = null;
   if (hint) {
     hintEl = h('p', { class: 'hint', id: `${id}-hint` }, hint);
-    input.setAttribute('aria-describedby', hintEl.id);
+    const was = input.getAttribute('aria-describedby');
+    input.setAttribute('aria-describedby', was ? `${was} ${hintEl.id}` : hintEl.id);
   }
   return h('div', { class: 'field' }, h('label', { for: id }, label), hintEl, input);
 }

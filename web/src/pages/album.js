@@ -1,6 +1,7 @@
 // /albums/:id: an album, its artist and its tracks with durations
 import { h, link } from '../lib/dom.js';
 import { api } from '../lib/api.js';
+import { session } from '../lib/session.js';
 import { trackList, totalDuration, albumKind, year } from './parts.js';
 
 let titleText = 'Album';
@@ -26,7 +27,12 @@ export default {
         h('p', { class: 'meta' },
           artist ? h('span', null, 'by ', link(`/artists/${encodeURIComponent(artist.id)}`, artist.name)) : null,
           album.release_date ? h('span', null, h('time', { datetime: album.release_date }, year(album.release_date))) : null,
-          h('span', null, totalDuration(tracks)))),
+          h('span', null, totalDuration(tracks))),
+        session.is('moderator')
+          ? h('p', { class: 'actions' }, h('a', {
+            href: `/moderate/albums/${id}`, class: 'button button-small button-secondary',
+          }, 'Edit album'))
+          : null),
       h('section', { 'aria-labelledby': 'tracks-h', class: 'readable' },
         h('h2', { id: 'tracks-h' }, 'Tracks'),
         trackList(tracks, { label: `Tracks of ${album.title}` })));

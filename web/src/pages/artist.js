@@ -46,7 +46,12 @@ export default {
         artist.genres && artist.genres.length
           ? h('ul', { class: 'tags', 'aria-label': 'Genres' }, artist.genres.map((g) => h('li', { class: 'tag' }, g)))
           : null,
-        artist.bio ? h('p', { class: 'lede readable' }, artist.bio) : null),
+        artist.bio ? h('p', { class: 'lede readable' }, artist.bio) : null,
+        session.is('moderator')
+          ? h('p', { class: 'actions' }, h('a', {
+            href: `/moderate/artists/${id}`, class: 'button button-small button-secondary',
+          }, 'Edit artist'))
+          : null),
       h('div', { class: 'two-col' },
         h('section', { 'aria-labelledby': 'albums-h' },
           h('h2', { id: 'albums-h' }, 'Albums'),

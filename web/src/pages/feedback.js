@@ -5,10 +5,10 @@
 
 import { h, clear, fmtDate } from '../lib/dom.js';
 import { api } from '../lib/api.js';
-import { clearProblems, formData } from '../lib/forms.js';
+import { busy, clearProblems, field, formData } from '../lib/forms.js';
 import {
-  CATEGORIES, busy, categoryLabel, failure, field, form, isNotFound,
-  pageHeading, pagedList, plainText, section, showFormProblem, statusBadge,
+  CATEGORIES, categoryLabel, failure, form, isNotFound, pageHeading,
+  pagedList, plainText, section, showFormProblem, statusBadge,
 } from './kit.js';
 
 const FEEDBACK = '/api/v1/feedback';

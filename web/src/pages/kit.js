@@ -1,12 +1,13 @@
 /*
  * kit.js — small pieces the chat, feedback, moderation and profile pages
- * share: labelled fields, problems raised before any request, a
- * two-step delete, status badges and "load more" lists.
+ * share: problems raised before any request, a two-step delete, status
+ * badges and "load more" lists (labelled fields and busy buttons are
+ * lib/forms.js's).
  */
 
 import { h, clear } from '../lib/dom.js';
 import { api } from '../lib/api.js';
-import { showProblem } from '../lib/forms.js';
+import { busy, showProblem } from '../lib/forms.js';
 
 let serial = 0;
 
@@ -14,24 +15,6 @@ let serial = 0;
 export function uid(prefix) {
   serial += 1;
   return `${prefix}-${serial}`;
-}
-
-/*
- * A labelled control: field('Subject', h('input', {name: 'subject'}),
- * 'hint'). The control gets an id; the hint is its description.
- */
-export function field(label, control, hint) {
-  const id = control.id || uid(`f-${control.name || 'x'}`);
-  control.id = id;
-  let hintEl = null;
-  if (hint) {
-    hintEl = h('p', { class: 'hint', id: `${id}-hint` }, hint);
-    const was = control.getAttribute('aria-describedby');
-    control.setAttribute('aria-describedby',
-                         was ? `${was} ${id}-hint` : `${id}-hint`);
-  }
-  return h('div', { class: 'field' },
-           h('label', { for: id }, label), hintEl, control);
 }
 
 /*
@@ -107,20 +90,6 @@ export function failure(err, what) {
 
 export function isNotFound(err) {
   return err && err.status === 404;
-}
-
-/* a submit button that says it is busy while the promise runs */
-export async function busy(button, fn) {
-  const label = button.textContent;
-  button.disabled = true;
-  button.setAttribute('aria-disabled', 'true');
-  try {
-    return await fn();
-  } finally {
-    button.disabled = false;
-    button.removeAttribute('aria-disabled');
-    button.textContent = label;
-  }
 }
 
 /*

@@ -10,11 +10,10 @@
 
 import { h, clear, fmtDuration } from '../lib/dom.js';
 import { api } from '../lib/api.js';
-import { clearProblems, formData } from '../lib/forms.js';
+import { busy, clearProblems, field, formData } from '../lib/forms.js';
 import {
-  busy, confirmDelete, failure, field, form, getAll, isNotFound, localProblem,
-  pageHeading, pagedList, parseDuration, section, showFormProblem, slugify,
-  splitList,
+  confirmDelete, failure, form, getAll, isNotFound, localProblem, pageHeading,
+  pagedList, parseDuration, section, showFormProblem, slugify, splitList,
 } from './kit.js';
 
 const KINDS = [

@@ -9,10 +9,10 @@
 
 import { h, clear, fmtDate } from '../lib/dom.js';
 import { api } from '../lib/api.js';
-import { clearProblems, formData } from '../lib/forms.js';
+import { busy, clearProblems, field, formData } from '../lib/forms.js';
 import {
-  busy, categoryLabel, failure, field, form, isNotFound, pageHeading,
-  pagedList, section, showFormProblem, statusBadge, statusLabel,
+  categoryLabel, failure, form, isNotFound, pageHeading, pagedList, section,
+  showFormProblem, statusBadge, statusLabel,
 } from './kit.js';
 import { ticketDetail } from './feedback.js';
 

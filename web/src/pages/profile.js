@@ -7,9 +7,9 @@
 import { h, clear, fmtDate } from '../lib/dom.js';
 import { api } from '../lib/api.js';
 import { session } from '../lib/session.js';
-import { clearProblems, formData } from '../lib/forms.js';
+import { busy, clearProblems, field, formData } from '../lib/forms.js';
 import {
-  busy, field, form, localProblem, pageHeading, section, showFormProblem,
+  form, localProblem, pageHeading, section, showFormProblem,
 } from './kit.js';
 
 const ME = '/api/v1/users/me';
