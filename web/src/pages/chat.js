@@ -363,6 +363,7 @@ async function render(main, ctx) {
           }
         }
         live.textContent = sentence;
+        scrollToEnd();
         return false;
       }
 
