@@ -563,9 +563,18 @@ ngx_http_encore_jwt_early_handler(ngx_http_request_t *r)
     ctx->checked = 1;
 
     /* no claim of a refused token is a variable's value meanwhile (the
-       access phase sets the status it answers) */
+       access phase sets the status it answers); nor of a cookie on a
+       cross-site unsafe request, which the access phase refuses 403: a
+       limit keyed on $encore_jwt_sub must not count a request the victim
+       never made */
     if (ctx->verdict != NGX_OK && ctx->verdict != NGX_DECLINED) {
         ctx->status = NGX_HTTP_UNAUTHORIZED;
+
+    } else if (ctx->verdict == NGX_OK && ctx->cookie
+               && !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_OPTIONS))
+               && ngx_http_encore_jwt_origin_ok(r, jlcf) != NGX_OK)
+    {
+        ctx->status = NGX_HTTP_FORBIDDEN;
     }
 
     return NGX_DECLINED;
