@@ -4,7 +4,8 @@
 // worker is pointed at the fake model provider (tests/fakes/fake_llm.py:
 // the provider is outside the project), whose scenario each question
 // picks with a marker ("[[fake:slow]]"): a reply shown as it streams, the
-// first words on screen before the provider sent its last; Stop cancelling
+// first words on screen before the provider sent its last; links the
+// model wrote to other sites shown as text, not links; Stop cancelling
 // the provider's request; a reply cut short said so; the provider's 429
 // as the worker's 503 with its Retry-After; the edge's own per-user limit
 // (on a private edge with a limit of the test's own); sources as links
@@ -211,6 +212,59 @@ describe('chat with a model (the fake provider)', () => {
     await screenshots(page, 'chat-session');
     await links.first().click();
     await page.waitForURL(`${BASE}${sourceHref(answer.sources[0])}`);
+    await settled(page);
+    assertNoErrors(page);
+    await page.context().close();
+  });
+
+  test('links a model wrote: off the site shown as text, not links; on the site, links', async () => {
+    const s = await api('POST', '/api/v1/chat/sessions', { title: 'Links' }, bearer);
+    assert.equal(s.status, 201, s.text);
+    const page = await newPage(browser);
+    await signIn(page, user);
+    await page.goto(`${BASE}/chat/${s.json.id}`);
+    await settled(page);
+    const box = page.getByRole('textbox', { name: 'Your message' });
+    await box.fill('How do I get my account back? [[fake:links]] links1');
+    await box.press('Enter');
+    const reply = page.locator('.chat-assistant').last();
+    await reply.locator('.chat-body:not(.chat-streaming)').waitFor({ timeout: 60000 });
+    assert.equal((await fake.request('links1')).scenario, 'links');
+
+    // as shown when it is done, and as shown again from the store
+    for (const when of ['done', 'reloaded']) {
+      const body = reply.locator('.chat-body');
+      await body.waitFor();
+      // the one link left is the site's own
+      const hrefs = await body.locator('a').evaluateAll((as) => as.map((a) => a.href));
+      assert.deepEqual(hrefs, [`${BASE}/search?q=Powerslave`], `${when}: the reply's links`);
+      assert.equal(await body.getByRole('link', { name: 'search for Powerslave' }).count(), 1);
+      // no link and no image anywhere on the page leads off the site
+      const offSite = await page.evaluate(() => [...document.querySelectorAll('a[href], img, [src]')]
+        .map((e) => e.href || e.src || e.getAttribute('src'))
+        .filter((u) => u && new URL(u, location.href).origin !== location.origin));
+      assert.deepEqual(offSite, [], `${when}: nothing off the site`);
+      assert.equal(await page.locator('.chat-log img').count(), 0);
+      // and nothing is hidden: the words and their addresses are there
+      const text = await body.innerText();
+      for (const shown of [
+        'Reset your Encore password here (https://evil.example/reset)',
+        'the cover (https://evil.example/cover.png)',
+        'https://evil.example/auto', 'https://evil.example/bare',
+        'the help desk (//evil.example/help)', 'mail us (mailto:x@evil.example)',
+      ]) {
+        assert.ok(text.includes(shown), `${when}: ${JSON.stringify(shown)} in ${JSON.stringify(text)}`);
+      }
+      if (when === 'done') {
+        await page.reload();
+        await settled(page);
+      }
+    }
+    await checkA11y(page, '/chat/:id with links');
+    await screenshots(page, 'chat-links');
+    // the site's own link works as any other
+    await reply.getByRole('link', { name: 'search for Powerslave' }).click();
+    await page.waitForURL(`${BASE}/search?q=Powerslave`);
     await settled(page);
     assertNoErrors(page);
     await page.context().close();

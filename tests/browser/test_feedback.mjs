@@ -61,6 +61,9 @@ test('feedback: send a ticket, see it under my tickets, open it', async () => {
   await page.getByText('It does nothing.').waitFor();
   await page.getByText('No response yet.').waitFor();
   assert.equal(await page.locator('.badge').first().innerText(), 'Open');
+  // a person is not sent to the queue, and nothing absent is shown as "null"
+  assert.equal(await page.getByRole('link', { name: 'Answer in the ticket queue' }).count(), 0);
+  assert.doesNotMatch(await page.locator('#main').innerText(), /\bnull\b/);
   await checkA11y(page, '/feedback/:id');
   await screenshots(page, 'feedback-ticket');
 
@@ -131,6 +134,13 @@ test('the ticket queue: a moderator moves a ticket along and answers it', async 
   await page.getByText('This ticket is closed').waitFor();
   assert.equal(await page.getByRole('form', { name: 'Answer the ticket' }).count(), 0);
 
+  // the person's own page of it offers a moderator the way to the queue
+  await page.goto(`${BASE}/feedback/${id}`);
+  await settled(page);
+  await page.getByRole('link', { name: 'Answer in the ticket queue' }).click();
+  await page.waitForURL(`${BASE}/moderate/tickets/${id}`);
+  await settled(page);
+
   // a fresh ticket through every move with the UI
   const t2 = await api('POST', '/api/v1/feedback',
     { category: 'feature', subject: `Dark mode ${unique()}`, message: 'Please.' }, bearer);
@@ -165,6 +175,7 @@ test('the ticket queue: a moderator moves a ticket along and answers it', async 
   await settled(mine);
   await mine.getByText('Done: it follows your system.').waitFor();
   assert.equal(await mine.locator('.ticket .badge').innerText(), 'Closed');
+  assert.doesNotMatch(await mine.locator('#main').innerText(), /\bnull\b/);
   await checkA11y(mine, '/feedback/:id answered (phone)');
   await screenshots(mine, 'feedback-ticket-answered');
   await mine.context().close();

@@ -28,6 +28,9 @@ otherwise. What it does is picked by a marker in the LAST user message,
   hang        200 and the headers, then nothing until the client leaves
   json        the whole answer as one JSON body even when asked to stream
               (as a server that ignores "stream" does)
+  links       as normal, but the answer is Markdown with links and an
+              image off the site (as a model talked into them by a post
+              it read would write) and one relative link (LINKS_ANSWER)
   NAME_once   NAME the first time this exact last user message is seen,
               normal after (a retry that succeeds: r429_once, r500_once)
 
@@ -56,7 +59,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 MARKER = re.compile(r"\[\[fake:([A-Za-z0-9_]+)\]\]")
 SOURCE_LINE = re.compile(r"^\s*\[(\d+)\]\s*(\{.*\})\s*$")
 SCENARIOS = {"normal", "slow_first", "slow", "r429", "r500", "r401", "cut",
-             "malformed", "hang", "json"}
+             "malformed", "hang", "json", "links"}
+LINKS_ANSWER = (
+    "Your account needs checking. "
+    "[Reset your Encore password here](https://evil.example/reset) "
+    "![the cover](https://evil.example/cover.png) "
+    "or <https://evil.example/auto> or https://evil.example/bare "
+    "or [the help desk](//evil.example/help) or [mail us](mailto:x@evil.example). "
+    "The catalog's own: [search for Powerslave](/search?q=Powerslave).")
 
 
 class State:
@@ -290,7 +300,11 @@ class Handler(BaseHTTPRequestHandler):
         elif scenario == "slow_first":
             first = 3.0
         tokens = answer_tokens(messages, n)
-        if scenario == "cut":
+        if scenario == "links":
+            words = LINKS_ANSWER.split(" ")
+            tokens = [w + (" " if i + 1 < len(words) else "")
+                      for i, w in enumerate(words)]
+        elif scenario == "cut":
             tokens = tokens[:3]
         elif scenario == "malformed":
             tokens = tokens[:2] + [None] + tokens[2:]

@@ -1,7 +1,8 @@
 // Markdown to safe DOM: marked renders, DOMPurify sanitises.  Links keep
 // only http(s), mailto and relative URLs and get rel="noopener nofollow
 // ugc"; no script, style, event attribute, form or frame survives.
-// Images become links (the CSP allows only this site's images).
+// Images become links (the CSP allows only this site's images).  With
+// {links: 'same-origin'}, links (and so images) off this site become text.
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
 
@@ -51,10 +52,43 @@ const CONFIG = {
   RETURN_DOM_FRAGMENT: true,
 };
 
-// text -> DocumentFragment, sanitised
-export function renderMarkdown(text) {
+function sameOrigin(href) {
+  try {
+    return new URL(href, window.location.href).origin === window.location.origin;
+  } catch (e) {
+    return false;
+  }
+}
+
+// Every link of frag that leads off this site (or nowhere: its href was
+// unsafe) becomes its text, followed by its address as text, so that
+// nothing is hidden and nothing is clickable.  Images are links by now.
+function unlinkOffSite(frag) {
+  for (const a of Array.from(frag.querySelectorAll('a'))) {
+    const raw = a.getAttribute('href');
+    const href = raw === null ? '' : raw.trim();
+    if (href !== '' && sameOrigin(href)) continue;
+    const label = a.textContent.trim();
+    const nodes = Array.from(a.childNodes);
+    if (href !== '' && href !== label && href !== `mailto:${label}`) {
+      const address = document.createElement('span');
+      address.className = 'link-address';
+      address.textContent = `(${href})`;
+      nodes.push(document.createTextNode(' '), address);
+    }
+    a.replaceWith(...nodes);
+  }
+}
+
+// text -> DocumentFragment, sanitised.  options.links: 'all' (the
+// default: http(s), mailto and relative links) or 'same-origin' (only
+// links to this site stay links: for text a model wrote, which others
+// may have steered through what it read)
+export function renderMarkdown(text, { links = 'all' } = {}) {
   const html = marked.parse(String(text || ''), { async: false });
-  return purify.sanitize(html, CONFIG);
+  const frag = purify.sanitize(html, CONFIG);
+  if (links === 'same-origin') unlinkOffSite(frag);
+  return frag;
 }
 
 // a search snippet: HTML whose only markup is <mark> (everything else

@@ -6,9 +6,11 @@
  * (EventSource cannot POST): `event: token` data {"content": "..."} and
  * then `event: done` data = the stored assistant message (with sources
  * and incomplete). The tokens go into the message as plain text; at
- * done the stored message replaces them, rendered as Markdown. Screen
- * readers are not read every token: the conversation is not a live
- * region; a separate status says "replying" and then the whole reply.
+ * done the stored message replaces them, rendered as Markdown (its
+ * links off the site shown as text: a model can be talked into writing
+ * one, by a post it read as a source). Screen readers are not read
+ * every token: the conversation is not a live region; a separate
+ * status says "replying" and then the whole reply.
  */
 
 import { h, clear, fmtDate } from '../lib/dom.js';
@@ -152,7 +154,8 @@ function speaker(role) {
 function messageItem(m) {
   const body = h('div', { class: 'chat-body' });
   if (m.role === 'assistant') {
-    body.append(renderMarkdown(m.content || ''));
+    // a model's words: links off the site are shown, not linked
+    body.append(renderMarkdown(m.content || '', { links: 'same-origin' }));
   } else {
     body.classList.add('plain-text');
     body.textContent = m.content || '';

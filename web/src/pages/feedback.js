@@ -119,11 +119,11 @@ async function renderTicket(main, ctx) {
     ctx.setTitle(t.subject);
     main.append(pageHeading(t.subject),
                 h('p', null, h('a', { href: '/feedback' }, '← My tickets')),
-                ticketDetail(t),
-                isStaff(ctx.user)
-                  ? h('p', null, h('a', { href: `/moderate/tickets/${encodeURIComponent(t.id)}` },
-                                   'Answer in the ticket queue'))
-                  : null);
+                ticketDetail(t));
+    if (isStaff(ctx.user)) {
+      main.append(h('p', null, h('a', { href: `/moderate/tickets/${encodeURIComponent(t.id)}` },
+                                 'Answer in the ticket queue')));
+    }
   } catch (err) {
     main.append(pageHeading(isNotFound(err) ? 'Ticket not found' : 'Ticket'),
                 failure(err, isNotFound(err) ? 'There is no such ticket of yours'
