@@ -74,10 +74,10 @@ def test_cross_site_cookie_questions_spend_nobody_s_limit(contract_nginx):  # no
 
 def test_chat_429_says_when_a_question_is_let_through(contract_nginx):  # noqa: F811
     """Retry-After of a limited chat question is the rendered
-    @CHAT_RETRY_AFTER@ (conf/limits.conf's map; 10 s at 6r/m), of other
+    @CHAT_RETRY_AFTER@ (conf/errors-http.conf's map; 10 s at 6r/m), of other
     limited routes 1: a private edge with the chat value made 17."""
     edge, base = contract_nginx
-    limits = base / "conf" / "limits.conf"
+    limits = base / "conf" / "errors-http.conf"
     text = limits.read_text()
     chat_line = re.compile(r'("~\^POST /api/v1/chat/sessions/[^"]*"\s+)\d+;')
     assert chat_line.search(text), text
