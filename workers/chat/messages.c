@@ -6,6 +6,8 @@
  *
  *   the handler (a pool thread)      the engine (its own thread)
  *   ---------------------------      ---------------------------
+ *   refuse at once if the engine
+ *   is full (503, nothing stored),
  *   store the question (+ event),
  *   read the history, ground it
  *   in search, start the reply,
@@ -18,7 +20,10 @@
  * so a reply that takes a minute holds no pool thread, and the client
  * leaving cancels the provider's request (on_cancel, on a libmicrohttpd
  * thread).  What arrived before a cut or a cancel is stored, marked
- * incomplete: the reply as far as the user saw it.
+ * incomplete: the reply as far as the user saw it.  A question whose
+ * reply cannot start after all (the engine filled up meanwhile, the
+ * worker stopping) is taken back, with its deleted event, before the
+ * 503: a refused question leaves nothing behind.
  */
 
 #include <pthread.h>
@@ -212,6 +217,51 @@ ask_store(enc_req_t *r, enc_resp_t *w, enc_pg_t *pg, const char *session,
     }
 
     return msg;
+}
+
+
+/* The question taken back (with its deleted event), when no reply could
+   be started for it: 1, or 0 when it stays stored (logged). */
+static int
+ask_undo(enc_pg_t *pg, json_t *question, const char *session)
+{
+    PGresult    *res;
+    const char  *params[2];
+
+    params[0] = json_string_value(json_object_get(question, "id"));
+    params[1] = session;
+
+    if (enc_pg_begin(pg) != 0) {
+        goto failed;
+    }
+    res = enc_pg_exec(pg, "message_unask", 2, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("chat: message_unask failed: %s",
+                      res ? PQresultErrorMessage(res) : "no connection");
+        PQclear(res);
+        enc_pg_rollback(pg);
+        goto failed;
+    }
+    /* none: the session was deleted meanwhile, and the question with it */
+    if (PQntuples(res) == 1
+        && enc_entity_event(pg, &chat_message, "deleted", params[0], NULL)
+           != 0)
+    {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        goto failed;
+    }
+    PQclear(res);
+    if (enc_pg_commit(pg) != 0) {
+        goto failed;
+    }
+    return 1;
+
+failed:
+
+    enc_log_error("chat: the question %s could not be taken back: it stays"
+                  " without a reply", params[0]);
+    return 0;
 }
 
 
@@ -450,6 +500,27 @@ on_cancel(void *arg)
 static const chat_reply_cb_t  reply_cb = { on_token, on_done };
 
 
+/* 503, the question refused: its reply cannot start.  Said on the
+   deferred answer when there is one; kept says the question stayed
+   stored anyway (it could not be taken back). */
+static void
+ask_refuse(enc_resp_t *w, enc_defer_t *d, const char *detail, int kept)
+{
+    char  text[160];
+
+    snprintf(text, sizeof(text), "%s; %s", detail,
+             kept ? "the question was stored without a reply"
+                  : "the question was not stored, ask again");
+    if (d != NULL) {
+        enc_defer_header(d, "Retry-After", "1");
+        enc_defer_problem(d, 503, NULL, text);
+    } else {
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, text);
+    }
+}
+
+
 void
 chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
 {
@@ -461,14 +532,23 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     chat_reply_t   *reply;
     chat_prompt_t   prompt;
 
-    /* 1. the question, stored in the caller's session with its event */
+    /* 1. the question, stored in the caller's session with its event,
+       unless no reply could start now: then nothing is stored */
     body = enc_kit_body(r, w, message_fields, ENC_BIND_CREATE, NULL);
     if (body == NULL) {
         return;
     }
     content = json_string_value(json_object_get(body, "content"));
-    if ((session = enc_kit_id(r, w, &chat_session)) == NULL
-        || (pg = enc_kit_db(w)) == NULL
+    if ((session = enc_kit_id(r, w, &chat_session)) == NULL) {
+        json_decref(body);
+        return;
+    }
+    if (chat_engine_full(ca->engine)) {
+        ask_refuse(w, NULL, "too many replies at once", 0);
+        json_decref(body);
+        return;
+    }
+    if ((pg = enc_kit_db(w)) == NULL
         || (question = ask_store(r, w, pg, session, content, ca->history,
                                  &earlier)) == NULL)
     {
@@ -495,8 +575,8 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     /* 3. the answer comes later, from the engine's thread */
     a->defer = enc_resp_defer(r, w);
     if (a->defer == NULL) {
-        enc_resp_header(w, "Retry-After", "1");
-        enc_resp_problem(w, 503, NULL, "the worker is shutting down");
+        ask_refuse(w, NULL, "the worker is shutting down",
+                   !ask_undo(pg, question, session));
         goto failed;
     }
     enc_defer_on_cancel(a->defer, on_cancel, a);
@@ -510,9 +590,10 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     reply = chat_reply_start(ca->engine, &prompt, &reply_cb, a);
     if (reply == NULL) {
         pthread_mutex_unlock(&a->lock);
-        /* every stream of the engine is taken */
-        enc_defer_header(a->defer, "Retry-After", "1");
-        enc_defer_problem(a->defer, 503, NULL, "too many replies at once");
+        /* every stream of the engine taken since it was asked (or out of
+           memory, or stopping): the question goes */
+        ask_refuse(w, a->defer, "too many replies at once",
+                   !ask_undo(pg, question, session));
         json_decref(earlier);
         json_decref(body);
         ask_free(a);
@@ -532,6 +613,7 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
 internal:
 
     enc_log_error("chat: out of memory for a question");
+    ask_undo(pg, question, session);
     enc_kit_internal(w);
 
 failed:
