@@ -5,17 +5,14 @@ question is then 503 with Retry-After, buffered or streamed, and leaves
 nothing behind: no message in its session, no request at the provider.
 Questions racing for the one reply: each is answered with both messages
 stored (201) or refused with none (503), whichever check refused it."""
-import json
-import os
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
 from conftest import assert_problem, url, wait_until
-from chat_support import (FakeLLM, Stream, ask, messages_path, new_caller,  # noqa: F401
-                          new_session, restart_chat)
+from chat_support import (FakeLLM, Stream, ask, ask_on_socket, messages_path,  # noqa: F401
+                          new_caller, new_session, restart_chat)
 
 
 @pytest.fixture(scope="module")
@@ -32,17 +29,11 @@ def one_stream():
 
 
 def held(fake, caller, sid, marker):
-    """A streamed question the fake never answers, asked on a socket of
-    its own (no headers come back to wait for): open until closed."""
-    body = json.dumps({"content": "[[fake:hang]] " + marker}).encode()
-    s = socket.create_connection(
-        ("127.0.0.1", int(os.environ.get("ENCORE_EDGE_PORT", "18080"))), timeout=30)
-    s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
-               "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-               "Content-Length: %d\r\n\r\n"
-               % (messages_path(sid), caller.token, len(body))).encode() + body)
-    wait_until(lambda: [r for r in fake.requests() if marker in json.dumps(r["messages"])],
-               timeout=30, what="the held question at the provider")
+    """A question the fake never answers: its reply held open until the
+    socket is closed."""
+    s = ask_on_socket(caller, sid, "[[fake:hang]] " + marker)
+    wait_until(lambda: fake.request(marker), timeout=30,
+               what="the held question at the provider")
     return s
 
 
@@ -67,12 +58,10 @@ def test_a_full_engine_stores_no_question(one_stream):
         assert st.r.headers["Retry-After"] == "1"
         # nothing of either is left: no question, no provider request
         assert stored(user, s["id"]) == []
-        assert not [q for q in one_stream.requests()
-                    if "cap-refused" in json.dumps(q["messages"])]
+        assert one_stream.request("cap-refused") is None
     finally:
         hold.close()
-    wait_until(lambda: [q for q in one_stream.requests()
-                        if "cap-held" in json.dumps(q["messages"]) and q["client_closed"]],
+    wait_until(lambda: one_stream.request("cap-held")["client_closed"],
                timeout=30, what="the held question's provider request closed")
 
 

@@ -24,12 +24,17 @@
  * reply cannot start after all (the engine filled up meanwhile, the
  * worker stopping) is taken back, with its deleted event, before the
  * 503: a refused question leaves nothing behind.
+ *
+ * Every question on its way is in a registry by session and user, so
+ * that deleting a session, or a user's account, cancels its replies at
+ * once instead of paying the provider for answers nobody can keep.
  */
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat.h"
 #include "stream.h"
@@ -98,28 +103,115 @@ chat_messages_list(enc_req_t *r, enc_resp_t *w, void *app)
 /* ---- the question and its reply ------------------------------------------ */
 
 /* One question on its way.  The handler makes it, the engine's done frees
-   it.  lock serialises chat_reply_cancel (on_cancel, an MHD thread)
-   against done (the engine thread), which frees the reply: after done,
-   cancel must not be called (engine.h). */
-typedef struct {
+   it.  lock serialises chat_reply_cancel (on_cancel, an MHD thread; or
+   chat_asks_cancel, a handler or the consumer) against done (the engine
+   thread), which frees the reply: after done, cancel must not be called
+   (engine.h). */
+typedef struct ask_s  ask_t;
+
+struct ask_s {
     pthread_mutex_t   lock;
     chat_reply_t     *reply;        /* NULL until started, and after done */
-    int               cancelled;    /* the client left before the start */
+    int               cancelled;    /* cancelled before the start */
     int               finished;     /* done has run */
+    int               gone;         /* its session or user was deleted */
+
+    /* the registry's, under asks_lock */
+    ask_t            *prev, *next;
+    int               listed;
 
     enc_defer_t      *defer;
     int               sse;          /* Accept: text/event-stream */
     int               begun;        /* the stream's headers are out */
     char              request_id[129];
     char              session_id[37];
+    char              user_id[37];
     json_t           *question;     /* the stored user message */
     json_t           *sources;      /* [{type, id, title, snippet}] */
-} ask_t;
+};
+
+
+/* the questions on their way, from before the question is stored until
+   done: lock order asks_lock, then an ask's lock, then the engine's */
+static pthread_mutex_t  asks_lock = PTHREAD_MUTEX_INITIALIZER;
+static ask_t           *asks;
+
+
+static void
+ask_list(ask_t *a)
+{
+    pthread_mutex_lock(&asks_lock);
+    a->prev = NULL;
+    a->next = asks;
+    if (asks != NULL) {
+        asks->prev = a;
+    }
+    asks = a;
+    a->listed = 1;
+    pthread_mutex_unlock(&asks_lock);
+}
+
+
+static void
+ask_unlist(ask_t *a)
+{
+    pthread_mutex_lock(&asks_lock);
+    if (a->listed) {
+        if (a->prev != NULL) {
+            a->prev->next = a->next;
+        } else {
+            asks = a->next;
+        }
+        if (a->next != NULL) {
+            a->next->prev = a->prev;
+        }
+        a->listed = 0;
+    }
+    pthread_mutex_unlock(&asks_lock);
+}
+
+
+void
+chat_asks_cancel(const char *session, const char *user)
+{
+    int     n = 0;
+    ask_t  *a;
+
+    pthread_mutex_lock(&asks_lock);
+    for (a = asks; a != NULL; a = a->next) {
+        if ((session != NULL && strcasecmp(a->session_id, session) != 0)
+            || (user != NULL && strcasecmp(a->user_id, user) != 0)
+            || (session == NULL && user == NULL))
+        {
+            continue;
+        }
+        /* done has not unlisted it: a is alive, its reply too unless
+           finished */
+        pthread_mutex_lock(&a->lock);
+        if (!a->finished) {
+            a->gone = 1;
+            a->cancelled = 1;
+            if (a->reply != NULL) {
+                chat_reply_cancel(a->reply);
+            }
+            n++;
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&asks_lock);
+
+    if (n > 0) {
+        enc_log_info("chat: %d open %s cancelled: the %s was deleted", n,
+                     n == 1 ? "reply" : "replies",
+                     session != NULL ? "session" : "account");
+    }
+}
 
 
 static void
 ask_free(ask_t *a)
 {
+    ask_unlist(a);
     pthread_mutex_destroy(&a->lock);
     json_decref(a->question);
     json_decref(a->sources);
@@ -423,7 +515,9 @@ on_done(void *arg, const chat_outcome_t *o)
     pthread_mutex_lock(&a->lock);
     a->finished = 1;
     a->reply = NULL;
+    gone = a->gone;
     pthread_mutex_unlock(&a->lock);
+    ask_unlist(a);
 
     enc_log_set_request_id(a->request_id);
 
@@ -439,12 +533,16 @@ on_done(void *arg, const chat_outcome_t *o)
         goto done;
     }
 
-    /* a client gone before the first token leaves nothing to keep */
-    if (!(o->cancelled && (o->content == NULL || o->content[0] == '\0'))) {
+    /* a client gone before the first token leaves nothing to keep; a
+       session or account deleted, nothing at all */
+    if (!gone
+        && !(o->cancelled && (o->content == NULL || o->content[0] == '\0')))
+    {
         reply = reply_store(a, o, &gone);
     }
 
-    if (a->sse) {
+    /* no stream begun and nothing to say in one: a problem */
+    if (a->sse && (a->begun || reply != NULL)) {
         sse_begin(a);
         if (reply != NULL) {
             sse_event(a, "done", reply);
@@ -548,23 +646,33 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
         json_decref(body);
         return;
     }
+
+    a = calloc(1, sizeof(ask_t));
+    if (a == NULL) {
+        enc_log_error("chat: out of memory for a question");
+        enc_kit_internal(w);
+        json_decref(body);
+        return;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    a->sse = wants_sse(r);
+    snprintf(a->request_id, sizeof(a->request_id), "%s", enc_req_id(r));
+    snprintf(a->session_id, sizeof(a->session_id), "%s", session);
+    snprintf(a->user_id, sizeof(a->user_id), "%s",
+             enc_req_caller(r)->id ? enc_req_caller(r)->id : "");
+    /* listed before the question is stored: the session's delete waits
+       for the store (the session's lock), then finds it */
+    ask_list(a);
+
     if ((pg = enc_kit_db(w)) == NULL
         || (question = ask_store(r, w, pg, session, content, ca->history,
                                  &earlier)) == NULL)
     {
         json_decref(body);
+        ask_free(a);
         return;
     }
-
-    a = calloc(1, sizeof(ask_t));
-    if (a == NULL) {
-        goto internal;
-    }
-    pthread_mutex_init(&a->lock, NULL);
     a->question = question;
-    a->sse = wants_sse(r);
-    snprintf(a->request_id, sizeof(a->request_id), "%s", enc_req_id(r));
-    snprintf(a->session_id, sizeof(a->session_id), "%s", session);
 
     /* 2. grounding: search's answer, or none; never a failure */
     a->sources = chat_ground(ca, content, a->request_id);
@@ -620,9 +728,5 @@ failed:
 
     json_decref(earlier);
     json_decref(body);
-    if (a != NULL) {
-        ask_free(a);
-    } else {
-        json_decref(question);
-    }
+    ask_free(a);
 }
