@@ -217,7 +217,8 @@ def test_retrieval_only_answer_streams_grounded(chinook, callers):  # noqa: F811
     st = Stream(user, s["id"], "what albums by Iron Maiden are there?")
     assert st.r.status_code == 201
     assert st.r.headers["Location"] == messages_path(s["id"])
-    assert st.r.headers["Content-Type"].startswith("text/event-stream")
+    assert st.r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert st.r.headers["Cache-Control"] == "no-cache"
     events = st.read_all()
     kinds = [e for e, _, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) == {"token"} and len(kinds) > 5, kinds

@@ -465,7 +465,9 @@ sse_event(ask_t *a, const char *event, json_t *data)
 
 
 /* 201 as the buffered answer (CONTRACT.md): the question and the reply
-   are created either way; the stream is the reply's body */
+   are created either way; the stream is the reply's body, UTF-8 (as SSE
+   always is: said, for clients that would guess otherwise), never kept
+   by a cache */
 static void
 sse_begin(ask_t *a)
 {
@@ -476,7 +478,9 @@ sse_begin(ask_t *a)
         snprintf(location, sizeof(location),
                  "/api/v1/chat/sessions/%s/messages", a->session_id);
         enc_defer_header(a->defer, "Location", location);
-        enc_defer_stream_begin(a->defer, 201, "text/event-stream");
+        enc_defer_header(a->defer, "Cache-Control", "no-cache");
+        enc_defer_stream_begin(a->defer, 201,
+                               "text/event-stream; charset=utf-8");
     }
 }
 
