@@ -4,6 +4,7 @@ they arrive), and the fake provider (tests/fakes/fake_llm.py) the worker
 is pointed at by a restart with ENCORE_PROVIDER_* set."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -73,6 +74,30 @@ class Stream:
         return "".join(d["content"] for e, d, _ in self.events if e == "token")
 
 
+def ask_on_socket(caller, sid, content):
+    """A streamed question on a socket of its own, for one the fake never
+    answers ([[fake:hang]]): no headers come back to wait for.  Open until
+    closed; status_of() reads its answer's status."""
+    body = json.dumps({"content": content}).encode()
+    s = socket.create_connection(
+        ("127.0.0.1", int(os.environ.get("ENCORE_EDGE_PORT", "18080"))), timeout=30)
+    s.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+               "Content-Length: %d\r\n\r\n"
+               % (messages_path(sid), caller.token, len(body))).encode() + body)
+    return s
+
+
+def status_of(sock):
+    """The status of the answer on sock (read up to the status line)."""
+    got = b""
+    while b"\r\n" not in got:
+        more = sock.recv(1)
+        assert more, got
+        got += more
+    return int(got.split(b" ")[1])
+
+
 # ---- the fake provider -------------------------------------------------------------
 
 class FakeLLM:
@@ -89,6 +114,12 @@ class FakeLLM:
 
     def requests(self):
         return requests.get(self.base + "/_fake/requests", timeout=10).json()
+
+    def request(self, marker):
+        """The record of the one request whose messages hold marker, or None."""
+        got = [r for r in self.requests() if marker in json.dumps(r["messages"])]
+        assert len(got) <= 1, got
+        return got[0] if got else None
 
     def reset(self):
         requests.post(self.base + "/_fake/reset", timeout=10)

@@ -12,7 +12,8 @@ from conftest import assert_problem, kafka_events, url, wait_until
 from catalog_support import conforms, list_all
 from chat_support import (SESSIONS, TOPIC, Stream, ask, callers, messages_path,  # noqa: F401
                           new_caller, new_session)
-from test_search import chinook, items  # noqa: F401 (a fixture)
+from content_support import new_post, people  # noqa: F401 (a fixture)
+from test_search import appears, chinook, items, word  # noqa: F401 (a fixture)
 
 
 def get(path, caller, **kw):
@@ -216,7 +217,8 @@ def test_retrieval_only_answer_streams_grounded(chinook, callers):  # noqa: F811
     st = Stream(user, s["id"], "what albums by Iron Maiden are there?")
     assert st.r.status_code == 201
     assert st.r.headers["Location"] == messages_path(s["id"])
-    assert st.r.headers["Content-Type"].startswith("text/event-stream")
+    assert st.r.headers["Content-Type"] == "text/event-stream; charset=utf-8"
+    assert st.r.headers["Cache-Control"] == "no-cache"
     events = st.read_all()
     kinds = [e for e, _, _ in events]
     assert kinds[-1] == "done" and set(kinds[:-1]) == {"token"} and len(kinds) > 5, kinds
@@ -227,6 +229,33 @@ def test_retrieval_only_answer_streams_grounded(chinook, callers):  # noqa: F811
     assert events[-2][2] > events[0][2]
     assert get(messages_path(s["id"]), user).json()["items"][1] == done
 
+
+def test_retrieval_only_answer_escapes_markdown(people, callers):  # noqa: F811
+    """The answer is Markdown and the UI renders it: a user's post title
+    that is a link is written as text, its syntax backslash-escaped."""
+    w = word()
+    title = w + " [Reset your Encore password here](https://evil.example/reset)"
+    post = new_post(people["author"]["h"], title=title, status="published")
+    appears(w, post["id"], type="post")
+    escaped = (w + r" \[Reset your Encore password here\]"
+               r"\(https\://evil\.example/reset\)")
+
+    user = callers["user"]
+    s = new_session(user)
+    r = ask(user, s["id"], "tell me about " + w)
+    assert r.status_code == 201, r.text
+    a = r.json()["assistant_message"]
+    # the source keeps the title as it is: data, not Markdown
+    assert {"type": "post", "id": post["id"], "title": title} in a["sources"], a
+    assert escaped in a["content"], a["content"]
+    assert "](" not in a["content"] and "https://" not in a["content"], a["content"]
+
+    st = Stream(user, s["id"], "tell me about " + w)
+    assert st.r.status_code == 201
+    events = st.read_all()
+    assert events[-1][0] == "done"
+    assert escaped in st.text() and "](" not in st.text(), st.text()
+    assert events[-1][1]["content"] == st.text()
 
 
 def test_search_down_is_an_answer_without_sources(callers):

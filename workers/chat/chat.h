@@ -43,6 +43,10 @@ int  chat_on_event(enc_pg_t *pg, const enc_event_t *ev, void *app);
 /* messages.c */
 void chat_messages_list(enc_req_t *r, enc_resp_t *w, void *app);
 void chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app);
+/* cancels the replies on their way in session (a deleted session), or
+   of user (a deleted account); any thread, any number of times: their
+   answers say the session is gone, nothing more is stored */
+void chat_asks_cancel(const char *session, const char *user);
 
 /* grounding.c */
 typedef struct {

@@ -243,6 +243,42 @@ chat_engine_retrieval_only(const chat_engine_t *e)
 }
 
 
+/* a question refused, provider.max_streams replies open: said and
+   counted */
+static void
+engine_refused(chat_reply_t *r, unsigned open)
+{
+    if (r != NULL) {
+        chat_reply_log(r, ENC_LOG_WARN, "chat: engine: %u replies open,"
+                       " provider.max_streams: answering 503", open);
+    } else {
+        enc_log_warn("chat: engine: %u replies open, provider.max_streams:"
+                     " answering 503", open);
+    }
+    enc_metrics_counter_add("encore_chat_replies_refused_total",
+        "Questions refused: provider.max_streams replies were open", 1);
+}
+
+
+int
+chat_engine_full(chat_engine_t *e)
+{
+    int       stopping, full;
+    unsigned  open;
+
+    pthread_mutex_lock(&e->lock);
+    stopping = e->stopping;
+    open = e->open;
+    full = stopping || open >= (unsigned long) e->max_streams;
+    pthread_mutex_unlock(&e->lock);
+
+    if (full && !stopping) {
+        engine_refused(NULL, open);
+    }
+    return full;
+}
+
+
 chat_reply_t *
 chat_reply_start(chat_engine_t *e, const chat_prompt_t *p,
     const chat_reply_cb_t *cb, void *arg)
@@ -283,11 +319,7 @@ chat_reply_start(chat_engine_t *e, const chat_prompt_t *p,
         open = e->open;
         pthread_mutex_unlock(&e->lock);
         if (!e->stopping) {
-            chat_reply_log(r, ENC_LOG_WARN, "chat: engine: %u replies open,"
-                           " provider.max_streams: answering 503", open);
-            enc_metrics_counter_add("encore_chat_replies_refused_total",
-                "Questions refused: provider.max_streams replies were open",
-                1);
+            engine_refused(r, open);
         }
         reply_free(r);
         return NULL;

@@ -67,6 +67,12 @@ void chat_engine_stop(chat_engine_t *e);
 /* 1 in retrieval-only mode */
 int chat_engine_retrieval_only(const chat_engine_t *e);
 
+/* 1 when a reply started now would be refused: provider.max_streams
+   replies are open, or the engine is stopping (logged and counted as a
+   refusal: the caller answers 503).  Asked before anything is stored for
+   the question; chat_reply_start() may still refuse, a race lost. */
+int chat_engine_full(chat_engine_t *e);
+
 /* NULL when provider.max_streams replies are open (answer 503).  The
    callbacks run on the engine thread, never before this returns. */
 chat_reply_t *chat_reply_start(chat_engine_t *e, const chat_prompt_t *p,

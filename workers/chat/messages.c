@@ -6,6 +6,8 @@
  *
  *   the handler (a pool thread)      the engine (its own thread)
  *   ---------------------------      ---------------------------
+ *   refuse at once if the engine
+ *   is full (503, nothing stored),
  *   store the question (+ event),
  *   read the history, ground it
  *   in search, start the reply,
@@ -18,13 +20,21 @@
  * so a reply that takes a minute holds no pool thread, and the client
  * leaving cancels the provider's request (on_cancel, on a libmicrohttpd
  * thread).  What arrived before a cut or a cancel is stored, marked
- * incomplete: the reply as far as the user saw it.
+ * incomplete: the reply as far as the user saw it.  A question whose
+ * reply cannot start after all (the engine filled up meanwhile, the
+ * worker stopping) is taken back, with its deleted event, before the
+ * 503: a refused question leaves nothing behind.
+ *
+ * Every question on its way is in a registry by session and user, so
+ * that deleting a session, or a user's account, cancels its replies at
+ * once instead of paying the provider for answers nobody can keep.
  */
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chat.h"
 #include "stream.h"
@@ -93,28 +103,115 @@ chat_messages_list(enc_req_t *r, enc_resp_t *w, void *app)
 /* ---- the question and its reply ------------------------------------------ */
 
 /* One question on its way.  The handler makes it, the engine's done frees
-   it.  lock serialises chat_reply_cancel (on_cancel, an MHD thread)
-   against done (the engine thread), which frees the reply: after done,
-   cancel must not be called (engine.h). */
-typedef struct {
+   it.  lock serialises chat_reply_cancel (on_cancel, an MHD thread; or
+   chat_asks_cancel, a handler or the consumer) against done (the engine
+   thread), which frees the reply: after done, cancel must not be called
+   (engine.h). */
+typedef struct ask_s  ask_t;
+
+struct ask_s {
     pthread_mutex_t   lock;
     chat_reply_t     *reply;        /* NULL until started, and after done */
-    int               cancelled;    /* the client left before the start */
+    int               cancelled;    /* cancelled before the start */
     int               finished;     /* done has run */
+    int               gone;         /* its session or user was deleted */
+
+    /* the registry's, under asks_lock */
+    ask_t            *prev, *next;
+    int               listed;
 
     enc_defer_t      *defer;
     int               sse;          /* Accept: text/event-stream */
     int               begun;        /* the stream's headers are out */
     char              request_id[129];
     char              session_id[37];
+    char              user_id[37];
     json_t           *question;     /* the stored user message */
     json_t           *sources;      /* [{type, id, title, snippet}] */
-} ask_t;
+};
+
+
+/* the questions on their way, from before the question is stored until
+   done: lock order asks_lock, then an ask's lock, then the engine's */
+static pthread_mutex_t  asks_lock = PTHREAD_MUTEX_INITIALIZER;
+static ask_t           *asks;
+
+
+static void
+ask_list(ask_t *a)
+{
+    pthread_mutex_lock(&asks_lock);
+    a->prev = NULL;
+    a->next = asks;
+    if (asks != NULL) {
+        asks->prev = a;
+    }
+    asks = a;
+    a->listed = 1;
+    pthread_mutex_unlock(&asks_lock);
+}
+
+
+static void
+ask_unlist(ask_t *a)
+{
+    pthread_mutex_lock(&asks_lock);
+    if (a->listed) {
+        if (a->prev != NULL) {
+            a->prev->next = a->next;
+        } else {
+            asks = a->next;
+        }
+        if (a->next != NULL) {
+            a->next->prev = a->prev;
+        }
+        a->listed = 0;
+    }
+    pthread_mutex_unlock(&asks_lock);
+}
+
+
+void
+chat_asks_cancel(const char *session, const char *user)
+{
+    int     n = 0;
+    ask_t  *a;
+
+    pthread_mutex_lock(&asks_lock);
+    for (a = asks; a != NULL; a = a->next) {
+        if ((session != NULL && strcasecmp(a->session_id, session) != 0)
+            || (user != NULL && strcasecmp(a->user_id, user) != 0)
+            || (session == NULL && user == NULL))
+        {
+            continue;
+        }
+        /* done has not unlisted it: a is alive, its reply too unless
+           finished */
+        pthread_mutex_lock(&a->lock);
+        if (!a->finished) {
+            a->gone = 1;
+            a->cancelled = 1;
+            if (a->reply != NULL) {
+                chat_reply_cancel(a->reply);
+            }
+            n++;
+        }
+        pthread_mutex_unlock(&a->lock);
+    }
+    pthread_mutex_unlock(&asks_lock);
+
+    if (n > 0) {
+        enc_log_info("chat: %d open %s cancelled: the %s was deleted", n,
+                     n == 1 ? "reply" : "replies",
+                     session != NULL ? "session" : "account");
+    }
+}
 
 
 static void
 ask_free(ask_t *a)
 {
+    ask_unlist(a);
     pthread_mutex_destroy(&a->lock);
     json_decref(a->question);
     json_decref(a->sources);
@@ -212,6 +309,51 @@ ask_store(enc_req_t *r, enc_resp_t *w, enc_pg_t *pg, const char *session,
     }
 
     return msg;
+}
+
+
+/* The question taken back (with its deleted event), when no reply could
+   be started for it: 1, or 0 when it stays stored (logged). */
+static int
+ask_undo(enc_pg_t *pg, json_t *question, const char *session)
+{
+    PGresult    *res;
+    const char  *params[2];
+
+    params[0] = json_string_value(json_object_get(question, "id"));
+    params[1] = session;
+
+    if (enc_pg_begin(pg) != 0) {
+        goto failed;
+    }
+    res = enc_pg_exec(pg, "message_unask", 2, params);
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        enc_log_error("chat: message_unask failed: %s",
+                      res ? PQresultErrorMessage(res) : "no connection");
+        PQclear(res);
+        enc_pg_rollback(pg);
+        goto failed;
+    }
+    /* none: the session was deleted meanwhile, and the question with it */
+    if (PQntuples(res) == 1
+        && enc_entity_event(pg, &chat_message, "deleted", params[0], NULL)
+           != 0)
+    {
+        PQclear(res);
+        enc_pg_rollback(pg);
+        goto failed;
+    }
+    PQclear(res);
+    if (enc_pg_commit(pg) != 0) {
+        goto failed;
+    }
+    return 1;
+
+failed:
+
+    enc_log_error("chat: the question %s could not be taken back: it stays"
+                  " without a reply", params[0]);
+    return 0;
 }
 
 
@@ -323,7 +465,9 @@ sse_event(ask_t *a, const char *event, json_t *data)
 
 
 /* 201 as the buffered answer (CONTRACT.md): the question and the reply
-   are created either way; the stream is the reply's body */
+   are created either way; the stream is the reply's body, UTF-8 (as SSE
+   always is: said, for clients that would guess otherwise), never kept
+   by a cache */
 static void
 sse_begin(ask_t *a)
 {
@@ -334,7 +478,9 @@ sse_begin(ask_t *a)
         snprintf(location, sizeof(location),
                  "/api/v1/chat/sessions/%s/messages", a->session_id);
         enc_defer_header(a->defer, "Location", location);
-        enc_defer_stream_begin(a->defer, 201, "text/event-stream");
+        enc_defer_header(a->defer, "Cache-Control", "no-cache");
+        enc_defer_stream_begin(a->defer, 201,
+                               "text/event-stream; charset=utf-8");
     }
 }
 
@@ -373,7 +519,9 @@ on_done(void *arg, const chat_outcome_t *o)
     pthread_mutex_lock(&a->lock);
     a->finished = 1;
     a->reply = NULL;
+    gone = a->gone;
     pthread_mutex_unlock(&a->lock);
+    ask_unlist(a);
 
     enc_log_set_request_id(a->request_id);
 
@@ -389,12 +537,16 @@ on_done(void *arg, const chat_outcome_t *o)
         goto done;
     }
 
-    /* a client gone before the first token leaves nothing to keep */
-    if (!(o->cancelled && (o->content == NULL || o->content[0] == '\0'))) {
+    /* a client gone before the first token leaves nothing to keep; a
+       session or account deleted, nothing at all */
+    if (!gone
+        && !(o->cancelled && (o->content == NULL || o->content[0] == '\0')))
+    {
         reply = reply_store(a, o, &gone);
     }
 
-    if (a->sse) {
+    /* no stream begun and nothing to say in one: a problem */
+    if (a->sse && (a->begun || reply != NULL)) {
         sse_begin(a);
         if (reply != NULL) {
             sse_event(a, "done", reply);
@@ -450,6 +602,27 @@ on_cancel(void *arg)
 static const chat_reply_cb_t  reply_cb = { on_token, on_done };
 
 
+/* 503, the question refused: its reply cannot start.  Said on the
+   deferred answer when there is one; kept says the question stayed
+   stored anyway (it could not be taken back). */
+static void
+ask_refuse(enc_resp_t *w, enc_defer_t *d, const char *detail, int kept)
+{
+    char  text[160];
+
+    snprintf(text, sizeof(text), "%s; %s", detail,
+             kept ? "the question was stored without a reply"
+                  : "the question was not stored, ask again");
+    if (d != NULL) {
+        enc_defer_header(d, "Retry-After", "1");
+        enc_defer_problem(d, 503, NULL, text);
+    } else {
+        enc_resp_header(w, "Retry-After", "1");
+        enc_resp_problem(w, 503, NULL, text);
+    }
+}
+
+
 void
 chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
 {
@@ -461,30 +634,49 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     chat_reply_t   *reply;
     chat_prompt_t   prompt;
 
-    /* 1. the question, stored in the caller's session with its event */
+    /* 1. the question, stored in the caller's session with its event,
+       unless no reply could start now: then nothing is stored */
     body = enc_kit_body(r, w, message_fields, ENC_BIND_CREATE, NULL);
     if (body == NULL) {
         return;
     }
     content = json_string_value(json_object_get(body, "content"));
-    if ((session = enc_kit_id(r, w, &chat_session)) == NULL
-        || (pg = enc_kit_db(w)) == NULL
-        || (question = ask_store(r, w, pg, session, content, ca->history,
-                                 &earlier)) == NULL)
-    {
+    if ((session = enc_kit_id(r, w, &chat_session)) == NULL) {
+        json_decref(body);
+        return;
+    }
+    if (chat_engine_full(ca->engine)) {
+        ask_refuse(w, NULL, "too many replies at once", 0);
         json_decref(body);
         return;
     }
 
     a = calloc(1, sizeof(ask_t));
     if (a == NULL) {
-        goto internal;
+        enc_log_error("chat: out of memory for a question");
+        enc_kit_internal(w);
+        json_decref(body);
+        return;
     }
     pthread_mutex_init(&a->lock, NULL);
-    a->question = question;
     a->sse = wants_sse(r);
     snprintf(a->request_id, sizeof(a->request_id), "%s", enc_req_id(r));
     snprintf(a->session_id, sizeof(a->session_id), "%s", session);
+    snprintf(a->user_id, sizeof(a->user_id), "%s",
+             enc_req_caller(r)->id ? enc_req_caller(r)->id : "");
+    /* listed before the question is stored: the session's delete waits
+       for the store (the session's lock), then finds it */
+    ask_list(a);
+
+    if ((pg = enc_kit_db(w)) == NULL
+        || (question = ask_store(r, w, pg, session, content, ca->history,
+                                 &earlier)) == NULL)
+    {
+        json_decref(body);
+        ask_free(a);
+        return;
+    }
+    a->question = question;
 
     /* 2. grounding: search's answer, or none; never a failure */
     a->sources = chat_ground(ca, content, a->request_id);
@@ -495,8 +687,8 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     /* 3. the answer comes later, from the engine's thread */
     a->defer = enc_resp_defer(r, w);
     if (a->defer == NULL) {
-        enc_resp_header(w, "Retry-After", "1");
-        enc_resp_problem(w, 503, NULL, "the worker is shutting down");
+        ask_refuse(w, NULL, "the worker is shutting down",
+                   !ask_undo(pg, question, session));
         goto failed;
     }
     enc_defer_on_cancel(a->defer, on_cancel, a);
@@ -510,9 +702,10 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
     reply = chat_reply_start(ca->engine, &prompt, &reply_cb, a);
     if (reply == NULL) {
         pthread_mutex_unlock(&a->lock);
-        /* every stream of the engine is taken */
-        enc_defer_header(a->defer, "Retry-After", "1");
-        enc_defer_problem(a->defer, 503, NULL, "too many replies at once");
+        /* every stream of the engine taken since it was asked (or out of
+           memory, or stopping): the question goes */
+        ask_refuse(w, a->defer, "too many replies at once",
+                   !ask_undo(pg, question, session));
         json_decref(earlier);
         json_decref(body);
         ask_free(a);
@@ -532,15 +725,12 @@ chat_messages_create(enc_req_t *r, enc_resp_t *w, void *app)
 internal:
 
     enc_log_error("chat: out of memory for a question");
+    ask_undo(pg, question, session);
     enc_kit_internal(w);
 
 failed:
 
     json_decref(earlier);
     json_decref(body);
-    if (a != NULL) {
-        ask_free(a);
-    } else {
-        json_decref(question);
-    }
+    ask_free(a);
 }

@@ -4,6 +4,12 @@
  * type, best first, numbered as the sources are; the engine streams it a
  * word every retrieval.word_ms, as a model would.  Its own words are
  * ASCII: only the titles may be anything else.
+ *
+ * The answer is Markdown (clients render an assistant's message), and the
+ * titles and types are the catalog's and users' text: each of their
+ * characters that Markdown could read as syntax is backslash-escaped, so
+ * a post titled "[Reset your password](https://evil.example)" is shown as
+ * written, never as a link, an image, HTML or emphasis.
  */
 
 #include <stdio.h>
@@ -25,23 +31,25 @@ static const char  nothing[] =
     " name.";
 
 
-/* title on one line, spaces collapsed, bounded */
+/* Markdown's syntax characters, escaped in text that is not ours: links,
+   images and autolinks ("[", "(", "<", ":" of a scheme, "." of www.),
+   HTML and entities, emphasis, code, headings, lists, tables,
+   strikethrough */
+static const char  md_special[] = "\\`*_{}[]()<>#+-.!|~:&";
+
+
+/* text on one line, spaces collapsed, bounded, Markdown escaped */
 static void
-put_title(FILE *f, const char *title)
+put_text(FILE *f, const char *text)
 {
     size_t       len, i;
     int          space;
 
-    if (title == NULL || title[0] == '\0') {
-        fputs("(untitled)", f);
-        return;
-    }
-
-    len = chat_prompt_cut(title, strlen(title), CHAT_PROMPT_TITLE_MAX);
+    len = chat_prompt_cut(text, strlen(text), CHAT_PROMPT_TITLE_MAX);
     space = 0;
     for (i = 0; i < len; i++) {
-        if (title[i] == ' ' || title[i] == '\t' || title[i] == '\n'
-            || title[i] == '\r')
+        if (text[i] == ' ' || text[i] == '\t' || text[i] == '\n'
+            || text[i] == '\r')
         {
             space = 1;
             continue;
@@ -50,8 +58,23 @@ put_title(FILE *f, const char *title)
             fputc(' ', f);
             space = 0;
         }
-        fputc(title[i], f);
+        if (strchr(md_special, text[i]) != NULL) {
+            fputc('\\', f);
+        }
+        fputc(text[i], f);
     }
+}
+
+
+static void
+put_title(FILE *f, const char *title)
+{
+    if (title == NULL || title[0] == '\0') {
+        fputs("(untitled)", f);
+        return;
+    }
+
+    put_text(f, title);
 }
 
 
@@ -104,8 +127,9 @@ chat_retrieval_text(json_t *sources)
             }
         }
 
-        fprintf(f, "%s %zu %s%s (", groups ? ";" : "", count, type,
-                count == 1 ? "" : "s");
+        fprintf(f, "%s %zu ", groups ? ";" : "", count);
+        put_text(f, type);
+        fputs(count == 1 ? " (" : "s (", f);
 
         for (j = i, count = 0; j < n; j++) {
             t = json_string_value(json_object_get(json_array_get(sources, j),

@@ -183,19 +183,23 @@ chat_sessions_delete(enc_req_t *r, enc_resp_t *w, void *app)
     PQclear(res);
 
     if (enc_kit_commit(w, pg) == 0) {
+        /* its replies on their way stop: nobody can keep them */
+        chat_asks_cancel(params[0], NULL);
         enc_resp_empty(w, 204);
     }
 }
 
 
 /* encore.auth.users: a deleted account's sessions and messages go (the
-   order and the lock: sql.c, user_lock).  Other events change nothing. */
+   order and the lock: sql.c, user_lock), and its replies on their way are
+   cancelled (again, harmlessly, when the transaction is rolled back and
+   the event applied anew).  Other events change nothing. */
 int
 chat_on_event(enc_pg_t *pg, const enc_event_t *ev, void *app)
 {
     int                        i;
     PGresult                  *res;
-    const char                *params[2];
+    const char                *params[2], *user;
     char                      *data;
     static const char *const   steps[] = { "user_lock", "user_gone", NULL };
 
@@ -231,6 +235,14 @@ chat_on_event(enc_pg_t *pg, const enc_event_t *ev, void *app)
     if (i != 0) {
         enc_log_error("chat: user_sessions_delete failed: %s",
                       res ? PQresultErrorMessage(res) : "no connection");
+    } else {
+        user = ev->key;
+        if (user == NULL && ev->data != NULL) {
+            user = json_string_value(json_object_get(ev->data, "id"));
+        }
+        if (user != NULL && user[0] != '\0') {
+            chat_asks_cancel(NULL, user);
+        }
     }
     PQclear(res);
     free(data);

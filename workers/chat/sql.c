@@ -99,6 +99,15 @@ const enc_pg_stmt_t  chat_statements[] = {
       "SELECT s.id, 'user', $2::text FROM s "
       "RETURNING {message}", 4 },
 
+    /* A question taken back: no reply could be started for it (the
+       engine full after all, the worker stopping), so it goes, as if
+       never asked, and the answer says to ask again.  $1 the question,
+       $2 its session. */
+    { "message_unask",
+      "DELETE FROM messages "
+      "WHERE id = $1::uuid AND session_id = $2::uuid AND role = 'user' "
+      "RETURNING id", 2 },
+
     /* the history given to the engine: the newest $3 messages before the
        question ($2) that say something, oldest first */
     { "message_history",

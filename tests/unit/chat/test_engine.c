@@ -985,8 +985,12 @@ test_max_streams_and_stop(void **state)
     call_init(&a);
     call_init(&b);
     call_init(&d);
+    assert_false(chat_engine_full(e));
     ask(e, &a, "[[fake:slow]]", NULL);
+    assert_false(chat_engine_full(e));
     ask(e, &b, "[[fake:hang]]", NULL);
+    /* asked before a question is stored: full now */
+    assert_true(chat_engine_full(e));
 
     src = iron_maiden();
     memset(&p, 0, sizeof(p));

@@ -1,7 +1,8 @@
 /*
  * Unit tests: workers/chat/prompt.c — history trimmed to its budget, the
  * newest kept, roles alternating; the sources as data between random
- * markers; snippets made plain; and retrieval.c's answer text.
+ * markers; snippets made plain; and retrieval.c's answer text, its
+ * titles' Markdown escaped.
  */
 
 #include <stdarg.h>
@@ -331,6 +332,39 @@ test_retrieval_text(void **state)
 }
 
 
+/* the answer is Markdown: a title can make no link, image, HTML or
+   emphasis of it */
+static void
+test_retrieval_text_escapes_markdown(void **state)
+{
+    char    *t;
+    json_t  *src;
+
+    (void) state;
+
+    src = json_array();
+    json_array_append_new(src, source("post", "Zzxq [Reset your Encore"
+        " password here](https://evil.example/reset)", ""));
+    json_array_append_new(src, source("post", "![x](/a.png) <img src=x"
+        " onerror=alert(1)> *b* _i_ `c` ~~s~~ www.evil.example &lt;", ""));
+    json_array_append_new(src, source("album", "# H\n- l\n+ p\n| t |"
+        " {a} \\ Motörhead.", ""));
+    json_array_append_new(src, source("al[b](u)m", "x", ""));
+
+    t = chat_retrieval_text(src);
+    assert_string_equal(t, "No language model is configured on this server,"
+        " so this answer lists what the catalog holds: 2 posts (Zzxq"
+        " \\[Reset your Encore password here\\]\\(https\\://evil\\.example"
+        "/reset\\) [1], \\!\\[x\\]\\(/a\\.png\\) \\<img src=x"
+        " onerror=alert\\(1\\)\\> \\*b\\* \\_i\\_ \\`c\\` \\~\\~s\\~\\~"
+        " www\\.evil\\.example \\&lt; [2]); 1 album (\\# H \\- l \\+ p"
+        " \\| t \\| \\{a\\} \\\\ Motörhead\\. [3]); 1 al\\[b\\]\\(u\\)m (x"
+        " [4]).");
+    free(t);
+    json_decref(src);
+}
+
+
 int
 main(void)
 {
@@ -343,6 +377,7 @@ main(void)
         cmocka_unit_test(test_plain_and_cut),
         cmocka_unit_test(test_messages_order),
         cmocka_unit_test(test_retrieval_text),
+        cmocka_unit_test(test_retrieval_text_escapes_markdown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
