@@ -184,8 +184,12 @@ watch_main(void *arg)
         }
         for (i = 0; i < n; i++) {
             if (evs[i].data.ptr == NULL) {
-                (void) read(watch_evfd, &v, sizeof(v));
-                return NULL;           /* stopping */
+                /* stopping: the counter is consumed only to be tidy
+                   (the descriptor is closed after the join) */
+                if (read(watch_evfd, &v, sizeof(v)) < 0) {
+                    v = 0;
+                }
+                return NULL;
             }
         }
         /*
@@ -287,7 +291,11 @@ enc_stream_idle(void)
         pthread_mutex_unlock(&watch_lock);
         return;
     }
-    (void) write(watch_evfd, &one, sizeof(one));
+    /* an eventfd write fails only when its counter would overflow,
+       which one write per stop cannot make happen */
+    if (write(watch_evfd, &one, sizeof(one)) < 0) {
+        enc_log_error("stream: waking the watcher: %s", strerror(errno));
+    }
     (void) pthread_join(watch_thread, NULL);
     close(watch_epfd);
     close(watch_evfd);
