@@ -445,21 +445,42 @@ failed:
 }
 
 
-/* one SSE event; the data is one line of JSON (no raw newlines) */
+/* one SSE event; the data is one line of JSON (no raw newlines).  One
+   write per event: a reader woken between pieces would take a partial
+   event and suspend again. */
+static void
+sse_event_text(ask_t *a, const char *event, const char *json, size_t len)
+{
+    char      *frame;
+    size_t     n;
+    enc_jw_t   w;
+
+    enc_jw_init(&w);
+    enc_jw_raw(&w, "event: ", 7);
+    enc_jw_raw(&w, event, strlen(event));
+    enc_jw_raw(&w, "\ndata: ", 7);
+    enc_jw_raw(&w, json, len);
+    enc_jw_raw(&w, "\n\n", 2);
+
+    frame = enc_jw_finish(&w, &n);
+    if (frame != NULL) {
+        enc_defer_write(a->defer, frame, n);
+        free(frame);
+    }
+}
+
+
 static void
 sse_event(ask_t *a, const char *event, json_t *data)
 {
-    char    *text, head[32];
+    char    *text;
     size_t   len;
 
     text = enc_json_dumps(data, &len);
     if (text == NULL) {
         return;
     }
-    snprintf(head, sizeof(head), "event: %s\ndata: ", event);
-    enc_defer_write(a->defer, head, strlen(head));
-    enc_defer_write(a->defer, text, len);
-    enc_defer_write(a->defer, "\n\n", 2);
+    sse_event_text(a, event, text, len);
     free(text);
 }
 
@@ -490,18 +511,29 @@ sse_begin(ask_t *a)
 static void
 on_token(void *arg, const char *text, size_t len)
 {
-    ask_t   *a = arg;
-    json_t  *data;
+    ask_t     *a = arg;
+    char      *data;
+    size_t     n;
+    enc_jw_t   w;
 
     if (!a->sse) {
         return;
     }
 
     sse_begin(a);
-    data = json_object();
-    json_object_set_new(data, "content", json_stringn(text, len));
-    sse_event(a, "token", data);
-    json_decref(data);
+
+    /* {"content": ...} written straight, escaped as enc_json_dumps
+       escapes: no jansson tree per token */
+    enc_jw_init(&w);
+    enc_jw_raw(&w, "{\"content\":", 11);
+    enc_jw_string(&w, text, len);
+    enc_jw_raw(&w, "}", 1);
+
+    data = enc_jw_finish(&w, &n);
+    if (data != NULL) {
+        sse_event_text(a, "token", data, n);
+        free(data);
+    }
 }
 
 
