@@ -122,6 +122,8 @@ static int              watch_evfd = -1;
 static int              watch_running;
 static pthread_t        watch_thread;
 
+static void kill_locked(enc_defer_t *d, const char *why);
+
 
 static void
 defer_free(enc_defer_t *d)
@@ -214,16 +216,7 @@ watch_main(void *arg)
             }
             pthread_mutex_lock(&d->lock);
             if (d->suspended && d->conn != NULL && peer_gone(d->fd)) {
-                if (!d->cancelled) {
-                    d->cancelled = 1;
-                    d->why = "client gone";
-                }
-                d->suspended = 0;
-                if (d->watched) {
-                    (void) epoll_ctl(watch_epfd, EPOLL_CTL_DEL, d->fd, NULL);
-                    d->watched = 0;
-                }
-                MHD_resume_connection(d->conn);
+                kill_locked(d, "client gone");
             }
             pthread_mutex_unlock(&d->lock);
         }
