@@ -125,12 +125,14 @@ chat_fini(void *app)
 }
 
 
-static enc_worker_def_t  chat_worker = {
+static const enc_worker_def_t  chat_worker = {
     .name = "chat",
     .routes = chat_routes,
     .statements = chat_statements,
     .entities = chat_entities,
     .consumes = chat_topics,
+    .conf_keys = chat_conf_keys,
+    .more_conf_keys = chat_engine_conf_keys,
     .on_event = chat_on_event,
     .init = chat_init,
     .fini = chat_fini,
@@ -140,32 +142,5 @@ static enc_worker_def_t  chat_worker = {
 int
 main(int argc, char **argv)
 {
-    int                    rc;
-    size_t                 n = 0, m = 0, i;
-    enc_conf_key_t        *keys;
-
-    /* the worker takes one table of its own: ours, then the engine's */
-    while (chat_conf_keys[n].name != NULL) {
-        n++;
-    }
-    while (chat_engine_conf_keys[m].name != NULL) {
-        m++;
-    }
-
-    keys = calloc(n + m + 1, sizeof(enc_conf_key_t));
-    if (keys == NULL) {
-        return 1;
-    }
-    for (i = 0; i < n; i++) {
-        keys[i] = chat_conf_keys[i];
-    }
-    for (i = 0; i < m; i++) {
-        keys[n + i] = chat_engine_conf_keys[i];
-    }
-
-    chat_worker.conf_keys = keys;
-    rc = enc_worker_main(argc, argv, &chat_worker);
-    free(keys);
-
-    return rc;
+    return enc_worker_main(argc, argv, &chat_worker);
 }

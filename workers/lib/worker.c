@@ -684,7 +684,7 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
     enc_pg_stmt_t         *stmts = NULL;
     enc_log_level_t        lvl;
     enc_worker_args_t      a;
-    const enc_conf_key_t  *tables[3];
+    const enc_conf_key_t  *tables[4];
 
     enc_log_init(def->name, ENC_LOG_INFO);
     handover_fd_take();
@@ -695,9 +695,15 @@ enc_worker_main(int argc, char **argv, const enc_worker_def_t *def)
         return 2;
     }
 
-    tables[0] = enc_runtime_conf_keys;
-    tables[1] = def->conf_keys;
-    tables[2] = NULL;
+    n = 0;
+    tables[n++] = enc_runtime_conf_keys;
+    if (def->conf_keys != NULL) {
+        tables[n++] = def->conf_keys;
+    }
+    if (def->more_conf_keys != NULL) {
+        tables[n++] = def->more_conf_keys;
+    }
+    tables[n] = NULL;
     c = enc_config_new(tables);
     if (c == NULL) {
         fprintf(stderr, "encore-%s: out of memory\n", def->name);

@@ -37,6 +37,8 @@ typedef struct {
                                                  (entity.h) */
     const enc_entity_t *const   *entities;    /* NULL-terminated; may be NULL */
     const enc_conf_key_t        *conf_keys;   /* worker's own keys, ends with {NULL}; may be NULL */
+    const enc_conf_key_t        *more_conf_keys; /* a second table, a part's own
+                                                   (chat's engine); may be NULL */
     const char *const           *consumes;    /* topics, NULL-terminated; NULL = no consumer */
     enc_event_handler_pt         on_event;
     const enc_event_route_t     *events;      /* or, instead of on_event, the
