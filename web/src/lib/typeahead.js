@@ -10,7 +10,8 @@ import { navigate } from './router.js';
 export const DEBOUNCE_MS = 200;
 let uid = 0;
 
-const KIND = { artist: 'Artist', album: 'Album', track: 'Track', post: 'Post' };
+/* a search result's (or a chat source's) type, as a person reads it */
+export const KIND = { artist: 'Artist', album: 'Album', track: 'Track', post: 'Post' };
 
 export function resultHref(item) {
   const id = encodeURIComponent(item.id);

@@ -17,6 +17,7 @@ import { h, clear, fmtDate } from '../lib/dom.js';
 import { api } from '../lib/api.js';
 import { clearProblems } from '../lib/forms.js';
 import { renderMarkdown } from '../lib/markdown.js';
+import { KIND, resultHref } from '../lib/typeahead.js';
 import {
   confirmDelete, failure, form, getAll, isNotFound, messageOf,
   showFormProblem, uid,
@@ -113,26 +114,26 @@ async function problemSentence(res) {
   return `The reply failed (${res.status}).${wait}`;
 }
 
+/* an event's data, or null when it is not JSON */
+function parseJson(data) {
+  try {
+    return JSON.parse(data);
+  } catch (e) {
+    return null;
+  }
+}
+
 /* --- rendering ------------------------------------------------------- */
 
-const SOURCE_NOUN = {
-  artist: 'Artist', album: 'Album', track: 'Track', post: 'Post',
-};
-
+/* a source of a known type opens its page; anything else is searched */
 function sourceHref(s) {
-  switch (s.type) {
-  case 'artist': return `/artists/${encodeURIComponent(s.id)}`;
-  case 'album': return `/albums/${encodeURIComponent(s.id)}`;
-  case 'track': return `/tracks/${encodeURIComponent(s.id)}`;
-  case 'post': return `/posts/${encodeURIComponent(s.id)}`;
-  default:
-    return `/search?q=${encodeURIComponent(s.title || '')}`;
-  }
+  return s.type in KIND ? resultHref(s)
+    : `/search?q=${encodeURIComponent(s.title || '')}`;
 }
 
 function sourceItem(s) {
   return h('li', null,
-           h('span', { class: 'source-type' }, SOURCE_NOUN[s.type] || s.type),
+           h('span', { class: 'source-type' }, KIND[s.type] || s.type),
            ' ', h('a', { href: sourceHref(s) }, s.title || s.type));
 }
 
@@ -356,13 +357,11 @@ async function render(main, ctx) {
       if (!res.ok) {
         const sentence = await problemSentence(res);
         reply.replaceWith(errorItem(sentence));
-        if (res.status === 422 || res.status === 429 || res.status >= 500) {
-          /* the question was not taken: give it back to edit or resend */
-          if (res.status === 422 || res.status === 429) {
-            mine.remove();
-            if (input.value.trim() === '') {
-              input.value = content;
-            }
+        /* the question was not taken: give it back to edit or resend */
+        if (res.status === 422 || res.status === 429) {
+          mine.remove();
+          if (input.value.trim() === '') {
+            input.value = content;
           }
         }
         live.textContent = sentence;
@@ -375,12 +374,7 @@ async function render(main, ctx) {
       if (type.startsWith('text/event-stream') && res.body) {
         await readEvents(res.body, (name, data) => {
           if (name === 'token') {
-            let t = null;
-            try {
-              t = JSON.parse(data);
-            } catch (e) {
-              t = null;
-            }
+            const t = parseJson(data);
             if (t && typeof t.content === 'string') {
               text.appendData(t.content);
               tokens += 1;
@@ -389,18 +383,9 @@ async function render(main, ctx) {
               }
             }
           } else if (name === 'done') {
-            try {
-              done = JSON.parse(data);
-            } catch (e) {
-              done = null;
-            }
+            done = parseJson(data);
           } else if (name === 'error') {
-            let p = null;
-            try {
-              p = JSON.parse(data);
-            } catch (e) {
-              p = null;
-            }
+            const p = parseJson(data);
             body.after(incompleteNote(p && (p.detail || p.title)
               ? `The reply stopped: ${p.detail || p.title}`
               : undefined));
