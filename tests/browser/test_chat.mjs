@@ -95,6 +95,11 @@ test('chat: a retrieval-only reply appears incrementally (the stack\'s chat work
   // grounded: its sources are the catalog's albums, as links
   assert.ok(await reply.locator('.chat-sources a[href^="/albums/"]').count() > 0,
     'the reply links the albums it drew on');
+  // screen readers hear the words as shown: the retrieval-only text
+  // escapes Markdown in titles ("Rock In Rio \\[CD1\\]"), the status not
+  const said = await page.locator('.chat-convo [role="status"]').textContent();
+  assert.match(said, /^Encore replied: /);
+  assert.ok(!said.includes('\\'), `the status reads Markdown escapes: ${said}`);
   // and the session is named by the question
   await page.locator('h1', { hasText: 'What albums by Iron Maiden are there?' }).waitFor();
   // 51 chats: the first 50 listed, then the oldest on asking

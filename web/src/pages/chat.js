@@ -416,7 +416,9 @@ async function render(main, ctx) {
     if (done) {
       const item = messageItem({ ...done, role: 'assistant' });
       reply.replaceWith(item);
-      live.textContent = `Encore replied: ${done.content || ''}${
+      /* the words as shown, not their Markdown (escapes, link syntax) */
+      const shown = item.querySelector('.chat-body');
+      live.textContent = `Encore replied: ${shown ? shown.textContent : ''}${
         done.incomplete ? ' (the reply was cut short)' : ''}`;
     } else {
       typing.remove();
